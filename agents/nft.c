@@ -1,0 +1,677 @@
+/* The agent's nftables table: built with libnftnl the way nft builds it, and
+ * committed with libmnl as one batch per change, reading every ACK. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <netinet/in.h>
+#include <netinet/icmp6.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/table.h>
+#include <openssl/evp.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/wire.h"
+#include "nft.h"
+
+/* A full install is 21 + 2 * ncontrollers messages; 64 leaves headroom. */
+#define NFT_BATCH_MAX_MSGS 64
+#define NFT_BATCH_LIMIT 32768
+/* libnftnl does not bound-check, and mnl_nlmsg_batch_next() only notices the
+ * overflow after a message was written past the limit: keep a spare tail. */
+#define NFT_SNDBUF_SIZE (2 * NFT_BATCH_LIMIT)
+#define NFT_RCVBUF_SIZE 16384 /* ACKs are 36 bytes; room for a whole batch of them */
+#define NFT_DESC_LEN 96
+/* The kernel always answers a batch; this only guards against a lost ACK. */
+#define NFT_ACK_TIMEOUT_S 5
+#define NFT_PRIO_BASE (-200)
+/* The loopback device is ifindex 1 in every network namespace. */
+#define NFT_LOOPBACK_IFINDEX 1
+
+/* One transaction in flight: sequence numbers are contiguous from seq_first,
+ * so an ACK maps back to its message by subtraction. */
+struct nft_batch {
+	struct mnl_nlmsg_batch *mb;
+	uint32_t seq_begin; /* the BATCH_BEGIN message */
+	uint32_t seq_first; /* first object message */
+	int nmsg;
+	int nacked;
+	int err;     /* first error, -errno */
+	int err_idx; /* its message, or -1 for the batch as a whole */
+	bool refused;
+	bool acked[NFT_BATCH_MAX_MSGS];
+	char desc[NFT_BATCH_MAX_MSGS][NFT_DESC_LEN];
+};
+
+struct agent_nft {
+	struct mnl_socket *nl;
+	uint32_t portid;
+	uint32_t seq;
+	struct nft_batch batch;
+	char sndbuf[NFT_SNDBUF_SIZE];
+	char rcvbuf[NFT_RCVBUF_SIZE];
+};
+
+/* Which end of a packet a management rule matches. */
+enum nft_dir { NFT_DIR_SRC, NFT_DIR_DST };
+
+static const struct nft_chain_def {
+	const char *base, *isolate;
+	uint32_t hook;
+} nft_chains[] = {
+    {"input", "isolate_in", NF_INET_LOCAL_IN},
+    {"output", "isolate_out", NF_INET_LOCAL_OUT},
+    {"forward", "isolate_fwd", NF_INET_FORWARD},
+};
+#define NFT_NCHAINS (sizeof(nft_chains) / sizeof(nft_chains[0]))
+
+struct agent_nft *agent_nft_new(void)
+{
+	struct agent_nft *n = xcalloc(1, sizeof(*n));
+	struct timeval tv = {.tv_sec = NFT_ACK_TIMEOUT_S};
+	int one = 1;
+
+	n->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
+	if (!n->nl) {
+		log_err("nft: netlink socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (mnl_socket_bind(n->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		log_err("nft: netlink bind: %s", strerror(errno));
+		goto fail;
+	}
+	/* Error ACKs need not echo the whole rule back; older kernels lack it. */
+	mnl_socket_setsockopt(n->nl, NETLINK_CAP_ACK, &one, sizeof(one));
+	if (setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		log_err("nft: SO_RCVTIMEO: %s", strerror(errno));
+		goto fail;
+	}
+	n->portid = mnl_socket_get_portid(n->nl);
+	n->seq = (uint32_t)time(NULL);
+	return n;
+fail:
+	agent_nft_free(n);
+	return NULL;
+}
+
+void agent_nft_free(struct agent_nft *n)
+{
+	if (!n)
+		return;
+	if (n->nl)
+		mnl_socket_close(n->nl);
+	free(n);
+}
+
+/* --- batch: build, send once, read every ACK --- */
+
+static void nft_batch_start(struct agent_nft *n)
+{
+	struct nft_batch *b = &n->batch;
+
+	b->mb = mnl_nlmsg_batch_start(n->sndbuf, NFT_BATCH_LIMIT);
+	if (!b->mb)
+		fatal("nft: out of memory");
+	b->seq_begin = n->seq++;
+	b->seq_first = n->seq;
+	b->nmsg = 0;
+	b->nacked = 0;
+	b->err = 0;
+	b->err_idx = -1;
+	b->refused = false;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(b->mb), b->seq_begin);
+	mnl_nlmsg_batch_next(b->mb);
+}
+
+/* Starts one object message and records what it is for error reports. */
+static struct nlmsghdr *nft_batch_msg_start(struct agent_nft *n, uint16_t type, uint16_t flags,
+					    const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static struct nlmsghdr *nft_batch_msg_start(struct agent_nft *n, uint16_t type, uint16_t flags,
+					    const char *fmt, ...)
+{
+	struct nft_batch *b = &n->batch;
+	va_list ap;
+
+	if (b->nmsg == NFT_BATCH_MAX_MSGS)
+		fatal("nft: batch longer than %d messages", NFT_BATCH_MAX_MSGS);
+	va_start(ap, fmt);
+	vsnprintf(b->desc[b->nmsg], NFT_DESC_LEN, fmt, ap);
+	va_end(ap);
+	b->acked[b->nmsg] = false;
+	b->nmsg++;
+	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b->mb), type, NFPROTO_INET,
+				     flags | NLM_F_ACK, n->seq++);
+}
+
+/* Returns -EMSGSIZE once the batch no longer fits the send buffer. */
+static int nft_batch_msg_end(struct agent_nft *n)
+{
+	if (!mnl_nlmsg_batch_next(n->batch.mb))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int nft_batch_ack_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_batch *b = data;
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	uint32_t idx;
+
+	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+		return MNL_CB_OK;
+	/* A batch the kernel cannot parse (or no memory for the error list)
+	 * gets one ACK for the BATCH_BEGIN message and no others. */
+	if (nlh->nlmsg_seq == b->seq_begin) {
+		if (e->error && !b->err) {
+			b->err = e->error;
+			b->err_idx = -1;
+		}
+		b->refused = true;
+		return MNL_CB_OK;
+	}
+	idx = nlh->nlmsg_seq - b->seq_first;
+	if (idx >= (uint32_t)b->nmsg || b->acked[idx])
+		return MNL_CB_OK; /* late ACK of an earlier, timed-out batch */
+	b->acked[idx] = true;
+	b->nacked++;
+	if (e->error && !b->err) {
+		b->err = e->error;
+		b->err_idx = (int)idx;
+	}
+	return MNL_CB_OK;
+}
+
+/* Reads ACKs until every message is accounted for, errors included: the
+ * kernel reports every failing message of an aborted batch. */
+static int nft_batch_acks_read(struct agent_nft *n)
+{
+	struct nft_batch *b = &n->batch;
+	mnl_cb_t ctl_cb[NLMSG_ERROR + 1] = {[NLMSG_ERROR] = nft_batch_ack_cb};
+
+	while (b->nacked < b->nmsg && !b->refused) {
+		ssize_t len = mnl_socket_recvfrom(n->nl, n->rcvbuf, sizeof(n->rcvbuf));
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+		}
+		if (mnl_cb_run2(n->rcvbuf, (size_t)len, 0, n->portid, NULL, b, ctl_cb,
+				MNL_ARRAY_SIZE(ctl_cb)) == MNL_CB_ERROR)
+			return -errno;
+	}
+	if (b->refused && !b->err)
+		return -EPROTO;
+	return b->err;
+}
+
+/* Closes, sends and acknowledges the batch; frees it in every case. */
+static int nft_batch_commit(struct agent_nft *n)
+{
+	struct nft_batch *b = &n->batch;
+	int ret;
+
+	nftnl_batch_end(mnl_nlmsg_batch_current(b->mb), n->seq++);
+	if (!mnl_nlmsg_batch_next(b->mb)) {
+		ret = -EMSGSIZE;
+		goto out;
+	}
+	if (mnl_socket_sendto(n->nl, mnl_nlmsg_batch_head(b->mb), mnl_nlmsg_batch_size(b->mb)) <
+	    0) {
+		ret = -errno;
+		goto out;
+	}
+	ret = nft_batch_acks_read(n);
+out:
+	mnl_nlmsg_batch_stop(b->mb);
+	b->mb = NULL;
+	return ret;
+}
+
+static const char *nft_batch_err_desc(const struct nft_batch *b)
+{
+	return b->err_idx >= 0 ? b->desc[b->err_idx] : "batch";
+}
+
+/* Drops a batch that was never sent. */
+static void nft_batch_abort(struct agent_nft *n)
+{
+	mnl_nlmsg_batch_stop(n->batch.mb);
+	n->batch.mb = NULL;
+}
+
+/* --- expressions, in the shapes nft emits so that listings decode --- */
+
+static struct nftnl_expr *nft_expr_new(const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc(name);
+
+	if (!e)
+		fatal("nft: out of memory");
+	return e;
+}
+
+static void nft_expr_meta_add(struct nftnl_rule *r, uint32_t key)
+{
+	struct nftnl_expr *e = nft_expr_new("meta");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void nft_expr_payload_add(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len)
+{
+	struct nftnl_expr *e = nft_expr_new("payload");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void nft_expr_cmp_eq_add(struct nftnl_rule *r, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e = nft_expr_new("cmp");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len);
+	nftnl_rule_add_expr(r, e);
+}
+
+static void nft_expr_counter_add(struct nftnl_rule *r)
+{
+	nftnl_rule_add_expr(r, nft_expr_new("counter"));
+}
+
+/* chain is the jump target, NULL for accept and drop. */
+static void nft_expr_verdict_add(struct nftnl_rule *r, int verdict, const char *chain)
+{
+	struct nftnl_expr *e = nft_expr_new("immediate");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	if (chain)
+		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* `meta nfproto ipv4`: nft's implicit dependency of `ip saddr` in inet. */
+static void nft_match_nfproto(struct nftnl_rule *r, uint8_t nfproto)
+{
+	nft_expr_meta_add(r, NFT_META_NFPROTO);
+	nft_expr_cmp_eq_add(r, &nfproto, sizeof(nfproto));
+}
+
+static void nft_match_l4proto(struct nftnl_rule *r, uint8_t proto)
+{
+	nft_expr_meta_add(r, NFT_META_L4PROTO);
+	nft_expr_cmp_eq_add(r, &proto, sizeof(proto));
+}
+
+/* `iif "lo"` / `oif "lo"`. */
+static void nft_match_ifindex(struct nftnl_rule *r, uint32_t key, uint32_t ifindex)
+{
+	nft_expr_meta_add(r, key);
+	nft_expr_cmp_eq_add(r, &ifindex, sizeof(ifindex));
+}
+
+/* `ip saddr A` / `ip6 daddr A` and so on. */
+static void nft_match_addr(struct nftnl_rule *r, const struct conf_addr *a, enum nft_dir dir)
+{
+	if (a->family == AF_INET) {
+		nft_match_nfproto(r, NFPROTO_IPV4);
+		nft_expr_payload_add(r, NFT_PAYLOAD_NETWORK_HEADER, dir == NFT_DIR_SRC ? 12 : 16,
+				     sizeof(a->a.v4));
+		nft_expr_cmp_eq_add(r, a->a.v4, sizeof(a->a.v4));
+	} else {
+		nft_match_nfproto(r, NFPROTO_IPV6);
+		nft_expr_payload_add(r, NFT_PAYLOAD_NETWORK_HEADER, dir == NFT_DIR_SRC ? 8 : 24,
+				     sizeof(a->a.v6));
+		nft_expr_cmp_eq_add(r, a->a.v6, sizeof(a->a.v6));
+	}
+}
+
+/* `tcp sport P` / `tcp dport P`. */
+static void nft_match_tcp_port(struct nftnl_rule *r, uint16_t port, enum nft_dir dir)
+{
+	uint16_t be = htons(port);
+
+	nft_match_l4proto(r, IPPROTO_TCP);
+	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, dir == NFT_DIR_SRC ? 0 : 2,
+			     sizeof(be));
+	nft_expr_cmp_eq_add(r, &be, sizeof(be));
+}
+
+/* `icmpv6 type T`. */
+static void nft_match_icmpv6_type(struct nftnl_rule *r, uint8_t type)
+{
+	nft_match_nfproto(r, NFPROTO_IPV6);
+	nft_match_l4proto(r, IPPROTO_ICMPV6);
+	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, sizeof(type));
+	nft_expr_cmp_eq_add(r, &type, sizeof(type));
+}
+
+/* --- batch messages --- */
+
+static int nft_table_put(struct agent_nft *n, uint16_t type, uint16_t flags, const char *what)
+{
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!t)
+		fatal("nft: out of memory");
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+	nlh = nft_batch_msg_start(n, type, flags, "%s table inet %s", what, NFT_TABLE_NAME);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return nft_batch_msg_end(n);
+}
+
+/* hook < 0 makes a regular chain. */
+static int nft_chain_put(struct agent_nft *n, const char *name, int hook)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!c)
+		fatal("nft: out of memory");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	if (hook >= 0) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, (uint32_t)hook);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, NFT_PRIO_BASE);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
+	nlh = nft_batch_msg_start(n, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add chain %s", name);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	return nft_batch_msg_end(n);
+}
+
+/* Without a handle, DELRULE removes every rule of the chain. */
+static int nft_chain_flush_put(struct agent_nft *n, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nlmsghdr *nlh;
+
+	if (!r)
+		fatal("nft: out of memory");
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	nlh = nft_batch_msg_start(n, NFT_MSG_DELRULE, 0, "flush chain %s", chain);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	return nft_batch_msg_end(n);
+}
+
+static struct nftnl_rule *nft_rule_new(const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (!r)
+		fatal("nft: out of memory");
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	return r;
+}
+
+/* Appends r to its chain; takes ownership of r. text is the rule as nft
+ * prints it, for error reports. */
+static int nft_rule_put(struct agent_nft *n, struct nftnl_rule *r, const char *text)
+{
+	struct nlmsghdr *nlh;
+
+	nlh = nft_batch_msg_start(n, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
+				  "add rule '%s' to chain %s", text,
+				  nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	return nft_batch_msg_end(n);
+}
+
+static int nft_rule_lo_put(struct agent_nft *n, const char *chain, enum nft_dir dir)
+{
+	struct nftnl_rule *r = nft_rule_new(chain);
+	bool in = dir == NFT_DIR_SRC;
+
+	nft_match_ifindex(r, in ? NFT_META_IIF : NFT_META_OIF, NFT_LOOPBACK_IFINDEX);
+	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+	return nft_rule_put(n, r, in ? "iif \"lo\" accept" : "oif \"lo\" accept");
+}
+
+/* The management session: the controller's address on one side, its port
+ * on the same side. */
+static int nft_rule_mgmt_put(struct agent_nft *n, const char *chain, const struct conf_addr *a,
+			     uint16_t port, enum nft_dir dir)
+{
+	struct nftnl_rule *r = nft_rule_new(chain);
+	const char *end = dir == NFT_DIR_SRC ? "s" : "d";
+	char text[NFT_DESC_LEN];
+
+	nft_match_addr(r, a, dir);
+	nft_match_tcp_port(r, port, dir);
+	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+	snprintf(text, sizeof(text), "%s %saddr %s tcp %sport %u accept",
+		 a->family == AF_INET ? "ip" : "ip6", end, a->text, end, port);
+	return nft_rule_put(n, r, text);
+}
+
+/* Without neighbour discovery an IPv6 controller becomes unreachable. */
+static int nft_rule_nd_put(struct agent_nft *n, const char *chain, uint8_t type)
+{
+	struct nftnl_rule *r = nft_rule_new(chain);
+
+	nft_match_icmpv6_type(r, type);
+	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+	return nft_rule_put(n, r,
+			    type == ND_NEIGHBOR_SOLICIT ? "icmpv6 type nd-neighbor-solicit accept"
+							: "icmpv6 type nd-neighbor-advert accept");
+}
+
+static int nft_rule_drop_put(struct agent_nft *n, const char *chain)
+{
+	struct nftnl_rule *r = nft_rule_new(chain);
+
+	nft_expr_counter_add(r);
+	nft_expr_verdict_add(r, NF_DROP, NULL);
+	return nft_rule_put(n, r, "counter drop");
+}
+
+static int nft_rule_jump_put(struct agent_nft *n, const char *chain, const char *target)
+{
+	struct nftnl_rule *r = nft_rule_new(chain);
+	char text[NFT_DESC_LEN];
+
+	nft_expr_verdict_add(r, NFT_JUMP, target);
+	snprintf(text, sizeof(text), "jump %s", target);
+	return nft_rule_put(n, r, text);
+}
+
+/* isolate_in / isolate_out: loopback, the management session, ND, drop. */
+static int nft_isolate_chain_put(struct agent_nft *n, const char *chain,
+				 const struct nft_mgmt *mgmt, enum nft_dir dir)
+{
+	int i, ret;
+
+	ret = nft_rule_lo_put(n, chain, dir);
+	for (i = 0; ret == 0 && i < mgmt->ncontrollers; i++)
+		ret = nft_rule_mgmt_put(n, chain, &mgmt->controllers[i], mgmt->port, dir);
+	if (ret == 0)
+		ret = nft_rule_nd_put(n, chain, ND_NEIGHBOR_SOLICIT);
+	if (ret == 0)
+		ret = nft_rule_nd_put(n, chain, ND_NEIGHBOR_ADVERT);
+	if (ret == 0)
+		ret = nft_rule_drop_put(n, chain);
+	return ret;
+}
+
+/* The base chains' contents for a mode. Only isolation has any yet. */
+static int nft_mode_rules_put(struct agent_nft *n, int mode)
+{
+	size_t i;
+	int ret = 0;
+
+	if (mode != MODE_ISOLATED)
+		return 0;
+	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
+		ret = nft_rule_jump_put(n, nft_chains[i].base, nft_chains[i].isolate);
+	return ret;
+}
+
+static int nft_table_batch_build(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode)
+{
+	size_t i;
+	int ret;
+
+	/* Add, delete, add: the delete cannot fail for lack of a table, and the
+	 * whole replacement commits atomically. */
+	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	if (ret == 0)
+		ret = nft_table_put(n, NFT_MSG_DELTABLE, 0, "delete");
+	if (ret == 0)
+		ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
+		ret = nft_chain_put(n, nft_chains[i].base, (int)nft_chains[i].hook);
+	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
+		ret = nft_chain_put(n, nft_chains[i].isolate, -1);
+	if (ret == 0)
+		ret = nft_isolate_chain_put(n, "isolate_in", mgmt, NFT_DIR_SRC);
+	if (ret == 0)
+		ret = nft_isolate_chain_put(n, "isolate_out", mgmt, NFT_DIR_DST);
+	if (ret == 0)
+		ret = nft_rule_drop_put(n, "isolate_fwd");
+	if (ret == 0)
+		ret = nft_mode_rules_put(n, mode);
+	return ret;
+}
+
+static bool nft_mode_valid(int mode)
+{
+	return mode >= MODE_OPEN && mode <= MODE_MAX;
+}
+
+int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode)
+{
+	int ret;
+
+	if (!nft_mode_valid(mode) || mgmt->ncontrollers < 0 ||
+	    mgmt->ncontrollers > CONF_MAX_ADDRS) {
+		log_err("nft: install: bad mode %d or %d controllers", mode, mgmt->ncontrollers);
+		return -EINVAL;
+	}
+	nft_batch_start(n);
+	ret = nft_table_batch_build(n, mgmt, mode);
+	if (ret < 0) {
+		nft_batch_abort(n);
+		log_err("nft: install: batch does not fit: %s", strerror(-ret));
+		return ret;
+	}
+	ret = nft_batch_commit(n);
+	if (ret < 0)
+		log_err("nft: install: %s: %s", nft_batch_err_desc(&n->batch), strerror(-ret));
+	return ret;
+}
+
+static uint64_t nft_time_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us)
+{
+	uint64_t t0 = nft_time_us();
+	size_t i;
+	int ret = 0;
+
+	if (!nft_mode_valid(mode)) {
+		log_err("nft: apply: bad mode %d", mode);
+		return -EINVAL;
+	}
+	nft_batch_start(n);
+	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
+		ret = nft_chain_flush_put(n, nft_chains[i].base);
+	if (ret == 0)
+		ret = nft_mode_rules_put(n, mode);
+	if (ret < 0) {
+		nft_batch_abort(n);
+		log_err("nft: apply: batch does not fit: %s", strerror(-ret));
+		return ret;
+	}
+	ret = nft_batch_commit(n);
+	if (apply_us)
+		*apply_us = nft_time_us() - t0;
+	/* A missing table or chain is the caller's to handle (it reinstalls). */
+	if (ret == -ENOENT)
+		log_debug("nft: apply %s: %s: %s", mode_name(mode), nft_batch_err_desc(&n->batch),
+			  strerror(-ret));
+	else if (ret < 0)
+		log_err("nft: apply %s: %s: %s", mode_name(mode), nft_batch_err_desc(&n->batch),
+			strerror(-ret));
+	return ret;
+}
+
+static void nft_hash_line(EVP_MD_CTX *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void nft_hash_line(EVP_MD_CTX *ctx, const char *fmt, ...)
+{
+	char line[96];
+	va_list ap;
+	int len;
+
+	va_start(ap, fmt);
+	len = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (len < 0 || (size_t)len >= sizeof(line))
+		fatal("nft: hash line too long");
+	if (!EVP_DigestUpdate(ctx, line, (size_t)len))
+		fatal("nft: EVP_DigestUpdate failed");
+}
+
+void nft_ruleset_hash(const struct nft_mgmt *mgmt, int mode, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int c;
+
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+		fatal("nft: cannot start SHA-256");
+	nft_hash_line(ctx, "mode=%d\nport=%u\n", mode, mgmt->port);
+	for (c = 0; c < mgmt->ncontrollers; c++)
+		nft_hash_line(ctx, "ctl=%s\n", mgmt->controllers[c].text);
+	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
+		fatal("nft: cannot finish SHA-256");
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+}

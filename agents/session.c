@@ -1,0 +1,274 @@
+/* The agent's TLS session to the controller: connect with mutual
+ * certificates, read frames, heartbeat both ways, reconnect with exponential
+ * backoff and jitter. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/wire.h"
+#include "agent.h"
+
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
+
+static void session_schedule_reconnect(struct agent *a);
+
+int session_send(struct agent *a, const void *frame, int len)
+{
+	if (!a->bev || !a->established || len < 0)
+		return -1;
+	return bufferevent_write(a->bev, frame, (size_t)len);
+}
+
+void session_send_ack(struct agent *a, uint32_t seq, uint32_t result, uint64_t apply_us,
+		      const char *err)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_ACK, seq);
+	wire_put_u64(&b, WA_EPOCH, a->epoch);
+	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
+	wire_put_u32(&b, WA_RESULT, result);
+	wire_put_u64(&b, WA_APPLY_US, apply_us);
+	wire_put_str(&b, WA_HASH, a->hash);
+	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
+	if (err)
+		wire_put_str(&b, WA_ERROR, err);
+	if (session_send(a, buf, wire_build_end(&b)) < 0 && a->sync_due) {
+		/* No session to carry the ack: make the record durable now. */
+		a->sync_due = 0;
+		state_sync(a->conf.state_dir);
+	}
+}
+
+static void session_send_hello(struct agent *a)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_HELLO, ++a->seq);
+	wire_put_str(&b, WA_NAME, a->name);
+	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
+	wire_put_u64(&b, WA_EPOCH, a->epoch);
+	wire_put_str(&b, WA_HASH, a->hash);
+	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
+	wire_put_str(&b, WA_SOFTWARE, "bulkhead-agent " BULKHEAD_VERSION);
+	session_send(a, buf, wire_build_end(&b));
+}
+
+static void session_close(struct agent *a, const char *why)
+{
+	if (!a->bev)
+		return;
+	if (a->established)
+		log_warn("session to controller closed: %s", why);
+	else
+		log_debug("connection attempt failed: %s", why);
+	bufferevent_free(a->bev);
+	a->bev = NULL;
+	a->established = 0;
+	session_schedule_reconnect(a);
+}
+
+static void session_frame(struct agent *a, const struct wire_frame *f)
+{
+	switch (f->type) {
+	case WIRE_HEARTBEAT:
+		break;
+	case WIRE_SET_MODE:
+		if (!f->tb[WA_EPOCH] || !f->tb[WA_MODE]) {
+			session_close(a, "set-mode without epoch or mode");
+			return;
+		}
+		agent_mode_set(a, wire_get_u64(f, WA_EPOCH, 0), wire_get_u8(f, WA_MODE, 0),
+			       f->nlh->nlmsg_seq);
+		break;
+	default:
+		log_warn("unexpected %s frame from controller", wire_type_name(f->type));
+		break;
+	}
+}
+
+static void session_read_cb(struct bufferevent *bev, void *arg)
+{
+	static char frame[WIRE_MAX_FRAME];
+	struct agent *a = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+		struct wire_frame f;
+		const char *err;
+		int len;
+
+		if (avail < 4)
+			return;
+		len = wire_frame_peek_len(evbuffer_pullup(in, 4), avail);
+		if (len < 0) {
+			session_close(a, "malformed frame length");
+			return;
+		}
+		if ((size_t)len > avail)
+			return;
+		evbuffer_remove(in, frame, (size_t)len);
+		if (wire_frame_decode(frame, (size_t)len, &f, &err) < 0) {
+			session_close(a, err);
+			return;
+		}
+		a->last_rx_ms = agent_now_ms();
+		session_frame(a, &f);
+		if (!a->bev)
+			return;
+	}
+}
+
+static void session_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct agent *a = arg;
+
+	/* The ack has been handed to the kernel: now the record may take its time. */
+	if (a->sync_due) {
+		a->sync_due = 0;
+		state_sync(a->conf.state_dir);
+	}
+}
+
+static void session_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct agent *a = arg;
+	char why[256];
+	unsigned long e;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1, fd = bufferevent_getfd(bev);
+
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		a->established = 1;
+		a->backoff_ms = BACKOFF_MIN_MS;
+		a->last_rx_ms = agent_now_ms();
+		log_info("session to controller %s established (TLS 1.3)",
+			 a->conf.controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
+					     a->conf.ncontrollers]
+				 .text);
+		session_send_hello(a);
+		return;
+	}
+	e = bufferevent_get_openssl_error(bev);
+	if (e)
+		ERR_error_string_n(e, why, sizeof(why));
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "closed by controller");
+	else
+		snprintf(why, sizeof(why), "%s", strerror(EVUTIL_SOCKET_ERROR()));
+	session_close(a, why);
+}
+
+static void session_connect(struct agent *a)
+{
+	const struct conf_addr *ca = &a->conf.controllers[a->next_ctl];
+	struct sockaddr_storage ss = {0};
+	socklen_t slen;
+	SSL *ssl;
+
+	a->next_ctl = (a->next_ctl + 1) % a->conf.ncontrollers;
+	if (ca->family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(a->conf.port);
+		memcpy(&sin->sin_addr, ca->a.v4, 4);
+		slen = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(a->conf.port);
+		memcpy(&sin6->sin6_addr, ca->a.v6, 16);
+		slen = sizeof(*sin6);
+	}
+	ssl = SSL_new(a->ssl_ctx);
+	if (!ssl)
+		fatal("SSL_new failed");
+	/* The controller must present the name the configuration expects. */
+	SSL_set1_host(ssl, a->conf.controller_name);
+	a->bev = bufferevent_openssl_socket_new(a->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	if (!a->bev)
+		fatal("bufferevent_openssl_socket_new failed");
+	bufferevent_setcb(a->bev, session_read_cb, session_write_cb, session_event_cb, a);
+	bufferevent_enable(a->bev, EV_READ | EV_WRITE);
+	log_debug("connecting to %s port %u", ca->text, a->conf.port);
+	if (bufferevent_socket_connect(a->bev, (struct sockaddr *)&ss, (int)slen) < 0)
+		session_close(a, strerror(errno));
+}
+
+static void session_reconnect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	session_connect(arg);
+}
+
+static void session_schedule_reconnect(struct agent *a)
+{
+	uint32_t r;
+	int delay;
+	struct timeval tv;
+
+	/* Full backoff with +-50% jitter, so a restarted controller is not hit by
+	 * every agent in the same millisecond. */
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	delay = a->backoff_ms / 2 + (int)(r % (uint32_t)a->backoff_ms);
+	a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : a->backoff_ms * 2;
+	tv.tv_sec = delay / 1000;
+	tv.tv_usec = (delay % 1000) * 1000;
+	evtimer_add(a->reconnect_ev, &tv);
+}
+
+static void session_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct agent *a = arg;
+	struct wire_builder b;
+
+	if (!a->bev || !a->established)
+		return;
+	if (agent_now_ms() - a->last_rx_ms > (uint64_t)a->conf.dead_ms) {
+		session_close(a, "controller silent past the heartbeat timeout");
+		return;
+	}
+	wire_build_start(&b, buf, WIRE_HEARTBEAT, ++a->seq);
+	session_send(a, buf, wire_build_end(&b));
+}
+
+void session_start(struct agent *a)
+{
+	struct timeval hb = {a->conf.heartbeat_ms / 1000, (a->conf.heartbeat_ms % 1000) * 1000};
+
+	a->backoff_ms = BACKOFF_MIN_MS;
+	a->reconnect_ev = evtimer_new(a->base, session_reconnect_cb, a);
+	a->heartbeat_ev = event_new(a->base, -1, EV_PERSIST, session_heartbeat_cb, a);
+	if (!a->reconnect_ev || !a->heartbeat_ev)
+		fatal("out of memory");
+	event_add(a->heartbeat_ev, &hb);
+	session_connect(a);
+}
+
+void session_stop(struct agent *a)
+{
+	if (a->bev)
+		bufferevent_free(a->bev);
+	a->bev = NULL;
+	if (a->reconnect_ev)
+		event_free(a->reconnect_ev);
+	if (a->heartbeat_ev)
+		event_free(a->heartbeat_ev);
+}

@@ -1,0 +1,313 @@
+/* Agent sessions: the TLS listener, certificate-name checks against the
+ * inventory, hello/ack handling and heartbeats. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/tls.h"
+#include "bulkhead/wire.h"
+#include "controller.h"
+
+static const struct timeval handshake_timeout = {10, 0};
+
+struct agent_conn {
+	struct ctl *ctl;
+	struct bufferevent *bev;
+	struct host *host; /* set once the certificate name matched */
+	int hello;
+	char peer[64];
+	uint64_t last_rx_ms;
+	uint32_t seq;
+	struct event *hb_ev;
+};
+
+static void agent_conn_free(struct agent_conn *ac, const char *why)
+{
+	struct host *h = ac->host;
+
+	if (h && h->conn == ac) {
+		log_warn("%s (%s): session closed: %s", h->name, ac->peer, why);
+		h->conn = NULL;
+		command_host_gone(ac->ctl, h);
+	} else if (!h) {
+		log_warn("agent %s: %s", ac->peer, why);
+	}
+	if (ac->hb_ev)
+		event_free(ac->hb_ev);
+	bufferevent_free(ac->bev);
+	free(ac);
+}
+
+static int agent_conn_send(struct agent_conn *ac, const void *frame, int len)
+{
+	if (len < 0)
+		return -1;
+	return bufferevent_write(ac->bev, frame, (size_t)len);
+}
+
+int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_SET_MODE, ++ac->seq);
+	wire_put_u64(&b, WA_EPOCH, epoch);
+	wire_put_u8(&b, WA_MODE, (uint8_t)mode);
+	return agent_conn_send(ac, buf, wire_build_end(&b));
+}
+
+static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
+{
+	struct host *h = ac->host;
+	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0);
+	int mode = wire_get_u8(f, WA_MODE, MODE_OPEN);
+
+	ac->hello = 1;
+	h->mode = mode;
+	h->epoch = epoch;
+	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
+	h->last_seen_ms = ctl_now_ms();
+	store_epoch_raise(ac->ctl, epoch);
+	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64, h->name, ac->peer,
+		 wire_get_str(f, WA_SOFTWARE, "unknown software"), mode_name(mode), epoch);
+	if (h->want_epoch > epoch) {
+		/* Commanded while it was away: it gets the command now. */
+		log_info("%s: sending pending %s (epoch %" PRIu64 ")", h->name,
+			 mode_name(h->want_mode), h->want_epoch);
+		agent_conn_send_mode(ac, h->want_epoch, h->want_mode);
+	} else if (epoch > h->want_epoch || mode != h->want_mode) {
+		/* The agent holds a state newer than ours: adopt it rather than undo it. */
+		struct host *one = h;
+
+		store_hosts_want(ac->ctl, &one, 1, mode, epoch);
+	}
+	store_host_confirmed(ac->ctl, h);
+}
+
+static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
+{
+	struct host *h = ac->host;
+	uint32_t result = wire_get_u32(f, WA_RESULT, EPROTO);
+	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0);
+	int mode = wire_get_u8(f, WA_MODE, MODE_OPEN);
+
+	h->mode = mode;
+	h->epoch = epoch;
+	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
+	if (!wire_get_u8(f, WA_PERSISTED, 1))
+		log_warn("%s: epoch %" PRIu64 " applied but not persisted on the host", h->name,
+			 epoch);
+	store_host_confirmed(ac->ctl, h);
+	command_host_acked(ac->ctl, h, epoch, mode, result, wire_get_u64(f, WA_APPLY_US, 0),
+			   wire_get_str(f, WA_ERROR, result ? strerror((int)result) : NULL));
+}
+
+/* Returns -1 when the session must close. */
+static int agent_frame(struct agent_conn *ac, const struct wire_frame *f)
+{
+	switch (f->type) {
+	case WIRE_HELLO:
+		agent_hello(ac, f);
+		return 0;
+	case WIRE_HEARTBEAT:
+		return 0;
+	case WIRE_ACK:
+		if (!ac->hello)
+			return -1;
+		agent_ack(ac, f);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static void agent_read_cb(struct bufferevent *bev, void *arg)
+{
+	static char frame[WIRE_MAX_FRAME];
+	struct agent_conn *ac = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+		struct wire_frame f;
+		const char *err;
+		int len;
+
+		if (avail < 4)
+			return;
+		len = wire_frame_peek_len(evbuffer_pullup(in, 4), avail);
+		if (len < 0) {
+			agent_conn_free(ac, "malformed frame length");
+			return;
+		}
+		if ((size_t)len > avail)
+			return;
+		evbuffer_remove(in, frame, (size_t)len);
+		if (wire_frame_decode(frame, (size_t)len, &f, &err) < 0) {
+			agent_conn_free(ac, err);
+			return;
+		}
+		ac->last_rx_ms = ctl_now_ms();
+		ac->host->last_seen_ms = ac->last_rx_ms;
+		if (agent_frame(ac, &f) < 0) {
+			agent_conn_free(ac, "unexpected frame");
+			return;
+		}
+	}
+}
+
+static void agent_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct agent_conn *ac = arg;
+	struct wire_builder b;
+
+	if (ctl_now_ms() - ac->last_rx_ms > (uint64_t)ac->ctl->conf.dead_ms) {
+		agent_conn_free(ac, "agent silent past the heartbeat timeout");
+		return;
+	}
+	wire_build_start(&b, buf, WIRE_HEARTBEAT, ++ac->seq);
+	agent_conn_send(ac, buf, wire_build_end(&b));
+}
+
+/* The handshake verified the chain; the certificate's name must be an inventory host. */
+static int agent_admit(struct agent_conn *ac)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(ac->bev);
+	struct timeval hb = {ac->ctl->conf.heartbeat_ms / 1000,
+			     (ac->ctl->conf.heartbeat_ms % 1000) * 1000};
+	char name[256];
+	struct host *h;
+	int one = 1;
+
+	if (tls_peer_name(ssl, name, sizeof(name)) < 0) {
+		log_warn("refused agent %s: no verified certificate name", ac->peer);
+		return -1;
+	}
+	h = ctl_host_find(ac->ctl, name);
+	if (!h) {
+		log_warn("refused agent %s: certificate name \"%s\" is not in the inventory",
+			 ac->peer, name);
+		return -1;
+	}
+	if (h->conn) {
+		log_warn("%s: a new session from %s replaces the one from %s", h->name, ac->peer,
+			 h->conn->peer);
+		agent_conn_free(h->conn, "replaced by a new session");
+	}
+	bufferevent_set_timeouts(ac->bev, NULL, NULL);
+	ac->host = h;
+	h->conn = ac;
+	ac->last_rx_ms = ctl_now_ms();
+	setsockopt(bufferevent_getfd(ac->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ac->hb_ev = event_new(ac->ctl->base, -1, EV_PERSIST, agent_heartbeat_cb, ac);
+	if (!ac->hb_ev)
+		fatal("out of memory");
+	event_add(ac->hb_ev, &hb);
+	return 0;
+}
+
+static void agent_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct agent_conn *ac = arg;
+	char why[256];
+	unsigned long e;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (agent_admit(ac) < 0)
+			agent_conn_free(ac, "refused");
+		return;
+	}
+	e = bufferevent_get_openssl_error(bev);
+	if (e) {
+		ERR_error_string_n(e, why, sizeof(why));
+		if (!ac->host)
+			log_warn("refused agent %s: TLS handshake failed: %s", ac->peer, why);
+	} else if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(why, sizeof(why), "TLS handshake timed out");
+	} else if (what & BEV_EVENT_EOF) {
+		snprintf(why, sizeof(why), "closed by agent");
+	} else {
+		snprintf(why, sizeof(why), "%s", strerror(EVUTIL_SOCKET_ERROR()));
+	}
+	agent_conn_free(ac, why);
+}
+
+static void agent_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+			    int salen, void *arg)
+{
+	struct ctl *c = arg;
+	struct agent_conn *ac = xcalloc(1, sizeof(*ac));
+	SSL *ssl = SSL_new(c->ssl_ctx);
+	char addr[INET6_ADDRSTRLEN] = "?";
+
+	if (!ssl)
+		fatal("SSL_new failed");
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
+	snprintf(ac->peer, sizeof(ac->peer), "%s", addr);
+	ac->ctl = c;
+	ac->bev = bufferevent_openssl_socket_new(c->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						 BEV_OPT_CLOSE_ON_FREE);
+	if (!ac->bev)
+		fatal("bufferevent_openssl_socket_new failed");
+	bufferevent_setcb(ac->bev, agent_read_cb, NULL, agent_event_cb, ac);
+	/* A peer that never finishes its handshake does not hold a slot for long. */
+	bufferevent_set_timeouts(ac->bev, &handshake_timeout, NULL);
+	bufferevent_enable(ac->bev, EV_READ | EV_WRITE);
+}
+
+int agents_listen(struct ctl *c)
+{
+	struct sockaddr_storage ss = {0};
+	struct conf_addr la;
+	socklen_t slen;
+
+	if (conf_addr_parse(c->conf.listen, &la) < 0) {
+		log_err("listen address \"%s\" is not an IP address", c->conf.listen);
+		return -1;
+	}
+	if (la.family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(c->conf.port);
+		memcpy(&sin->sin_addr, la.a.v4, 4);
+		slen = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(c->conf.port);
+		memcpy(&sin6->sin6_addr, la.a.v6, 16);
+		slen = sizeof(*sin6);
+	}
+	c->agent_listener = evconnlistener_new_bind(
+		c->base, agent_accept_cb, c, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, 1024,
+		(struct sockaddr *)&ss, (int)slen);
+	if (!c->agent_listener) {
+		log_err("listen on %s port %u: %s", c->conf.listen, c->conf.port, strerror(errno));
+		return -1;
+	}
+	log_info("listening for agents on %s port %u", c->conf.listen, c->conf.port);
+	return 0;
+}
+
+void agents_close(struct ctl *c)
+{
+	for (int i = 0; i < c->nhosts; i++)
+		if (c->hosts[i].conn)
+			agent_conn_free(c->hosts[i].conn, "controller shutting down");
+	if (c->agent_listener)
+		evconnlistener_free(c->agent_listener);
+}

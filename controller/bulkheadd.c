@@ -1,0 +1,169 @@
+/* bulkheadd: the controller daemon. Holds the inventory and each host's
+ * state, keeps a TLS session to every agent, and serves the CLI. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/tls.h"
+#include "controller.h"
+
+#define LAST_SEEN_FLUSH_S 5
+
+uint64_t ctl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t ctl_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+struct host *ctl_host_find(struct ctl *c, const char *name)
+{
+	for (int i = 0; i < c->nhosts; i++)
+		if (strcmp(c->hosts[i].name, name) == 0)
+			return &c->hosts[i];
+	return NULL;
+}
+
+static void ctl_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct ctl *c = arg;
+
+	log_info("signal %d: exiting", (int)sig);
+	event_base_loopexit(c->base, NULL);
+}
+
+static void ctl_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_last_seen_flush(arg);
+}
+
+static int ctl_setup(struct ctl *c, const char *conf_path)
+{
+	struct timeval flush = {LAST_SEEN_FLUSH_S, 0};
+
+	if (ctl_conf_load(conf_path, &c->conf, conf_error_stderr, NULL) < 0)
+		return -1;
+	c->inv = inventory_load(c->conf.inventory, conf_error_stderr, NULL);
+	if (!c->inv)
+		return -1;
+	c->nhosts = c->inv->nhosts;
+	c->hosts = xcalloc((size_t)c->nhosts, sizeof(*c->hosts));
+	for (int i = 0; i < c->nhosts; i++) {
+		c->hosts[i].inv = &c->inv->hosts[i];
+		c->hosts[i].name = c->inv->hosts[i].name;
+	}
+	if (store_open(c) < 0 || store_hosts_load(c) < 0)
+		return -1;
+	c->ssl_ctx = tls_ctx_new(1, c->conf.ca, c->conf.cert, c->conf.key);
+	if (!c->ssl_ctx)
+		return -1;
+	if (agents_listen(c) < 0 || control_listen(c) < 0)
+		return -1;
+	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
+	if (!c->flush_ev)
+		fatal("out of memory");
+	event_add(c->flush_ev, &flush);
+	log_info("%d hosts in the inventory, epoch %llu", c->nhosts,
+		 (unsigned long long)c->epoch);
+	return 0;
+}
+
+static void ctl_teardown(struct ctl *c)
+{
+	command_free_all(c);
+	agents_close(c);
+	control_close(c);
+	if (c->flush_ev)
+		event_free(c->flush_ev);
+	store_close(c);
+	if (c->ssl_ctx)
+		SSL_CTX_free(c->ssl_ctx);
+	free(c->hosts);
+	inventory_free(c->inv);
+	ctl_conf_clear(&c->conf);
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: bulkheadd [-v] [-n] -f CONFIG\n"
+		     "  -f CONFIG  controller configuration (YAML), see bulkheadd(8)\n"
+		     "  -n         check the configuration and the inventory, then exit\n"
+		     "  -v         verbose logging\n"
+		     "  -h         this help\n");
+}
+
+static int ctl_check(const char *conf_path)
+{
+	struct ctl_conf conf = {0};
+	struct inventory *inv = NULL;
+	int rc = 1;
+
+	if (ctl_conf_load(conf_path, &conf, conf_error_stderr, NULL) == 0 &&
+	    (inv = inventory_load(conf.inventory, conf_error_stderr, NULL))) {
+		printf("%s: configuration OK, %d hosts in %s\n", conf_path, inv->nhosts,
+		       conf.inventory);
+		rc = 0;
+	}
+	inventory_free(inv);
+	ctl_conf_clear(&conf);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"help", no_argument, NULL, 'h'}, {"config", required_argument, NULL, 'f'}, {0}};
+	struct ctl c = {0};
+	struct event *sigs[2] = {0};
+	const char *conf_path = NULL;
+	int verbose = 0, check = 0, opt, rc = 1;
+
+	while ((opt = getopt_long(argc, argv, "f:nvh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'f': conf_path = optarg; break;
+		case 'n': check = 1; break;
+		case 'v': verbose = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 64;
+		}
+	}
+	if (!conf_path || optind != argc) {
+		usage(stderr);
+		return 64;
+	}
+	log_init("bulkheadd", verbose);
+	if (check)
+		return ctl_check(conf_path);
+	signal(SIGPIPE, SIG_IGN);
+	c.base = event_base_new();
+	if (!c.base)
+		fatal("event_base_new failed");
+	if (ctl_setup(&c, conf_path) == 0) {
+		sigs[0] = evsignal_new(c.base, SIGTERM, ctl_signal_cb, &c);
+		sigs[1] = evsignal_new(c.base, SIGINT, ctl_signal_cb, &c);
+		evsignal_add(sigs[0], NULL);
+		evsignal_add(sigs[1], NULL);
+		event_base_dispatch(c.base);
+		rc = 0;
+	}
+	for (int i = 0; i < 2; i++)
+		if (sigs[i])
+			event_free(sigs[i]);
+	ctl_teardown(&c);
+	event_base_free(c.base);
+	return rc;
+}

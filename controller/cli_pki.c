@@ -1,0 +1,580 @@
+/* `bulkhead pki`: create the site CA and issue host certificates, so a new
+ * site needs no PKI tooling besides bulkhead itself. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "cli.h"
+
+#define PKI_CA_CN "bulkhead site CA"
+#define PKI_CA_DAYS 3652 /* ten years, leap days included */
+#define PKI_HOST_DAYS 825
+#define PKI_NAME_MAX 63
+#define PKI_SERIAL_BITS 128
+/* A host whose clock lags the one that issued a certificate still accepts
+ * it at once. */
+#define PKI_BACKDATE_SECS 3600
+#define PKI_TMP_SUFFIX ".tmpXXXXXX"
+#define PKI_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+struct pki_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args;
+	const char *help;
+	const char *force_help;
+};
+
+struct pki_ext {
+	int nid;
+	const char *value;
+};
+
+/* One output file, written under a temporary name and renamed into place. */
+struct pki_out {
+	char path[PATH_MAX];
+	char tmp[PATH_MAX];
+	int pending; /* tmp exists and has not been renamed */
+};
+
+static int pki_init_main(int argc, char **argv);
+static int pki_issue_main(int argc, char **argv);
+
+static const struct pki_cmd pki_cmds[] = {
+    {"init", pki_init_main, "[--force] DIR", "create the site CA: DIR/ca.key and DIR/ca.crt",
+     "replace an existing CA (every certificate it issued stops working)"},
+    {"issue", pki_issue_main, "[--force] DIR NAME...",
+     "issue DIR/NAME.key and DIR/NAME.crt for each host NAME, signed by the CA in DIR",
+     "replace existing host certificates"},
+};
+
+static const struct pki_ext pki_ca_exts[] = {
+    {NID_basic_constraints, "critical,CA:TRUE"},
+    {NID_key_usage, "critical,keyCertSign,cRLSign"},
+    {NID_subject_key_identifier, "hash"},
+};
+
+static const struct pki_ext pki_host_exts[] = {
+    {NID_basic_constraints, "critical,CA:FALSE"},
+    /* ECDSA keys sign; they never encipher. */
+    {NID_key_usage, "critical,digitalSignature"},
+    {NID_ext_key_usage, "serverAuth,clientAuth"},
+    {NID_subject_key_identifier, "hash"},
+    {NID_authority_key_identifier, "keyid:always"},
+};
+
+static void pki_usage(FILE *f, const struct pki_cmd *only)
+{
+	size_t i;
+	int first = 1;
+
+	for (i = 0; i < PKI_NELEM(pki_cmds); i++) {
+		if (only != NULL && only != &pki_cmds[i])
+			continue;
+		fprintf(f, "%s bulkhead pki %s %s\n", first ? "usage:" : "      ", pki_cmds[i].name,
+			pki_cmds[i].args);
+		first = 0;
+	}
+	fputc('\n', f);
+	if (only != NULL) {
+		fprintf(f, "%s.\n\n  -f, --force  %s\n  -h, --help   show this help\n", only->help,
+			only->force_help);
+		return;
+	}
+	for (i = 0; i < PKI_NELEM(pki_cmds); i++)
+		fprintf(f, "  %-6s %s\n", pki_cmds[i].name, pki_cmds[i].help);
+	fprintf(f, "\nNAME: 1 to %d of A-Z a-z 0-9 . _ -, not starting with '-' or '.'\n",
+		PKI_NAME_MAX);
+}
+
+static void pki_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void pki_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("bulkhead pki: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The oldest queued OpenSSL reason, in buf; the queue is emptied. */
+static const char *pki_ossl_reason(char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+
+	ERR_clear_error();
+	if (e == 0)
+		return "unknown OpenSSL error";
+	ERR_error_string_n(e, buf, len);
+	return buf;
+}
+
+/* Parse [-f|--force] [-h|--help]. Returns the index of the first operand, or
+ * -1 with the exit status in *status once usage has been printed. */
+static int pki_opts_parse(int argc, char **argv, const struct pki_cmd *cmd, int *force, int *status)
+{
+	static const struct option opts[] = {
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int c;
+
+	*force = 0;
+	/* 0, not 1: glibc then also resets its internal state, which matters
+	 * when the CLI entry point runs more than once in a process. */
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			*force = 1;
+			break;
+		case 'h':
+			pki_usage(stdout, cmd);
+			*status = EX_OK;
+			return -1;
+		default:
+			if (optopt != 0)
+				pki_err("%s: unknown option '-%c'", cmd->name, optopt);
+			else
+				pki_err("%s: unknown option '%s'", cmd->name, argv[optind - 1]);
+			pki_usage(stderr, cmd);
+			*status = EX_USAGE;
+			return -1;
+		}
+	}
+	return optind;
+}
+
+/* Host names become file names and certificate names, so they are kept to
+ * a set that is safe as both. */
+static int pki_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > PKI_NAME_MAX || name[0] == '-' || name[0] == '.')
+		return 0;
+	/* NAME.key would be the CA's own key. */
+	if (strcmp(name, "ca") == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int pki_path(char *out, const char *dir, const char *name, const char *suffix)
+{
+	int n = snprintf(out, PATH_MAX, "%s/%s%s", dir, name, suffix);
+
+	if (n < 0 || (size_t)n + sizeof(PKI_TMP_SUFFIX) > PATH_MAX) {
+		pki_err("%s/%s%s: path too long", dir, name, suffix);
+		return -1;
+	}
+	return 0;
+}
+
+static int pki_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+/* Write key or cert to a temporary file beside o->path; it is durable once
+ * this returns 0. */
+static int pki_out_write(struct pki_out *o, EVP_PKEY *key, X509 *cert)
+{
+	char reason[256];
+	FILE *f = NULL;
+	int fd = -1, ret = -1;
+
+	/* pki_path left room for the suffix. */
+	if (snprintf(o->tmp, sizeof(o->tmp), "%s%s", o->path, PKI_TMP_SUFFIX) >=
+	    (int)sizeof(o->tmp)) {
+		pki_err("%s: path too long", o->path);
+		goto out;
+	}
+	fd = mkstemp(o->tmp);
+	if (fd < 0) {
+		pki_err("%s: %s", o->tmp, strerror(errno));
+		goto out;
+	}
+	o->pending = 1;
+	if (fchmod(fd, key != NULL ? 0600 : 0644) < 0) {
+		pki_err("%s: %s", o->tmp, strerror(errno));
+		goto out;
+	}
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		pki_err("%s: %s", o->tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	ERR_clear_error();
+	if (key != NULL ? !PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)
+			: !PEM_write_X509(f, cert)) {
+		pki_err("%s: %s", o->tmp, pki_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		pki_err("%s: %s", o->tmp, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (f != NULL && fclose(f) != 0 && ret == 0) {
+		pki_err("%s: %s", o->tmp, strerror(errno));
+		ret = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+static int pki_out_commit(struct pki_out *o)
+{
+	if (rename(o->tmp, o->path) < 0) {
+		pki_err("%s: %s", o->path, strerror(errno));
+		return -1;
+	}
+	o->pending = 0;
+	return 0;
+}
+
+static void pki_out_discard(struct pki_out *o)
+{
+	if (o->pending)
+		unlink(o->tmp);
+	o->pending = 0;
+}
+
+/* Make the renames themselves durable. */
+static int pki_dir_sync(const char *dir)
+{
+	int fd, ret = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		pki_err("%s: %s", dir, strerror(errno));
+		ret = -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+/* Load a PEM certificate (cert != NULL) or private key from path. */
+static int pki_pem_load(const char *path, X509 **cert, EVP_PKEY **key)
+{
+	FILE *f;
+
+	f = fopen(path, "r");
+	if (f == NULL) {
+		pki_err("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	if (cert != NULL)
+		*cert = PEM_read_X509(f, NULL, NULL, NULL);
+	else
+		*key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	if (cert != NULL ? *cert == NULL : *key == NULL) {
+		char reason[256];
+
+		pki_err("%s: %s", path, pki_ossl_reason(reason, sizeof(reason)));
+		return -1;
+	}
+	return 0;
+}
+
+/* An unsigned certificate for key: subject CN=cn, a random serial, valid
+ * from now (backdated a little) for days. NULL with the OpenSSL reason
+ * queued. */
+static X509 *pki_cert_new(EVP_PKEY *key, const char *cn, long days)
+{
+	X509 *x;
+	BIGNUM *serial = NULL;
+	int ok = 0;
+
+	x = X509_new();
+	serial = BN_new();
+	if (x == NULL || serial == NULL)
+		goto out;
+	if (!X509_set_version(x, X509_VERSION_3))
+		goto out;
+	if (!BN_rand(serial, PKI_SERIAL_BITS, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+	    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) == NULL)
+		goto out;
+	if (X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_SECS) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL)
+		goto out;
+	if (!X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_UTF8,
+					(const unsigned char *)cn, -1, -1, 0))
+		goto out;
+	if (!X509_set_pubkey(x, key))
+		goto out;
+	ok = 1;
+out:
+	BN_free(serial);
+	if (!ok) {
+		X509_free(x);
+		x = NULL;
+	}
+	return x;
+}
+
+static int pki_exts_add(X509 *x, X509V3_CTX *v3, const struct pki_ext *exts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, v3, exts[i].nid, exts[i].value);
+		int ok;
+
+		if (ext == NULL)
+			return -1;
+		ok = X509_add_ext(x, ext, -1);
+		X509_EXTENSION_free(ext);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+static int pki_init_main(int argc, char **argv)
+{
+	struct pki_out key_out = {0}, crt_out = {0};
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	X509V3_CTX v3;
+	char reason[256];
+	const char *dir;
+	int force, status, i, ret = 1;
+
+	i = pki_opts_parse(argc, argv, &pki_cmds[0], &force, &status);
+	if (i < 0)
+		return status;
+	if (argc - i != 1) {
+		pki_usage(stderr, &pki_cmds[0]);
+		return EX_USAGE;
+	}
+	dir = argv[i];
+
+	if (pki_path(key_out.path, dir, "ca", ".key") < 0 ||
+	    pki_path(crt_out.path, dir, "ca", ".crt") < 0)
+		goto out;
+	if (!force && pki_exists(key_out.path)) {
+		pki_err("%s: already exists (--force replaces the site CA)", key_out.path);
+		goto out;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		pki_err("%s: %s", dir, strerror(errno));
+		goto out;
+	}
+
+	ERR_clear_error();
+	key = EVP_EC_gen("P-256");
+	if (key == NULL) {
+		pki_err("%s: %s", key_out.path, pki_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
+	cert = pki_cert_new(key, PKI_CA_CN, PKI_CA_DAYS);
+	if (cert == NULL || !X509_set_issuer_name(cert, X509_get_subject_name(cert))) {
+		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
+	X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
+	if (pki_exts_add(cert, &v3, pki_ca_exts, PKI_NELEM(pki_ca_exts)) < 0 ||
+	    X509_sign(cert, key, EVP_sha256()) <= 0) {
+		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
+
+	if (pki_out_write(&key_out, key, NULL) < 0 || pki_out_write(&crt_out, NULL, cert) < 0)
+		goto out;
+	/* ca.key last: its presence is what marks the CA as created. */
+	if (pki_out_commit(&crt_out) < 0 || pki_out_commit(&key_out) < 0)
+		goto out;
+	if (pki_dir_sync(dir) < 0)
+		goto out;
+	printf("%s\n", crt_out.path);
+	ret = 0;
+out:
+	pki_out_discard(&key_out);
+	pki_out_discard(&crt_out);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return ret;
+}
+
+/* Check every NAME before anything is written, reporting every problem. */
+static int pki_names_check(const char *dir, char **names, int n, int force)
+{
+	char path[PATH_MAX];
+	int i, j, ret = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!pki_name_valid(names[i])) {
+			pki_err("'%s': invalid host name (1 to %d of A-Z a-z 0-9 . _ -, not "
+				"starting with '-' or '.', not 'ca')",
+				names[i], PKI_NAME_MAX);
+			ret = -1;
+			continue;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(names[i], names[j]) == 0)
+				break;
+		if (j < i) {
+			pki_err("%s: named twice", names[i]);
+			ret = -1;
+			continue;
+		}
+		if (pki_path(path, dir, names[i], ".crt") < 0) {
+			ret = -1;
+			continue;
+		}
+		if (!force && pki_exists(path)) {
+			pki_err("%s: already exists (--force replaces it)", path);
+			ret = -1;
+		}
+	}
+	return ret;
+}
+
+static int pki_host_issue(const char *dir, const char *name, X509 *ca_cert, EVP_PKEY *ca_key)
+{
+	struct pki_out key_out = {0}, crt_out = {0};
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	X509V3_CTX v3;
+	struct pki_ext san;
+	char san_value[PKI_NAME_MAX + sizeof("DNS:")];
+	char reason[256];
+	int ret = -1;
+
+	if (pki_path(key_out.path, dir, name, ".key") < 0 ||
+	    pki_path(crt_out.path, dir, name, ".crt") < 0)
+		goto out;
+
+	ERR_clear_error();
+	key = EVP_EC_gen("P-256");
+	if (key == NULL) {
+		pki_err("%s: %s", key_out.path, pki_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
+	/* name was validated, so it cannot smuggle more entries (",IP:...")
+	 * into this extension value. */
+	snprintf(san_value, sizeof(san_value), "DNS:%s", name);
+	san.nid = NID_subject_alt_name;
+	san.value = san_value;
+	cert = pki_cert_new(key, name, PKI_HOST_DAYS);
+	if (cert == NULL || !X509_set_issuer_name(cert, X509_get_subject_name(ca_cert))) {
+		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
+	X509V3_set_ctx(&v3, ca_cert, cert, NULL, NULL, 0);
+	if (pki_exts_add(cert, &v3, pki_host_exts, PKI_NELEM(pki_host_exts)) < 0 ||
+	    pki_exts_add(cert, &v3, &san, 1) < 0 || X509_sign(cert, ca_key, EVP_sha256()) <= 0) {
+		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
+		goto out;
+	}
+
+	if (pki_out_write(&key_out, key, NULL) < 0 || pki_out_write(&crt_out, NULL, cert) < 0)
+		goto out;
+	/* NAME.crt last: its presence is what marks the host as issued. */
+	if (pki_out_commit(&key_out) < 0 || pki_out_commit(&crt_out) < 0)
+		goto out;
+	printf("%s\n", crt_out.path);
+	ret = 0;
+out:
+	pki_out_discard(&key_out);
+	pki_out_discard(&crt_out);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return ret;
+}
+
+static int pki_issue_main(int argc, char **argv)
+{
+	char key_path[PATH_MAX], crt_path[PATH_MAX];
+	EVP_PKEY *ca_key = NULL;
+	X509 *ca_cert = NULL;
+	const char *dir;
+	int force, status, i, n, ret = 1;
+
+	i = pki_opts_parse(argc, argv, &pki_cmds[1], &force, &status);
+	if (i < 0)
+		return status;
+	if (argc - i < 2) {
+		pki_usage(stderr, &pki_cmds[1]);
+		return EX_USAGE;
+	}
+	dir = argv[i];
+	n = argc - i - 1;
+
+	if (pki_names_check(dir, argv + i + 1, n, force) < 0)
+		goto out;
+	if (pki_path(key_path, dir, "ca", ".key") < 0 || pki_path(crt_path, dir, "ca", ".crt") < 0)
+		goto out;
+	if (pki_pem_load(crt_path, &ca_cert, NULL) < 0 || pki_pem_load(key_path, NULL, &ca_key) < 0)
+		goto out;
+	if (X509_check_private_key(ca_cert, ca_key) != 1) {
+		ERR_clear_error();
+		pki_err("%s: does not match %s", key_path, crt_path);
+		goto out;
+	}
+	for (i = argc - n; i < argc; i++)
+		if (pki_host_issue(dir, argv[i], ca_cert, ca_key) < 0)
+			goto out;
+	if (pki_dir_sync(dir) < 0)
+		goto out;
+	ret = 0;
+out:
+	X509_free(ca_cert);
+	EVP_PKEY_free(ca_key);
+	return ret;
+}
+
+int cmd_pki_main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		pki_usage(stderr, NULL);
+		return EX_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		pki_usage(stdout, NULL);
+		return EX_OK;
+	}
+	for (i = 0; i < PKI_NELEM(pki_cmds); i++)
+		if (strcmp(argv[1], pki_cmds[i].name) == 0)
+			return pki_cmds[i].fn(argc - 1, argv + 1);
+	pki_err("unknown command '%s'", argv[1]);
+	pki_usage(stderr, NULL);
+	return EX_USAGE;
+}

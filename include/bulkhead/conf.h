@@ -1,0 +1,86 @@
+/* Configuration and inventory files (YAML), parsed with libyaml.
+ * Every parse error is reported as "file:line:col: message" (1-based line and
+ * column) through the errors callback, and parsing goes on to report them all. */
+#ifndef BULKHEAD_CONF_H
+#define BULKHEAD_CONF_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_MAX_ADDRS 8
+
+struct conf_addr {
+	int family; /* AF_INET or AF_INET6 */
+	union {
+		uint8_t v4[4];
+		uint8_t v6[16];
+	} a;
+	char text[48]; /* as written, normalised by inet_ntop */
+};
+
+struct agent_conf {
+	struct conf_addr controllers[CONF_MAX_ADDRS];
+	int ncontrollers;
+	uint16_t port;          /* controller port, default 7443 */
+	char *controller_name;  /* name in the controller's certificate, default "bulkheadd" */
+	char *name;             /* this host's name; default: the CN of its certificate */
+	char *ca, *cert, *key;  /* PEM paths, required */
+	char *state_dir;        /* required */
+	char *profile;          /* hardware profile, default "linux-server" */
+	char *mgmt_if;          /* management interface name, optional */
+	int heartbeat_ms;       /* default 1000 */
+	int dead_ms;            /* peer silent this long is gone, default 5000 */
+};
+
+struct ctl_conf {
+	char *listen;           /* address to bind, default "0.0.0.0" (accepts IPv4 and IPv6 literals) */
+	uint16_t port;          /* default 7443 */
+	char *ca, *cert, *key;  /* PEM paths, required */
+	char *state_dir;        /* holds bulkhead.db, required */
+	char *control_socket;   /* default "/run/bulkhead/bulkheadd.sock" */
+	char *control_group;    /* group owning the control socket, optional */
+	char *inventory;        /* path, required; relative paths are relative to the config file */
+	int heartbeat_ms;       /* default 1000 */
+	int dead_ms;            /* default 5000 */
+};
+
+struct inv_label {
+	char *key, *value;
+};
+
+struct inv_host {
+	char *name;
+	struct conf_addr addrs[CONF_MAX_ADDRS];
+	int naddrs;
+	char *profile;
+	struct inv_label *labels;
+	int nlabels;
+	int line; /* where the host was defined, for messages */
+};
+
+struct inventory {
+	struct inv_host *hosts;
+	int nhosts;
+};
+
+/* Receives one formatted "file:line:col: message" (or "file: message") per error. */
+typedef void (*conf_error_fn)(void *arg, const char *msg);
+
+/* Default: print to stderr. */
+void conf_error_stderr(void *arg, const char *msg);
+
+/* Return 0 on success, -1 if the file had any error (all were reported). */
+int agent_conf_load(const char *path, struct agent_conf *c, conf_error_fn err, void *arg);
+void agent_conf_clear(struct agent_conf *c);
+int ctl_conf_load(const char *path, struct ctl_conf *c, conf_error_fn err, void *arg);
+void ctl_conf_clear(struct ctl_conf *c);
+
+/* Hosts must have unique names and addresses; a profile is required. */
+struct inventory *inventory_load(const char *path, conf_error_fn err, void *arg);
+void inventory_free(struct inventory *inv);
+const struct inv_host *inventory_host_find(const struct inventory *inv, const char *name);
+
+/* Parse an IPv4 or IPv6 literal; 0 on success. */
+int conf_addr_parse(const char *s, struct conf_addr *out);
+
+#endif

@@ -1,0 +1,20 @@
+/* TLS 1.3 with mutual certificates from the site CA (OpenSSL 3). */
+#ifndef BULKHEAD_TLS_H
+#define BULKHEAD_TLS_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+/* A context that requires TLS 1.3 and a peer certificate chaining to ca_path,
+ * and presents cert_path/key_path. On failure returns NULL after printing the
+ * OpenSSL reason with log_err. */
+SSL_CTX *tls_ctx_new(int server, const char *ca_path, const char *cert_path, const char *key_path);
+
+/* Copy the peer certificate's common name into buf. 0 on success, -1 when the
+ * peer has no verified certificate. */
+int tls_peer_name(SSL *ssl, char *buf, size_t len);
+
+/* Common name of a local certificate file (the agent's own name). */
+int tls_cert_file_name(const char *cert_path, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,117 @@
+/* The wire codec: netlink-style frames (struct nlmsghdr, a version header,
+ * then attributes) built and validated with libmnl. The same codec carries
+ * the agent protocol (over TLS) and the control protocol (unix socket). */
+#ifndef BULKHEAD_WIRE_H
+#define BULKHEAD_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/netlink.h>
+#include <libmnl/libmnl.h>
+
+#define WIRE_VERSION 1
+#define WIRE_MAX_FRAME 65536
+
+/* Follows struct nlmsghdr in every frame. */
+struct wire_hdr {
+	uint8_t version;
+	uint8_t reserved[3];
+};
+
+#define WIRE_HDRLEN (MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct wire_hdr)))
+
+enum wire_type {
+	/* agent <-> controller */
+	WIRE_HELLO = NLMSG_MIN_TYPE, /* agent: NAME MODE EPOCH HASH SOFTWARE */
+	WIRE_HEARTBEAT,              /* both ways, no attributes needed */
+	WIRE_SET_MODE,               /* controller: EPOCH MODE */
+	WIRE_ACK,                    /* agent: EPOCH MODE RESULT APPLY_US HASH PERSISTED [ERROR] */
+	/* CLI <-> controller (control socket) */
+	WIRE_CTL_ISOLATE,  /* CLI: ALL | HOST..., REASON, TIMEOUT_MS */
+	WIRE_CTL_RELEASE,  /* CLI: ALL | HOST..., REASON, TIMEOUT_MS */
+	WIRE_CTL_STATUS,   /* CLI: no attributes */
+	WIRE_CTL_PROGRESS, /* controller: CONFIRMED TOTAL [HOST LATENCY_US] (slowest so far) */
+	WIRE_CTL_HOST,     /* controller: one host row, see wire_attr */
+	WIRE_CTL_END,      /* controller: RESULT [ERROR] [EPOCH] [COMMAND] */
+	WIRE_TYPE_MAX
+};
+
+enum wire_attr {
+	WA_UNSPEC,
+	WA_NAME,       /* string */
+	WA_MODE,       /* u8, enum bulkhead_mode */
+	WA_EPOCH,      /* u64 */
+	WA_HASH,       /* string, hex SHA-256 of the applied ruleset */
+	WA_RESULT,     /* u32: 0 or a positive errno */
+	WA_APPLY_US,   /* u64 */
+	WA_ERROR,      /* string */
+	WA_ALL,        /* u8 flag */
+	WA_HOST,       /* string, may repeat */
+	WA_REASON,     /* string */
+	WA_TIMEOUT_MS, /* u32 */
+	WA_CONFIRMED,  /* u32 */
+	WA_TOTAL,      /* u32 */
+	WA_CONNECTED,  /* u8 */
+	WA_LAST_SEEN,  /* u64, unix time in ms, 0 = never */
+	WA_LATENCY_US, /* u64 */
+	WA_STATUS,     /* string: confirmed, failed, timeout, not-connected, ... */
+	WA_PERSISTED,  /* u8 */
+	WA_SOFTWARE,   /* string */
+	WA_COMMAND,    /* u64, command id in the controller's log */
+	WA_ADDR,       /* string, peer address */
+	__WA_MAX
+};
+#define WA_MAX (__WA_MAX - 1)
+
+enum bulkhead_mode {
+	MODE_OPEN = 0,
+	MODE_SEGMENTED = 1,
+	MODE_ISOLATED = 2,
+	MODE_MAX = MODE_ISOLATED
+};
+
+const char *mode_name(int mode);
+int mode_parse(const char *s);
+
+/* A frame being built in a caller-provided buffer of WIRE_MAX_FRAME bytes.
+ * Put helpers record overflow instead of writing past the end. */
+struct wire_builder {
+	struct nlmsghdr *nlh;
+	int overflow;
+};
+
+void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq);
+void wire_put_str(struct wire_builder *b, uint16_t attr, const char *s);
+void wire_put_u8(struct wire_builder *b, uint16_t attr, uint8_t v);
+void wire_put_u32(struct wire_builder *b, uint16_t attr, uint32_t v);
+void wire_put_u64(struct wire_builder *b, uint16_t attr, uint64_t v);
+/* Length of the finished frame, or -1 if it overflowed. */
+int wire_build_end(struct wire_builder *b);
+
+/* A validated frame; attribute pointers point into the caller's buffer. */
+struct wire_frame {
+	const struct nlmsghdr *nlh;
+	uint16_t type;
+	const struct nlattr *tb[WA_MAX + 1];
+};
+
+/* Given the first bytes of a stream, the full length of the next frame:
+ * 0 if fewer than 4 bytes are available, -1 if the length is impossible. */
+int wire_frame_peek_len(const void *buf, size_t avail);
+
+/* Validate one complete frame of exactly len bytes. Returns 0, or -1 with a
+ * reason in err (truncated, oversized, wrong version, unknown type, bad
+ * attribute). */
+int wire_frame_decode(const void *buf, size_t len, struct wire_frame *f, const char **err);
+
+const char *wire_get_str(const struct wire_frame *f, uint16_t attr, const char *dflt);
+uint8_t wire_get_u8(const struct wire_frame *f, uint16_t attr, uint8_t dflt);
+uint32_t wire_get_u32(const struct wire_frame *f, uint16_t attr, uint32_t dflt);
+uint64_t wire_get_u64(const struct wire_frame *f, uint16_t attr, uint64_t dflt);
+
+/* Call fn for every WA_HOST attribute, in order. Stops and returns -1 if fn does. */
+int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg), void *arg);
+
+const char *wire_type_name(uint16_t type);
+
+#endif

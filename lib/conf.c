@@ -1,0 +1,990 @@
+/* Agent config, controller config and inventory: YAML files read with the
+ * libyaml document API, checked key by key, every error reported. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "bulkhead/conf.h"
+#include "bulkhead/log.h"
+
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+
+#define CONF_FILE_MAX (1024 * 1024) /* configs are small; refuse anything silly */
+#define CONF_MS_MAX 3600000
+#define CONF_NAME_MAX 63
+#define CONF_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
+#define CONF_KEYS_MAX 16
+
+enum conf_type {
+	CONF_STR,    /* char *, non-empty */
+	CONF_NAME,   /* char *, a host name */
+	CONF_IFNAME, /* char *, an interface name */
+	CONF_ADDR,   /* char *, an address literal stored normalised */
+	CONF_PORT,   /* uint16_t */
+	CONF_MS,     /* int, milliseconds */
+	CONF_ADDRS,  /* struct conf_addr[CONF_MAX_ADDRS], count at count_off */
+	CONF_LABELS, /* struct inv_label *, count at count_off */
+	CONF_HOSTS,  /* the inventory's host list */
+};
+
+struct conf_key {
+	const char *name;
+	enum conf_type type;
+	size_t off;
+	size_t count_off;
+	int required;
+	const char *def; /* default for string types */
+	int defn;	 /* default for numeric types, 0 for none */
+};
+
+/* What conf_map_apply saw for each key of a table. */
+struct conf_seen {
+	yaml_node_t *value;
+	int bad;
+};
+
+struct conf_ctx {
+	const char *path;
+	conf_error_fn err;
+	void *arg;
+	char *buf;
+	yaml_parser_t parser;
+	int parsing;
+	yaml_document_t doc;
+	int loaded;
+	int nerrors;
+};
+
+static const struct conf_key agent_keys[] = {
+    {"controllers", CONF_ADDRS, offsetof(struct agent_conf, controllers),
+     offsetof(struct agent_conf, ncontrollers), 1, NULL, 0},
+    {"port", CONF_PORT, offsetof(struct agent_conf, port), 0, 0, NULL, 7443},
+    {"controller_name", CONF_STR, offsetof(struct agent_conf, controller_name), 0, 0, "bulkheadd",
+     0},
+    {"name", CONF_NAME, offsetof(struct agent_conf, name), 0, 0, NULL, 0},
+    {"ca", CONF_STR, offsetof(struct agent_conf, ca), 0, 1, NULL, 0},
+    {"cert", CONF_STR, offsetof(struct agent_conf, cert), 0, 1, NULL, 0},
+    {"key", CONF_STR, offsetof(struct agent_conf, key), 0, 1, NULL, 0},
+    {"state_dir", CONF_STR, offsetof(struct agent_conf, state_dir), 0, 1, NULL, 0},
+    {"profile", CONF_STR, offsetof(struct agent_conf, profile), 0, 0, "linux-server", 0},
+    {"mgmt_if", CONF_IFNAME, offsetof(struct agent_conf, mgmt_if), 0, 0, NULL, 0},
+    {"heartbeat_ms", CONF_MS, offsetof(struct agent_conf, heartbeat_ms), 0, 0, NULL, 1000},
+    {"dead_ms", CONF_MS, offsetof(struct agent_conf, dead_ms), 0, 0, NULL, 5000},
+};
+
+static const struct conf_key ctl_keys[] = {
+    {"listen", CONF_ADDR, offsetof(struct ctl_conf, listen), 0, 0, "0.0.0.0", 0},
+    {"port", CONF_PORT, offsetof(struct ctl_conf, port), 0, 0, NULL, 7443},
+    {"ca", CONF_STR, offsetof(struct ctl_conf, ca), 0, 1, NULL, 0},
+    {"cert", CONF_STR, offsetof(struct ctl_conf, cert), 0, 1, NULL, 0},
+    {"key", CONF_STR, offsetof(struct ctl_conf, key), 0, 1, NULL, 0},
+    {"state_dir", CONF_STR, offsetof(struct ctl_conf, state_dir), 0, 1, NULL, 0},
+    {"control_socket", CONF_STR, offsetof(struct ctl_conf, control_socket), 0, 0,
+     "/run/bulkhead/bulkheadd.sock", 0},
+    {"control_group", CONF_STR, offsetof(struct ctl_conf, control_group), 0, 0, NULL, 0},
+    {"inventory", CONF_STR, offsetof(struct ctl_conf, inventory), 0, 1, NULL, 0},
+    {"heartbeat_ms", CONF_MS, offsetof(struct ctl_conf, heartbeat_ms), 0, 0, NULL, 1000},
+    {"dead_ms", CONF_MS, offsetof(struct ctl_conf, dead_ms), 0, 0, NULL, 5000},
+};
+
+static const struct conf_key inv_keys[] = {
+    {"hosts", CONF_HOSTS, 0, 0, 1, NULL, 0},
+};
+
+/* Indexes into host_keys, for the per-host checks. */
+enum { HOST_NAME, HOST_ADDRS, HOST_PROFILE, HOST_LABELS };
+
+static const struct conf_key host_keys[] = {
+    [HOST_NAME] = {"name", CONF_NAME, offsetof(struct inv_host, name), 0, 1, NULL, 0},
+    [HOST_ADDRS] = {"addresses", CONF_ADDRS, offsetof(struct inv_host, addrs),
+		    offsetof(struct inv_host, naddrs), 1, NULL, 0},
+    [HOST_PROFILE] = {"profile", CONF_STR, offsetof(struct inv_host, profile), 0, 1, NULL, 0},
+    [HOST_LABELS] = {"labels", CONF_LABELS, offsetof(struct inv_host, labels),
+		     offsetof(struct inv_host, nlabels), 0, NULL, 0},
+};
+
+static void conf_vreport(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void conf_report(struct conf_ctx *ctx, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conf_report_at(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* m == NULL: the message is about the whole file. */
+static void conf_vreport(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, va_list ap)
+{
+	char msg[512], line[1024 + 512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (m != NULL)
+		snprintf(line, sizeof(line), "%s:%zu:%zu: %s", ctx->path, m->line + 1,
+			 m->column + 1, msg);
+	else
+		snprintf(line, sizeof(line), "%s: %s", ctx->path, msg);
+	ctx->err(ctx->arg, line);
+	ctx->nerrors++;
+}
+
+static void conf_report(struct conf_ctx *ctx, const yaml_node_t *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vreport(ctx, n != NULL ? &n->start_mark : NULL, fmt, ap);
+	va_end(ap);
+}
+
+static void conf_report_at(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	conf_vreport(ctx, m, fmt, ap);
+	va_end(ap);
+}
+
+void conf_error_stderr(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* A node as a message shows it: the quoted value, or what kind of node it is. */
+static const char *conf_node_describe(const yaml_node_t *n, char *buf, size_t size)
+{
+	size_t i, o = 0, len;
+
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a sequence";
+	len = n->data.scalar.length;
+	if (len == 0)
+		return "an empty value";
+	buf[o++] = '"';
+	for (i = 0; i < len && o + 5 < size; i++) {
+		unsigned char ch = n->data.scalar.value[i];
+
+		/* keep the report on one line, whatever the file holds */
+		buf[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+	}
+	if (i < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+static const char *conf_scalar(const yaml_node_t *n)
+{
+	if (n == NULL || n->type != YAML_SCALAR_NODE)
+		return NULL;
+	/* an escaped NUL would silently cut the value short */
+	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+		return NULL;
+	return (const char *)n->data.scalar.value;
+}
+
+static int conf_scalar_equal(const yaml_node_t *a, const yaml_node_t *b)
+{
+	return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
+	       a->data.scalar.length == b->data.scalar.length &&
+	       memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length) == 0;
+}
+
+int conf_addr_parse(const char *s, struct conf_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, s, out->a.v4) == 1)
+		out->family = AF_INET;
+	else if (inet_pton(AF_INET6, s, out->a.v6) == 1)
+		out->family = AF_INET6;
+	else
+		return -1;
+	if (inet_ntop(out->family, &out->a, out->text, sizeof(out->text)) == NULL)
+		return -1;
+	return 0;
+}
+
+static int conf_addr_equal(const struct conf_addr *a, const struct conf_addr *b)
+{
+	size_t len = a->family == AF_INET ? 4 : 16;
+
+	return a->family == b->family && memcmp(&a->a, &b->a, len) == 0;
+}
+
+/* Whole file into memory, NUL-terminated; 0 or an errno value. */
+static int conf_file_read(const char *path, char **bufp, size_t *lenp)
+{
+	size_t len = 0, size = 4096;
+	char *buf, *nbuf;
+	struct stat st;
+	ssize_t r;
+	int fd, e = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return errno;
+	buf = xcalloc(size, 1);
+	if (fstat(fd, &st) == -1) {
+		e = errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		e = EISDIR;
+		goto out;
+	}
+	for (;;) {
+		if (len + 1 == size) {
+			size *= 2;
+			if (size > CONF_FILE_MAX + 1) {
+				e = EFBIG;
+				goto out;
+			}
+			nbuf = realloc(buf, size);
+			if (nbuf == NULL)
+				fatal("out of memory");
+			buf = nbuf;
+		}
+		r = read(fd, buf + len, size - 1 - len);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			e = errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+out:
+	close(fd);
+	if (e != 0) {
+		free(buf);
+		return e;
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
+static void conf_parser_report(struct conf_ctx *ctx, const yaml_parser_t *p)
+{
+	const char *problem = p->problem != NULL ? p->problem : "unreadable input";
+
+	if (p->error == YAML_MEMORY_ERROR)
+		fatal("out of memory");
+	if (p->error == YAML_READER_ERROR)
+		/* the reader knows a byte offset, not a line */
+		conf_report(ctx, NULL, "syntax error: %s at byte %zu", problem, p->problem_offset);
+	else if (p->context != NULL)
+		conf_report_at(ctx, &p->problem_mark, "syntax error: %s (%s at line %zu)", problem,
+			       p->context, p->context_mark.line + 1);
+	else
+		conf_report_at(ctx, &p->problem_mark, "syntax error: %s", problem);
+}
+
+/* Read the file and compose its first document; returns its root mapping, or
+ * NULL once the problem is reported. */
+static yaml_node_t *conf_doc_open(struct conf_ctx *ctx, const char *path, conf_error_fn err,
+				  void *arg)
+{
+	yaml_node_t *root;
+	size_t len;
+	char d[80];
+	int e;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->path = path;
+	ctx->err = err != NULL ? err : conf_error_stderr;
+	ctx->arg = arg;
+
+	e = conf_file_read(path, &ctx->buf, &len);
+	if (e != 0) {
+		conf_report(ctx, NULL, "%s", strerror(e));
+		return NULL;
+	}
+	if (!yaml_parser_initialize(&ctx->parser))
+		fatal("out of memory");
+	ctx->parsing = 1;
+	yaml_parser_set_input_string(&ctx->parser, (const unsigned char *)ctx->buf, len);
+	if (!yaml_parser_load(&ctx->parser, &ctx->doc)) {
+		conf_parser_report(ctx, &ctx->parser);
+		return NULL;
+	}
+	ctx->loaded = 1;
+	root = yaml_document_get_root_node(&ctx->doc);
+	if (root == NULL) {
+		conf_report(ctx, NULL, "empty file, expected a mapping of keys");
+		return NULL;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		conf_report(ctx, root, "expected a mapping of keys, got %s",
+			    conf_node_describe(root, d, sizeof(d)));
+		return NULL;
+	}
+	return root;
+}
+
+/* Anything after the first document is an error too, reported last because
+ * that is where it sits in the file. */
+static void conf_doc_close(struct conf_ctx *ctx)
+{
+	yaml_document_t extra;
+	yaml_node_t *more;
+
+	if (ctx->loaded && yaml_document_get_root_node(&ctx->doc) != NULL) {
+		if (yaml_parser_load(&ctx->parser, &extra)) {
+			more = yaml_document_get_root_node(&extra);
+			if (more != NULL)
+				conf_report(ctx, more, "a second YAML document, expected only one");
+			yaml_document_delete(&extra);
+		} else {
+			conf_parser_report(ctx, &ctx->parser);
+		}
+	}
+	if (ctx->loaded)
+		yaml_document_delete(&ctx->doc);
+	if (ctx->parsing)
+		yaml_parser_delete(&ctx->parser);
+	free(ctx->buf);
+	ctx->loaded = ctx->parsing = 0;
+	ctx->buf = NULL;
+}
+
+static yaml_node_t *conf_node(struct conf_ctx *ctx, int idx)
+{
+	return yaml_document_get_node(&ctx->doc, idx);
+}
+
+/* The key of pair p, or NULL when it is not a usable name. Duplicates are
+ * reported but still returned: the later value wins, the file is rejected. */
+static const char *conf_map_key(struct conf_ctx *ctx, yaml_node_t *map, yaml_node_pair_t *p)
+{
+	yaml_node_t *k = conf_node(ctx, p->key);
+	yaml_node_pair_t *q;
+	const char *name = conf_scalar(k);
+	char d[80];
+
+	if (name == NULL || *name == '\0') {
+		conf_report(ctx, k, "expected a key name, got %s",
+			    conf_node_describe(k, d, sizeof(d)));
+		return NULL;
+	}
+	for (q = map->data.mapping.pairs.start; q < p; q++) {
+		const yaml_node_t *prev = conf_node(ctx, q->key);
+
+		if (conf_scalar_equal(k, prev)) {
+			conf_report(ctx, k, "duplicate key %s (first at line %zu)",
+				    conf_node_describe(k, d, sizeof(d)), prev->start_mark.line + 1);
+			break;
+		}
+	}
+	return name;
+}
+
+static int conf_key_find(const struct conf_key *keys, size_t nkeys, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* What a key's value should look like, for messages. */
+static const char *conf_key_expect(const struct conf_key *key, char *buf, size_t size)
+{
+	switch (key->type) {
+	case CONF_STR:
+		return "a string";
+	case CONF_NAME:
+		return "1..63 characters of [A-Za-z0-9._-]";
+	case CONF_IFNAME:
+		return "an interface name of 1..15 characters";
+	case CONF_ADDR:
+		return "an IPv4 or IPv6 address";
+	case CONF_PORT:
+		return "an integer 1..65535";
+	case CONF_MS:
+		snprintf(buf, size, "an integer 1..%d", CONF_MS_MAX);
+		return buf;
+	case CONF_ADDRS:
+		return "a list of IPv4 or IPv6 addresses";
+	case CONF_LABELS:
+		return "a mapping of strings";
+	case CONF_HOSTS:
+		return "a list of hosts";
+	}
+	return "something else";
+}
+
+static void conf_value_bad(struct conf_ctx *ctx, const struct conf_key *key, const yaml_node_t *v)
+{
+	char d[80], e[48];
+
+	conf_report(ctx, v, "\"%s\": expected %s, got %s", key->name,
+		    conf_key_expect(key, e, sizeof(e)), conf_node_describe(v, d, sizeof(d)));
+}
+
+static int conf_name_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	return len >= 1 && len <= CONF_NAME_MAX &&
+	       strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+		   len;
+}
+
+static int conf_ifname_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	/* what the kernel's dev_valid_name() accepts */
+	return len >= 1 && len <= CONF_IFNAME_MAX && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 &&
+	       strcspn(s, "/: \t\n\r\f\v") == len;
+}
+
+static int conf_string_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			   char **dst)
+{
+	const char *s = conf_scalar(v);
+	struct conf_addr a;
+	int ok;
+
+	if (s == NULL || *s == '\0') {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	switch (key->type) {
+	case CONF_NAME:
+		ok = conf_name_valid(s);
+		break;
+	case CONF_IFNAME:
+		ok = conf_ifname_valid(s);
+		break;
+	case CONF_ADDR:
+		ok = conf_addr_parse(s, &a) == 0;
+		if (ok)
+			s = a.text;
+		break;
+	default:
+		ok = 1;
+		break;
+	}
+	if (!ok) {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	free(*dst);
+	*dst = xstrdup(s);
+	return 0;
+}
+
+/* Plain decimal only: "0x10", "1e3" or "+5" in a config are more likely typos. */
+static int conf_int_get(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v, int min,
+			int max, int *out)
+{
+	const char *s = conf_scalar(v);
+	long long n = 0;
+	size_t i;
+
+	if (s == NULL || *s == '\0')
+		goto bad;
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 10)
+			goto bad;
+		n = n * 10 + (s[i] - '0');
+	}
+	if (n < min || n > max)
+		goto bad;
+	*out = (int)n;
+	return 0;
+bad:
+	conf_value_bad(ctx, key, v);
+	return -1;
+}
+
+static int conf_addr_add(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *n,
+			 struct conf_addr *addrs, int *count)
+{
+	const char *s = conf_scalar(n);
+	struct conf_addr a;
+	char d[80];
+	int i;
+
+	if (s == NULL || conf_addr_parse(s, &a) == -1) {
+		conf_report(ctx, n, "\"%s\": expected an IPv4 or IPv6 address, got %s", key->name,
+			    conf_node_describe(n, d, sizeof(d)));
+		return -1;
+	}
+	for (i = 0; i < *count; i++) {
+		if (conf_addr_equal(&addrs[i], &a)) {
+			conf_report(ctx, n, "\"%s\": address %s listed twice", key->name, a.text);
+			return -1;
+		}
+	}
+	/* past the limit the list is already reported; keep checking the items */
+	if (*count < CONF_MAX_ADDRS)
+		addrs[(*count)++] = a;
+	return 0;
+}
+
+/* A list of address literals, or a single one. */
+static int conf_addrs_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			  struct conf_addr *addrs, int *count)
+{
+	yaml_node_item_t *it;
+	ptrdiff_t n;
+	int rc = 0;
+
+	*count = 0;
+	if (v->type == YAML_SCALAR_NODE)
+		return conf_addr_add(ctx, key, v, addrs, count);
+	if (v->type != YAML_SEQUENCE_NODE) {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	n = v->data.sequence.items.top - v->data.sequence.items.start;
+	if (n == 0) {
+		conf_report(ctx, v, "\"%s\": expected at least one address", key->name);
+		return -1;
+	}
+	if (n > CONF_MAX_ADDRS) {
+		conf_report(ctx, v, "\"%s\": expected at most %d addresses, got %td", key->name,
+			    CONF_MAX_ADDRS, n);
+		rc = -1;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+		if (conf_addr_add(ctx, key, conf_node(ctx, *it), addrs, count) == -1)
+			rc = -1;
+	return rc;
+}
+
+static void inv_labels_free(struct inv_label *labels, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(labels[i].key);
+		free(labels[i].value);
+	}
+	free(labels);
+}
+
+static int inv_labels_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			  struct inv_label **labels, int *count)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *val;
+	const char *k, *s;
+	ptrdiff_t n;
+	char d[80];
+	int rc = 0;
+
+	if (v->type != YAML_MAPPING_NODE) {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	inv_labels_free(*labels, *count);
+	*labels = NULL;
+	*count = 0;
+	n = v->data.mapping.pairs.top - v->data.mapping.pairs.start;
+	if (n == 0)
+		return 0;
+	*labels = xcalloc((size_t)n, sizeof(**labels));
+	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		k = conf_map_key(ctx, v, p);
+		if (k == NULL) {
+			rc = -1;
+			continue;
+		}
+		val = conf_node(ctx, p->value);
+		s = conf_scalar(val);
+		if (s == NULL) {
+			conf_report(ctx, val, "label \"%s\": expected a string, got %s", k,
+				    conf_node_describe(val, d, sizeof(d)));
+			rc = -1;
+			continue;
+		}
+		(*labels)[*count].key = xstrdup(k);
+		(*labels)[*count].value = xstrdup(s);
+		(*count)++;
+	}
+	return rc;
+}
+
+static int conf_value_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			  void *base);
+
+static int conf_map_apply(struct conf_ctx *ctx, yaml_node_t *map, const struct conf_key *keys,
+			  size_t nkeys, void *base, struct conf_seen *seen)
+{
+	yaml_node_pair_t *p;
+	const char *name;
+	yaml_node_t *v;
+	char d[80];
+	int i, errors = ctx->nerrors;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		name = conf_map_key(ctx, map, p);
+		if (name == NULL)
+			continue;
+		i = conf_key_find(keys, nkeys, name);
+		if (i < 0) {
+			conf_report(ctx, conf_node(ctx, p->key), "unknown key %s",
+				    conf_node_describe(conf_node(ctx, p->key), d, sizeof(d)));
+			continue;
+		}
+		v = conf_node(ctx, p->value);
+		seen[i].value = v;
+		seen[i].bad = conf_value_set(ctx, &keys[i], v, base) == -1;
+	}
+	return ctx->nerrors == errors ? 0 : -1;
+}
+
+static void inv_host_label(const struct inv_host *h, char *buf, size_t size)
+{
+	if (h->name != NULL)
+		snprintf(buf, size, "host \"%s\"", h->name);
+	else
+		snprintf(buf, size, "the host at line %d", h->line);
+}
+
+/* Compares one of the last host's addresses with those of the hosts before it. */
+static void inv_addr_owner_check(struct conf_ctx *ctx, const struct inventory *inv, yaml_node_t *n)
+{
+	const char *s = conf_scalar(n);
+	struct conf_addr a;
+	char who[96];
+	int i, j;
+
+	if (s == NULL || conf_addr_parse(s, &a) == -1)
+		return; /* already reported */
+	for (i = 0; i < inv->nhosts - 1; i++) {
+		for (j = 0; j < inv->hosts[i].naddrs; j++) {
+			if (conf_addr_equal(&inv->hosts[i].addrs[j], &a)) {
+				inv_host_label(&inv->hosts[i], who, sizeof(who));
+				conf_report(ctx, n, "address %s already belongs to %s", a.text,
+					    who);
+				return;
+			}
+		}
+	}
+}
+
+/* Parses the next host into inv->hosts[inv->nhosts], checking it against the
+ * hosts before it. */
+static void inv_host_parse(struct conf_ctx *ctx, struct inventory *inv, yaml_node_t *node)
+{
+	struct inv_host *h = &inv->hosts[inv->nhosts++];
+	struct conf_seen seen[nitems(host_keys)];
+	yaml_node_item_t *it;
+	yaml_node_t *addrs;
+	char who[96];
+	int i;
+
+	memset(seen, 0, sizeof(seen));
+	h->line = (int)node->start_mark.line + 1;
+	conf_map_apply(ctx, node, host_keys, nitems(host_keys), h, seen);
+	if (h->name != NULL)
+		snprintf(who, sizeof(who), "host \"%s\"", h->name);
+	else
+		snprintf(who, sizeof(who), "host");
+	if (seen[HOST_NAME].value == NULL)
+		conf_report(ctx, node, "host has no name");
+	if (seen[HOST_ADDRS].value == NULL)
+		conf_report(ctx, node, "%s has no addresses", who);
+	if (seen[HOST_PROFILE].value == NULL)
+		conf_report(ctx, node, "%s has no profile", who);
+
+	for (i = 0; h->name != NULL && i < inv->nhosts - 1; i++) {
+		if (inv->hosts[i].name != NULL && strcmp(inv->hosts[i].name, h->name) == 0) {
+			conf_report(ctx, node,
+				    "duplicate host name \"%s\" (first defined at line %d)",
+				    h->name, inv->hosts[i].line);
+			break;
+		}
+	}
+	addrs = seen[HOST_ADDRS].value;
+	if (addrs == NULL || seen[HOST_ADDRS].bad)
+		return;
+	if (addrs->type == YAML_SCALAR_NODE)
+		inv_addr_owner_check(ctx, inv, addrs);
+	else
+		for (it = addrs->data.sequence.items.start; it < addrs->data.sequence.items.top;
+		     it++)
+			inv_addr_owner_check(ctx, inv, conf_node(ctx, *it));
+}
+
+static void inv_hosts_free(struct inventory *inv)
+{
+	int i;
+
+	for (i = 0; i < inv->nhosts; i++) {
+		free(inv->hosts[i].name);
+		free(inv->hosts[i].profile);
+		inv_labels_free(inv->hosts[i].labels, inv->hosts[i].nlabels);
+	}
+	free(inv->hosts);
+	inv->hosts = NULL;
+	inv->nhosts = 0;
+}
+
+static int inv_hosts_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			 struct inventory *inv)
+{
+	yaml_node_item_t *it;
+	yaml_node_t *h;
+	ptrdiff_t n;
+	char d[80];
+	int errors = ctx->nerrors;
+
+	if (v->type != YAML_SEQUENCE_NODE) {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	inv_hosts_free(inv);
+	n = v->data.sequence.items.top - v->data.sequence.items.start;
+	if (n == 0)
+		return 0;
+	inv->hosts = xcalloc((size_t)n, sizeof(*inv->hosts));
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+		h = conf_node(ctx, *it);
+		if (h->type != YAML_MAPPING_NODE) {
+			conf_report(ctx, h, "\"%s\": expected a mapping for each host, got %s",
+				    key->name, conf_node_describe(h, d, sizeof(d)));
+			continue;
+		}
+		inv_host_parse(ctx, inv, h);
+	}
+	return ctx->nerrors == errors ? 0 : -1;
+}
+
+static int conf_value_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			  void *base)
+{
+	void *field = (char *)base + key->off;
+	void *count = (char *)base + key->count_off;
+	uint16_t *port = field;
+	int n;
+
+	switch (key->type) {
+	case CONF_STR:
+	case CONF_NAME:
+	case CONF_IFNAME:
+	case CONF_ADDR:
+		return conf_string_set(ctx, key, v, field);
+	case CONF_PORT:
+		if (conf_int_get(ctx, key, v, 1, 65535, &n) == -1)
+			return -1;
+		*port = (uint16_t)n;
+		return 0;
+	case CONF_MS:
+		return conf_int_get(ctx, key, v, 1, CONF_MS_MAX, field);
+	case CONF_ADDRS:
+		return conf_addrs_set(ctx, key, v, field, count);
+	case CONF_LABELS:
+		return inv_labels_set(ctx, key, v, field, count);
+	case CONF_HOSTS:
+		return inv_hosts_set(ctx, key, v, base);
+	}
+	return -1;
+}
+
+static void *conf_field(const struct conf_key *key, void *base)
+{
+	return (char *)base + key->off;
+}
+
+static void conf_defaults_set(const struct conf_key *keys, size_t nkeys, void *base)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++) {
+		if (keys[i].def != NULL) {
+			char **s = conf_field(&keys[i], base);
+
+			*s = xstrdup(keys[i].def);
+		} else if (keys[i].type == CONF_PORT && keys[i].defn != 0) {
+			uint16_t *port = conf_field(&keys[i], base);
+
+			*port = (uint16_t)keys[i].defn;
+		} else if (keys[i].type == CONF_MS && keys[i].defn != 0) {
+			int *ms = conf_field(&keys[i], base);
+
+			*ms = keys[i].defn;
+		}
+	}
+}
+
+static void conf_strings_free(const struct conf_key *keys, size_t nkeys, void *base)
+{
+	char **s;
+	size_t i;
+
+	for (i = 0; i < nkeys; i++) {
+		switch (keys[i].type) {
+		case CONF_STR:
+		case CONF_NAME:
+		case CONF_IFNAME:
+		case CONF_ADDR:
+			s = conf_field(&keys[i], base);
+			free(*s);
+			*s = NULL;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void conf_required_check(struct conf_ctx *ctx, const yaml_node_t *root,
+				const struct conf_key *keys, size_t nkeys,
+				const struct conf_seen *seen)
+{
+	size_t i;
+
+	for (i = 0; i < nkeys; i++)
+		if (keys[i].required && seen[i].value == NULL)
+			conf_report(ctx, root, "missing required key \"%s\"", keys[i].name);
+}
+
+/* A peer must be allowed to miss at least one heartbeat before it counts as dead. */
+static void conf_timing_check(struct conf_ctx *ctx, const yaml_node_t *root,
+			      const struct conf_key *keys, size_t nkeys, void *base,
+			      const struct conf_seen *seen)
+{
+	int hi = conf_key_find(keys, nkeys, "heartbeat_ms");
+	int di = conf_key_find(keys, nkeys, "dead_ms");
+	const yaml_node_t *where;
+	int hb, dead;
+
+	if (hi < 0 || di < 0 || seen[hi].bad || seen[di].bad)
+		return;
+	hb = *(const int *)conf_field(&keys[hi], base);
+	dead = *(const int *)conf_field(&keys[di], base);
+	if (dead > hb)
+		return;
+	where = seen[di].value != NULL	 ? seen[di].value
+		: seen[hi].value != NULL ? seen[hi].value
+					 : root;
+	conf_report(ctx, where, "\"dead_ms\": expected more than heartbeat_ms (%d), got %d", hb,
+		    dead);
+}
+
+/* One file against one key table; defaults first, then what the file sets. */
+static int conf_file_load(const char *path, const struct conf_key *keys, size_t nkeys, void *base,
+			  conf_error_fn err, void *arg)
+{
+	struct conf_seen seen[CONF_KEYS_MAX];
+	struct conf_ctx ctx;
+	yaml_node_t *root;
+
+	memset(seen, 0, sizeof(seen));
+	conf_defaults_set(keys, nkeys, base);
+	root = conf_doc_open(&ctx, path, err, arg);
+	if (root != NULL) {
+		conf_map_apply(&ctx, root, keys, nkeys, base, seen);
+		conf_required_check(&ctx, root, keys, nkeys, seen);
+		conf_timing_check(&ctx, root, keys, nkeys, base, seen);
+	}
+	conf_doc_close(&ctx);
+	return ctx.nerrors == 0 ? 0 : -1;
+}
+
+int agent_conf_load(const char *path, struct agent_conf *c, conf_error_fn err, void *arg)
+{
+	_Static_assert(nitems(agent_keys) <= CONF_KEYS_MAX, "agent_keys too long");
+
+	memset(c, 0, sizeof(*c));
+	if (conf_file_load(path, agent_keys, nitems(agent_keys), c, err, arg) == -1) {
+		agent_conf_clear(c);
+		return -1;
+	}
+	return 0;
+}
+
+void agent_conf_clear(struct agent_conf *c)
+{
+	if (c == NULL)
+		return;
+	conf_strings_free(agent_keys, nitems(agent_keys), c);
+	memset(c, 0, sizeof(*c));
+}
+
+int ctl_conf_load(const char *path, struct ctl_conf *c, conf_error_fn err, void *arg)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+	char *p;
+
+	_Static_assert(nitems(ctl_keys) <= CONF_KEYS_MAX, "ctl_keys too long");
+
+	memset(c, 0, sizeof(*c));
+	if (conf_file_load(path, ctl_keys, nitems(ctl_keys), c, err, arg) == -1) {
+		ctl_conf_clear(c);
+		return -1;
+	}
+	/* relative to the config file, not to wherever the daemon was started */
+	if (c->inventory[0] != '/' && slash != NULL) {
+		len = (size_t)(slash - path) + 1 + strlen(c->inventory) + 1;
+		p = xcalloc(len, 1);
+		snprintf(p, len, "%.*s%s", (int)(slash - path) + 1, path, c->inventory);
+		free(c->inventory);
+		c->inventory = p;
+	}
+	return 0;
+}
+
+void ctl_conf_clear(struct ctl_conf *c)
+{
+	if (c == NULL)
+		return;
+	conf_strings_free(ctl_keys, nitems(ctl_keys), c);
+	memset(c, 0, sizeof(*c));
+}
+
+struct inventory *inventory_load(const char *path, conf_error_fn err, void *arg)
+{
+	struct inventory *inv = xcalloc(1, sizeof(*inv));
+
+	if (conf_file_load(path, inv_keys, nitems(inv_keys), inv, err, arg) == -1) {
+		inventory_free(inv);
+		return NULL;
+	}
+	return inv;
+}
+
+void inventory_free(struct inventory *inv)
+{
+	if (inv == NULL)
+		return;
+	inv_hosts_free(inv);
+	free(inv);
+}
+
+const struct inv_host *inventory_host_find(const struct inventory *inv, const char *name)
+{
+	int i;
+
+	if (inv == NULL || name == NULL)
+		return NULL;
+	for (i = 0; i < inv->nhosts; i++)
+		if (inv->hosts[i].name != NULL && strcmp(inv->hosts[i].name, name) == 0)
+			return &inv->hosts[i];
+	return NULL;
+}

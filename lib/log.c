@@ -1,0 +1,76 @@
+/* Logging: one line per event on stderr, prefixed with the program name. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bulkhead/log.h"
+
+static const char *log_progname = "bulkhead";
+static int log_verbose;
+
+void log_init(const char *progname, int verbose)
+{
+	log_progname = progname;
+	log_verbose = verbose;
+}
+
+static void log_vemit(enum log_level lvl, const char *fmt, va_list ap)
+{
+	static const char *const names[] = {"error", "warning", "info", "debug"};
+	struct timespec ts;
+	struct tm tm;
+	char stamp[32];
+
+	if (lvl == LOG_LVL_DEBUG && !log_verbose)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld %s: %s: ", stamp, ts.tv_nsec / 1000000, log_progname, names[lvl]);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+#define LOG_FN(fn, lvl)                                                                            \
+	void fn(const char *fmt, ...)                                                              \
+	{                                                                                          \
+		va_list ap;                                                                        \
+		va_start(ap, fmt);                                                                 \
+		log_vemit(lvl, fmt, ap);                                                           \
+		va_end(ap);                                                                        \
+	}
+
+LOG_FN(log_err, LOG_LVL_ERR)
+LOG_FN(log_warn, LOG_LVL_WARN)
+LOG_FN(log_info, LOG_LVL_INFO)
+LOG_FN(log_debug, LOG_LVL_DEBUG)
+
+void fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_LVL_ERR, fmt, ap);
+	va_end(ap);
+	exit(2);
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}

@@ -1,0 +1,164 @@
+/* TLS 1.3 contexts with mutual certificates from the site CA, and the
+ * certificate names that identify hosts. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/tls.h"
+
+/* Site CA, intermediate (if a site ever adds one), host: anything deeper is
+ * not ours. */
+#define TLS_VERIFY_DEPTH 3
+
+/* Log what failed on path with the oldest queued OpenSSL reason, then drop
+ * the rest of the queue so it cannot be blamed on a later call. */
+static void tls_err_log(const char *what, const char *path)
+{
+	char reason[256];
+	unsigned long e = ERR_get_error();
+
+	if (e != 0)
+		ERR_error_string_n(e, reason, sizeof(reason));
+	else
+		snprintf(reason, sizeof(reason), "unknown error");
+	ERR_clear_error();
+	log_err("tls: %s: %s: %s", path, what, reason);
+}
+
+SSL_CTX *tls_ctx_new(int server, const char *ca_path, const char *cert_path, const char *key_path)
+{
+	SSL_CTX *ctx;
+
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_method());
+	if (ctx == NULL) {
+		tls_err_log("new context", cert_path);
+		return NULL;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION)) {
+		tls_err_log("TLS 1.3 only", cert_path);
+		goto fail;
+	}
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1) {
+		tls_err_log("certificate", cert_path);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1) {
+		tls_err_log("private key", key_path);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_err_log("private key does not match certificate", key_path);
+		goto fail;
+	}
+	/* The site CA is the only trust anchor: the system's default paths
+	 * are never loaded. */
+	if (SSL_CTX_load_verify_locations(ctx, ca_path, NULL) != 1) {
+		tls_err_log("CA", ca_path);
+		goto fail;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_verify_depth(ctx, TLS_VERIFY_DEPTH);
+	if (server) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_path);
+
+		if (names == NULL) {
+			tls_err_log("CA names", ca_path);
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		/* No resumption: every session proves its certificate afresh,
+		 * so a host whose certificate was replaced cannot ride an old
+		 * ticket. */
+		if (!SSL_CTX_set_num_tickets(ctx, 0)) {
+			tls_err_log("session tickets", cert_path);
+			goto fail;
+		}
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	}
+	return ctx;
+
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* Copy the single commonName of name into buf. A name with no CN, more than
+ * one CN, an empty CN or one with an embedded NUL is refused: each would let
+ * two different certificates read as the same host. */
+static int tls_name_cn_copy(const X509_NAME *name, char *buf, size_t len)
+{
+	const X509_NAME_ENTRY *entry;
+	unsigned char *utf8 = NULL;
+	int i, n, ret = -1;
+
+	if (name == NULL || len == 0)
+		return -1;
+	i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+		return -1;
+	entry = X509_NAME_get_entry(name, i);
+	if (entry == NULL)
+		return -1;
+	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+	if (n <= 0)
+		goto out;
+	if (memchr(utf8, '\0', (size_t)n) != NULL || (size_t)n >= len)
+		goto out;
+	memcpy(buf, utf8, (size_t)n);
+	buf[n] = '\0';
+	ret = 0;
+out:
+	OPENSSL_free(utf8);
+	return ret;
+}
+
+int tls_peer_name(SSL *ssl, char *buf, size_t len)
+{
+	X509 *peer;
+
+	if (ssl == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return -1;
+	/* Before the handshake the verify result reads X509_V_OK too; the
+	 * missing peer certificate is what refuses that case. */
+	peer = SSL_get0_peer_certificate(ssl);
+	if (peer == NULL)
+		return -1;
+	return tls_name_cn_copy(X509_get_subject_name(peer), buf, len);
+}
+
+int tls_cert_file_name(const char *cert_path, char *buf, size_t len)
+{
+	FILE *f;
+	X509 *cert = NULL;
+	int ret = -1;
+
+	f = fopen(cert_path, "r");
+	if (f == NULL) {
+		log_err("tls: %s: certificate: %s", cert_path, strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	if (cert == NULL) {
+		tls_err_log("certificate", cert_path);
+		goto out;
+	}
+	if (tls_name_cn_copy(X509_get_subject_name(cert), buf, len) < 0) {
+		log_err("tls: %s: certificate: common name missing, repeated or too long",
+			cert_path);
+		goto out;
+	}
+	ret = 0;
+out:
+	X509_free(cert);
+	fclose(f);
+	return ret;
+}

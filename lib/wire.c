@@ -1,0 +1,220 @@
+/* The wire codec: frames are a struct nlmsghdr, a struct wire_hdr carrying
+ * the protocol version, then netlink attributes, built and checked with libmnl.
+ * Frames are little-endian, as netlink is on every host bulkhead runs on. */
+#include <errno.h>
+#include <string.h>
+
+#include "bulkhead/wire.h"
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the wire format is little-endian; a big-endian build needs byte swapping here"
+#endif
+
+static const char *const mode_names[] = {"open", "segmented", "isolated"};
+
+const char *mode_name(int mode)
+{
+	if (mode < 0 || mode > MODE_MAX)
+		return "unknown";
+	return mode_names[mode];
+}
+
+int mode_parse(const char *s)
+{
+	for (int i = 0; i <= MODE_MAX; i++)
+		if (strcmp(s, mode_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static const char *const type_names[] = {
+	[WIRE_HELLO - NLMSG_MIN_TYPE] = "hello",
+	[WIRE_HEARTBEAT - NLMSG_MIN_TYPE] = "heartbeat",
+	[WIRE_SET_MODE - NLMSG_MIN_TYPE] = "set-mode",
+	[WIRE_ACK - NLMSG_MIN_TYPE] = "ack",
+	[WIRE_CTL_ISOLATE - NLMSG_MIN_TYPE] = "isolate",
+	[WIRE_CTL_RELEASE - NLMSG_MIN_TYPE] = "release",
+	[WIRE_CTL_STATUS - NLMSG_MIN_TYPE] = "status",
+	[WIRE_CTL_PROGRESS - NLMSG_MIN_TYPE] = "progress",
+	[WIRE_CTL_HOST - NLMSG_MIN_TYPE] = "host",
+	[WIRE_CTL_END - NLMSG_MIN_TYPE] = "end",
+};
+
+const char *wire_type_name(uint16_t type)
+{
+	if (type < NLMSG_MIN_TYPE || type >= WIRE_TYPE_MAX)
+		return "unknown";
+	return type_names[type - NLMSG_MIN_TYPE];
+}
+
+/* The type each attribute must have; the decoder refuses anything else. */
+static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
+	[WA_NAME] = MNL_TYPE_NUL_STRING,     [WA_MODE] = MNL_TYPE_U8,
+	[WA_EPOCH] = MNL_TYPE_U64,           [WA_HASH] = MNL_TYPE_NUL_STRING,
+	[WA_RESULT] = MNL_TYPE_U32,          [WA_APPLY_US] = MNL_TYPE_U64,
+	[WA_ERROR] = MNL_TYPE_NUL_STRING,    [WA_ALL] = MNL_TYPE_U8,
+	[WA_HOST] = MNL_TYPE_NUL_STRING,     [WA_REASON] = MNL_TYPE_NUL_STRING,
+	[WA_TIMEOUT_MS] = MNL_TYPE_U32,      [WA_CONFIRMED] = MNL_TYPE_U32,
+	[WA_TOTAL] = MNL_TYPE_U32,           [WA_CONNECTED] = MNL_TYPE_U8,
+	[WA_LAST_SEEN] = MNL_TYPE_U64,       [WA_LATENCY_US] = MNL_TYPE_U64,
+	[WA_STATUS] = MNL_TYPE_NUL_STRING,   [WA_PERSISTED] = MNL_TYPE_U8,
+	[WA_SOFTWARE] = MNL_TYPE_NUL_STRING, [WA_COMMAND] = MNL_TYPE_U64,
+	[WA_ADDR] = MNL_TYPE_NUL_STRING,
+};
+
+void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)
+{
+	struct wire_hdr *wh;
+
+	b->overflow = 0;
+	b->nlh = mnl_nlmsg_put_header(buf);
+	b->nlh->nlmsg_type = type;
+	b->nlh->nlmsg_seq = seq;
+	wh = mnl_nlmsg_put_extra_header(b->nlh, sizeof(*wh));
+	wh->version = WIRE_VERSION;
+}
+
+void wire_put_str(struct wire_builder *b, uint16_t attr, const char *s)
+{
+	if (!mnl_attr_put_strz_check(b->nlh, WIRE_MAX_FRAME, attr, s))
+		b->overflow = 1;
+}
+
+void wire_put_u8(struct wire_builder *b, uint16_t attr, uint8_t v)
+{
+	if (!mnl_attr_put_u8_check(b->nlh, WIRE_MAX_FRAME, attr, v))
+		b->overflow = 1;
+}
+
+void wire_put_u32(struct wire_builder *b, uint16_t attr, uint32_t v)
+{
+	if (!mnl_attr_put_u32_check(b->nlh, WIRE_MAX_FRAME, attr, v))
+		b->overflow = 1;
+}
+
+void wire_put_u64(struct wire_builder *b, uint16_t attr, uint64_t v)
+{
+	if (!mnl_attr_put_u64_check(b->nlh, WIRE_MAX_FRAME, attr, v))
+		b->overflow = 1;
+}
+
+int wire_build_end(struct wire_builder *b)
+{
+	return b->overflow ? -1 : (int)b->nlh->nlmsg_len;
+}
+
+int wire_frame_peek_len(const void *buf, size_t avail)
+{
+	uint32_t len;
+
+	if (avail < sizeof(len))
+		return 0;
+	memcpy(&len, buf, sizeof(len));
+	if (len < WIRE_HDRLEN || len > WIRE_MAX_FRAME)
+		return -1;
+	return (int)len;
+}
+
+struct wire_parse {
+	struct wire_frame *f;
+	const char *err;
+};
+
+static int wire_attr_cb(const struct nlattr *attr, void *data)
+{
+	struct wire_parse *p = data;
+	uint16_t type = mnl_attr_get_type(attr);
+
+	if (type == WA_UNSPEC || type > WA_MAX) {
+		p->err = "unknown attribute";
+		return MNL_CB_ERROR;
+	}
+	if (mnl_attr_validate(attr, attr_types[type]) < 0) {
+		p->err = "malformed attribute";
+		return MNL_CB_ERROR;
+	}
+	p->f->tb[type] = attr;
+	return MNL_CB_OK;
+}
+
+static int wire_attrs_complete(const struct nlmsghdr *nlh)
+{
+	const struct nlattr *attr;
+
+	mnl_attr_for_each(attr, nlh, sizeof(struct wire_hdr));
+	return (const void *)attr == mnl_nlmsg_get_payload_tail(nlh);
+}
+
+int wire_frame_decode(const void *buf, size_t len, struct wire_frame *f, const char **err)
+{
+	const struct nlmsghdr *nlh = buf;
+	const struct wire_hdr *wh;
+	struct wire_parse p = {.f = f, .err = NULL};
+
+	memset(f, 0, sizeof(*f));
+	if (len < WIRE_HDRLEN) {
+		*err = "truncated frame";
+		return -1;
+	}
+	if (len > WIRE_MAX_FRAME) {
+		*err = "oversized frame";
+		return -1;
+	}
+	if (nlh->nlmsg_len != len) {
+		*err = nlh->nlmsg_len > len ? "truncated frame" : "frame length mismatch";
+		return -1;
+	}
+	wh = mnl_nlmsg_get_payload(nlh);
+	if (wh->version != WIRE_VERSION) {
+		*err = "unsupported protocol version";
+		return -1;
+	}
+	if (nlh->nlmsg_type < NLMSG_MIN_TYPE || nlh->nlmsg_type >= WIRE_TYPE_MAX) {
+		*err = "unknown frame type";
+		return -1;
+	}
+	if (mnl_attr_parse(nlh, sizeof(*wh), wire_attr_cb, &p) != MNL_CB_OK) {
+		*err = p.err ? p.err : "malformed attributes";
+		return -1;
+	}
+	/* mnl_attr_parse stops quietly at a truncated attribute: refuse the frame. */
+	if (!wire_attrs_complete(nlh)) {
+		*err = "truncated attribute";
+		return -1;
+	}
+	f->nlh = nlh;
+	f->type = nlh->nlmsg_type;
+	return 0;
+}
+
+const char *wire_get_str(const struct wire_frame *f, uint16_t attr, const char *dflt)
+{
+	return f->tb[attr] ? mnl_attr_get_str(f->tb[attr]) : dflt;
+}
+
+uint8_t wire_get_u8(const struct wire_frame *f, uint16_t attr, uint8_t dflt)
+{
+	return f->tb[attr] ? mnl_attr_get_u8(f->tb[attr]) : dflt;
+}
+
+uint32_t wire_get_u32(const struct wire_frame *f, uint16_t attr, uint32_t dflt)
+{
+	return f->tb[attr] ? mnl_attr_get_u32(f->tb[attr]) : dflt;
+}
+
+uint64_t wire_get_u64(const struct wire_frame *f, uint16_t attr, uint64_t dflt)
+{
+	return f->tb[attr] ? mnl_attr_get_u64(f->tb[attr]) : dflt;
+}
+
+int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg), void *arg)
+{
+	const struct nlattr *attr;
+
+	mnl_attr_for_each(attr, f->nlh, sizeof(struct wire_hdr))
+	{
+		if (mnl_attr_get_type(attr) == WA_HOST && fn(mnl_attr_get_str(attr), arg) < 0)
+			return -1;
+	}
+	return 0;
+}
