@@ -75,6 +75,9 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, uint32_t seq)
 	if (rc < 0) {
 		log_err("epoch %" PRIu64 ": applying %s failed: %s", epoch, mode_name(mode),
 			strerror(-rc));
+		/* The record must describe the kernel, not the command that failed. */
+		if (a->persisted && state_record(a->conf.state_dir, a->mode, a->epoch) < 0)
+			a->persisted = 0;
 		session_send_ack(a, seq, (uint32_t)-rc, apply_us, strerror(-rc));
 		return;
 	}
@@ -190,6 +193,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* There is no reload: a stray SIGHUP must not end the daemon. */
+	signal(SIGHUP, SIG_IGN);
 	a.base = event_base_new();
 	if (!a.base)
 		fatal("event_base_new failed");

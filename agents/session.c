@@ -19,6 +19,9 @@
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
+/* A controller address that drops SYNs must not stall us for the kernel's
+ * two-minute connect timeout before the next address is tried. */
+static const struct timeval connect_timeout = {5, 0};
 
 static void session_schedule_reconnect(struct agent *a);
 
@@ -126,6 +129,8 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		a->last_rx_ms = agent_now_ms();
+		/* The controller admitted us: only now does the backoff start over. */
+		a->backoff_ms = BACKOFF_MIN_MS;
 		session_frame(a, &f);
 		if (!a->bev)
 			return;
@@ -154,7 +159,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		a->established = 1;
-		a->backoff_ms = BACKOFF_MIN_MS;
+		bufferevent_set_timeouts(bev, NULL, NULL);
 		a->last_rx_ms = agent_now_ms();
 		log_info("session to controller %s established (TLS 1.3)",
 			 a->conf.controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
@@ -166,6 +171,8 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	e = bufferevent_get_openssl_error(bev);
 	if (e)
 		ERR_error_string_n(e, why, sizeof(why));
+	else if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "connect or TLS handshake timed out");
 	else if (what & BEV_EVENT_EOF)
 		snprintf(why, sizeof(why), "closed by controller");
 	else
@@ -206,6 +213,7 @@ static void session_connect(struct agent *a)
 	if (!a->bev)
 		fatal("bufferevent_openssl_socket_new failed");
 	bufferevent_setcb(a->bev, session_read_cb, session_write_cb, session_event_cb, a);
+	bufferevent_set_timeouts(a->bev, &connect_timeout, &connect_timeout);
 	bufferevent_enable(a->bev, EV_READ | EV_WRITE);
 	log_debug("connecting to %s port %u", ca->text, a->conf.port);
 	if (bufferevent_socket_connect(a->bev, (struct sockaddr *)&ss, (int)slen) < 0)

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -83,8 +84,19 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 		log_info("%s: sending pending %s (epoch %" PRIu64 ")", h->name,
 			 mode_name(h->want_mode), h->want_epoch);
 		agent_conn_send_mode(ac, h->want_epoch, h->want_mode);
+	} else if (mode != h->want_mode && h->want_mode == MODE_ISOLATED) {
+		/* The agent holds a newer epoch (a restored database, say) but we
+		 * want it isolated: isolation wins, under an epoch it will accept. */
+		struct host *one = h;
+		uint64_t e = store_epoch_next(ac->ctl);
+
+		log_warn("%s: agent is %s at epoch %" PRIu64 " but is commanded isolated; "
+			 "re-isolating at epoch %" PRIu64,
+			 h->name, mode_name(mode), epoch, e);
+		store_hosts_want(ac->ctl, &one, 1, MODE_ISOLATED, e);
+		agent_conn_send_mode(ac, e, MODE_ISOLATED);
 	} else if (epoch > h->want_epoch || mode != h->want_mode) {
-		/* The agent holds a state newer than ours: adopt it rather than undo it. */
+		/* The agent holds a newer state than ours: adopt it rather than undo it. */
 		struct host *one = h;
 
 		store_hosts_want(ac->ctl, &one, 1, mode, epoch);
@@ -272,6 +284,7 @@ int agents_listen(struct ctl *c)
 	struct sockaddr_storage ss = {0};
 	struct conf_addr la;
 	socklen_t slen;
+	int fd, one = 1, zero = 0;
 
 	if (conf_addr_parse(c->conf.listen, &la) < 0) {
 		log_err("listen address \"%s\" is not an IP address", c->conf.listen);
@@ -292,13 +305,21 @@ int agents_listen(struct ctl *c)
 		memcpy(&sin6->sin6_addr, la.a.v6, 16);
 		slen = sizeof(*sin6);
 	}
-	c->agent_listener = evconnlistener_new_bind(
-		c->base, agent_accept_cb, c, LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE, 1024,
-		(struct sockaddr *)&ss, (int)slen);
-	if (!c->agent_listener) {
+	fd = socket(la.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    /* An IPv6 listener takes IPv4 agents too, whatever net.ipv6.bindv6only says. */
+	    (la.family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, slen) < 0 || listen(fd, 1024) < 0) {
 		log_err("listen on %s port %u: %s", c->conf.listen, c->conf.port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
+	c->agent_listener =
+		evconnlistener_new(c->base, agent_accept_cb, c, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (!c->agent_listener)
+		fatal("evconnlistener_new failed");
 	log_info("listening for agents on %s port %u", c->conf.listen, c->conf.port);
 	return 0;
 }

@@ -149,6 +149,8 @@ int main(int argc, char **argv)
 	if (check)
 		return ctl_check(conf_path);
 	signal(SIGPIPE, SIG_IGN);
+	/* There is no reload: a stray SIGHUP must not end the daemon. */
+	signal(SIGHUP, SIG_IGN);
 	c.base = event_base_new();
 	if (!c.base)
 		fatal("event_base_new failed");

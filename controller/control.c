@@ -212,6 +212,7 @@ int control_listen(struct ctl *c)
 	const char *path = c->conf.control_socket;
 	char dir[sizeof(sun.sun_path)];
 	char *slash;
+	mode_t old_umask;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_err("control socket path too long: %s", path);
@@ -222,15 +223,18 @@ int control_listen(struct ctl *c)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 			log_err("%s: %s", dir, strerror(errno));
 			return -1;
 		}
 	}
 	unlink(path);
+	/* Created 0660 from the start: no window in which others may connect. */
+	old_umask = umask(0117);
 	c->control_listener = evconnlistener_new_bind(c->base, control_accept_cb, c,
 						      LEV_OPT_CLOSE_ON_FREE, 64,
 						      (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_umask);
 	if (!c->control_listener) {
 		log_err("control socket %s: %s", path, strerror(errno));
 		return -1;

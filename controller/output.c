@@ -123,8 +123,7 @@ static void command_text(const struct cmd_result *r)
 		printf("  %-16s %-14s last seen %s%s%s\n", h->name, h->status, seen,
 		       h->error[0] ? ": " : "", h->error);
 	}
-	if (strcmp(r->action, "isolate") == 0)
-		printf("Hosts that were not connected get the command when they reconnect.\n");
+	printf("Hosts that were not connected get the command when they reconnect.\n");
 }
 
 static void host_json(const struct host_row *h, int with_result)
