@@ -87,7 +87,20 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, uint32_t seq)
 	log_info("epoch %" PRIu64 ": %s applied in %" PRIu64 " us", epoch, mode_name(mode),
 		 apply_us);
 	a->sync_due = a->persisted;
+	a->digest_due = 1;
 	session_send_ack(a, seq, 0, apply_us, NULL);
+}
+
+/* Work that must not delay an ack: runs once it has left (or at once when
+ * there is no session to carry it). */
+void agent_after_ack(struct agent *a)
+{
+	if (a->sync_due) {
+		a->sync_due = 0;
+		state_sync(a->conf.state_dir);
+	}
+	if (a->digest_due)
+		guard_baseline(a);
 }
 
 static void agent_signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -136,7 +149,7 @@ static int agent_setup(struct agent *a, const char *conf_path)
 	}
 	a->persisted = rc == 0;
 
-	a->nft = agent_nft_new();
+	a->nft = agent_nft_new(a->own_table);
 	if (!a->nft)
 		return -1;
 	/* Before any network contact: the host is in its recorded mode. */
@@ -146,8 +159,12 @@ static int agent_setup(struct agent *a, const char *conf_path)
 		return -1;
 	}
 	nft_ruleset_hash(&a->mgmt, a->mode, a->hash);
-	log_info("%s: mode %s, epoch %" PRIu64 " re-applied at start", a->name, mode_name(a->mode),
-		 a->epoch);
+	log_info("%s: mode %s, epoch %" PRIu64 " re-applied at start; table %s", a->name,
+		 mode_name(a->mode), a->epoch,
+		 nft_table_owned(a->nft) ? "owned by the agent and persistent"
+					 : "not owned (tampering is detected and undone)");
+	if (guard_start(a) < 0)
+		return -1;
 
 	a->ssl_ctx = tls_ctx_new(0, a->conf.ca, a->conf.cert, a->conf.key);
 	return a->ssl_ctx ? 0 : -1;
@@ -155,18 +172,24 @@ static int agent_setup(struct agent *a, const char *conf_path)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: bulkhead-agent [-v] [-n] -f CONFIG\n"
-		     "  -f CONFIG  agent configuration (YAML), see bulkhead-agent(8)\n"
-		     "  -n         check the configuration and exit\n"
-		     "  -v         verbose logging\n"
-		     "  -h         this help\n");
+	fprintf(out, "usage: bulkhead-agent [-v] [-n] [--no-table-owner] -f CONFIG\n"
+		     "  -f CONFIG         agent configuration (YAML), see bulkhead-agent(8)\n"
+		     "  -n                check the configuration and exit\n"
+		     "  --no-table-owner  do not make the table owned by the agent; other\n"
+		     "                    processes can then change it, and the agent\n"
+		     "                    detects and undoes their changes\n"
+		     "  -v                verbose logging\n"
+		     "  -h                this help\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'}, {"config", required_argument, NULL, 'f'}, {0}};
-	struct agent a = {0};
+		{"help", no_argument, NULL, 'h'},
+		{"config", required_argument, NULL, 'f'},
+		{"no-table-owner", no_argument, NULL, 'O'},
+		{0}};
+	struct agent a = {.own_table = 1};
 	struct event *sigs[3] = {0};
 	const char *conf_path = NULL;
 	int verbose = 0, check = 0, c, rc = 1;
@@ -176,6 +199,7 @@ int main(int argc, char **argv)
 		case 'f': conf_path = optarg; break;
 		case 'n': check = 1; break;
 		case 'v': verbose = 1; break;
+		case 'O': a.own_table = 0; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 64;
 		}
@@ -211,6 +235,7 @@ int main(int argc, char **argv)
 		state_sync(a.conf.state_dir);
 	rc = 0;
 out:
+	guard_stop(&a);
 	for (int i = 0; i < 2; i++)
 		if (sigs[i])
 			event_free(sigs[i]);

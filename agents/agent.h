@@ -24,6 +24,16 @@ struct agent {
 	int persisted;   /* the recorded state matches mode/epoch */
 	int sync_due;    /* fsync the record once the ack has left */
 
+	/* tamper guard */
+	int own_table;          /* ask for an owned, persistent table */
+	struct nft_watch *watch;
+	struct event *watch_ev, *verify_ev;
+	char digest[65];        /* what the kernel held after our last change */
+	int digest_due;         /* take a new digest once the ack has left */
+	uint32_t tampers;       /* changes undone since start */
+	char alerts[8][256];    /* not yet sent to the controller */
+	int nalerts;
+
 	/* session to the controller */
 	struct bufferevent *bev;
 	int established;
@@ -37,13 +47,21 @@ struct agent {
 
 /* agent.c */
 void agent_mode_set(struct agent *a, uint64_t epoch, int mode, uint32_t seq);
+void agent_after_ack(struct agent *a);
 uint64_t agent_now_ms(void);
+
+/* guard.c */
+int guard_start(struct agent *a);
+void guard_stop(struct agent *a);
+void guard_baseline(struct agent *a);
 
 /* session.c */
 void session_start(struct agent *a);
 void session_stop(struct agent *a);
 int session_send(struct agent *a, const void *frame, int len);
 void session_send_ack(struct agent *a, uint32_t seq, uint32_t result, uint64_t apply_us, const char *err);
+/* Sends the queued alerts, if there is a session. */
+void session_alerts_flush(struct agent *a);
 
 /* state.c */
 int state_load(const char *dir, int *mode, uint64_t *epoch);

@@ -56,8 +56,14 @@ struct nft_batch {
 	char desc[NFT_BATCH_MAX_MSGS][NFT_DESC_LEN];
 };
 
+/* Kernel 6.9 and later; older uapi headers lack it. */
+#ifndef NFT_TABLE_F_PERSIST
+#define NFT_TABLE_F_PERSIST 0x4
+#endif
+
 struct agent_nft {
 	struct mnl_socket *nl;
+	bool owner; /* table is created owned by this socket, and persists */
 	uint32_t portid;
 	uint32_t seq;
 	struct nft_batch batch;
@@ -78,7 +84,7 @@ static const struct nft_chain_def {
 };
 #define NFT_NCHAINS (sizeof(nft_chains) / sizeof(nft_chains[0]))
 
-struct agent_nft *agent_nft_new(void)
+struct agent_nft *agent_nft_new(bool own_table)
 {
 	struct agent_nft *n = xcalloc(1, sizeof(*n));
 	struct timeval tv = {.tv_sec = NFT_ACK_TIMEOUT_S};
@@ -100,6 +106,7 @@ struct agent_nft *agent_nft_new(void)
 		goto fail;
 	}
 	n->portid = mnl_socket_get_portid(n->nl);
+	n->owner = own_table;
 	n->seq = (uint32_t)time(NULL);
 	return n;
 fail:
@@ -379,6 +386,10 @@ static int nft_table_put(struct agent_nft *n, uint16_t type, uint16_t flags, con
 		fatal("nft: out of memory");
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
+	/* Owned: only this socket may change the table. Persist: it stays in
+	 * force when the agent exits, and the next agent adopts it. */
+	if (type == NFT_MSG_NEWTABLE && n->owner)
+		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST);
 	nlh = nft_batch_msg_start(n, type, flags, "%s table inet %s", what, NFT_TABLE_NAME);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
@@ -572,7 +583,30 @@ static bool nft_mode_valid(int mode)
 	return mode >= MODE_OPEN && mode <= MODE_MAX;
 }
 
+static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode);
+
 int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode)
+{
+	int ret = nft_table_install_once(n, mgmt, mode);
+
+	/* A kernel without owned persistent tables refuses the flags (EOPNOTSUPP
+	 * or EINVAL): fall back to an unowned table, watched for tampering. */
+	if (n->owner && (ret == -EOPNOTSUPP || ret == -EINVAL)) {
+		log_warn("nft: this kernel cannot own a persistent table (%s); the table is "
+			 "not owned, tampering is detected and undone instead",
+			 strerror(-ret));
+		n->owner = false;
+		ret = nft_table_install_once(n, mgmt, mode);
+	}
+	return ret;
+}
+
+bool nft_table_owned(const struct agent_nft *n)
+{
+	return n->owner;
+}
+
+static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode)
 {
 	int ret;
 
@@ -674,4 +708,162 @@ void nft_ruleset_hash(const struct nft_mgmt *mgmt, int mode, char out[65])
 		out[2 * i + 1] = hex[md[i] & 0xf];
 	}
 	out[64] = '\0';
+}
+
+/* --- reading the kernel's copy back --- */
+
+struct nft_dump {
+	EVP_MD_CTX *md;
+	int nobj;
+};
+
+static void nft_digest_text(struct nft_dump *d, const char *text)
+{
+	if (!EVP_DigestUpdate(d->md, text, strlen(text)) || !EVP_DigestUpdate(d->md, "\n", 1))
+		fatal("nft: EVP_DigestUpdate failed");
+	d->nobj++;
+}
+
+static int nft_dump_chain_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	char line[256];
+
+	if (!c)
+		fatal("nft: out of memory");
+	if (nftnl_chain_nlmsg_parse(nlh, c) < 0) {
+		nftnl_chain_free(c);
+		return MNL_CB_ERROR;
+	}
+	/* Name, hook, priority and policy: what decides what the chain does. */
+	snprintf(line, sizeof(line), "chain %s hook %d prio %d policy %d",
+		 nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
+		 nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)
+			 ? (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM)
+			 : -1,
+		 nftnl_chain_is_set(c, NFTNL_CHAIN_PRIO) ? nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO)
+							 : 0,
+		 nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY)
+			 ? (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY)
+			 : -1);
+	nft_digest_text(data, line);
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
+}
+
+static int nft_counter_zero(struct nftnl_expr *e, void *data)
+{
+	if (strcmp(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), "counter") == 0) {
+		nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_PACKETS, 0);
+		nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_BYTES, 0);
+	}
+	return 0;
+}
+
+static int nft_dump_rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	char line[2048];
+
+	if (!r)
+		fatal("nft: out of memory");
+	if (nftnl_rule_nlmsg_parse(nlh, r) < 0) {
+		nftnl_rule_free(r);
+		return MNL_CB_ERROR;
+	}
+	/* Handles and counters change without changing what the rule does. */
+	nftnl_rule_unset(r, NFTNL_RULE_HANDLE);
+	nftnl_rule_unset(r, NFTNL_RULE_POSITION);
+	nftnl_expr_foreach(r, nft_counter_zero, NULL);
+	nftnl_rule_snprintf(line, sizeof(line), r, NFTNL_OUTPUT_DEFAULT, 0);
+	nft_digest_text(data, line);
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+/* One dump request filtered to our table; every reply goes through cb. */
+static int nft_dump_run(struct agent_nft *n, uint16_t type, mnl_cb_t cb, struct nft_dump *d)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(n->sndbuf, type, NFPROTO_INET, NLM_F_DUMP,
+						      n->seq);
+	uint32_t seq = n->seq++;
+	int ret;
+
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, NFT_TABLE_NAME); /* NFTA_CHAIN_TABLE too */
+	if (mnl_socket_sendto(n->nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	do {
+		ssize_t len = mnl_socket_recvfrom(n->nl, n->rcvbuf, sizeof(n->rcvbuf));
+
+		if (len < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		ret = mnl_cb_run(n->rcvbuf, (size_t)len, seq, n->portid, cb, d);
+	} while (ret > MNL_CB_STOP);
+	return ret < 0 ? -errno : 0;
+}
+
+int nft_table_digest(struct agent_nft *n, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	struct nft_dump d = {.md = EVP_MD_CTX_new()};
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int ret;
+
+	if (!d.md || !EVP_DigestInit_ex(d.md, EVP_sha256(), NULL))
+		fatal("nft: cannot start SHA-256");
+	ret = nft_dump_run(n, NFT_MSG_GETCHAIN, nft_dump_chain_cb, &d);
+	if (ret == 0)
+		ret = nft_dump_run(n, NFT_MSG_GETRULE, nft_dump_rule_cb, &d);
+	if (ret == 0 && d.nobj == 0)
+		ret = -ENOENT;
+	if (ret == 0) {
+		if (!EVP_DigestFinal_ex(d.md, md, &mdlen) || mdlen != 32)
+			fatal("nft: cannot finish SHA-256");
+		for (unsigned int i = 0; i < mdlen; i++) {
+			out[2 * i] = hex[md[i] >> 4];
+			out[2 * i + 1] = hex[md[i] & 0xf];
+		}
+		out[64] = '\0';
+	}
+	EVP_MD_CTX_free(d.md);
+	return ret;
+}
+
+/* A base chain someone else hooked in beside ours: flush it, then delete it. */
+int nft_foreign_chain_remove(struct agent_nft *n, int family, const char *table, const char *chain)
+{
+	struct nftnl_chain *c;
+	struct nftnl_rule *r;
+	struct nlmsghdr *nlh;
+	int ret;
+
+	nft_batch_start(n);
+	r = nft_rule_new(chain);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)family);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+	nlh = nft_batch_msg_start(n, NFT_MSG_DELRULE, 0, "flush chain %s %s", table, chain);
+	((struct nfgenmsg *)mnl_nlmsg_get_payload(nlh))->nfgen_family = (uint8_t)family;
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	nftnl_rule_free(r);
+	ret = nft_batch_msg_end(n);
+	c = nftnl_chain_alloc();
+	if (!c)
+		fatal("nft: out of memory");
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+	nlh = nft_batch_msg_start(n, NFT_MSG_DELCHAIN, 0, "delete chain %s %s", table, chain);
+	((struct nfgenmsg *)mnl_nlmsg_get_payload(nlh))->nfgen_family = (uint8_t)family;
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	if (ret == 0)
+		ret = nft_batch_msg_end(n);
+	if (ret < 0) {
+		nft_batch_abort(n);
+		return ret;
+	}
+	ret = nft_batch_commit(n);
+	if (ret < 0)
+		log_err("nft: %s: %s", nft_batch_err_desc(&n->batch), strerror(-ret));
+	return ret;
 }

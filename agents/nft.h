@@ -3,6 +3,7 @@
 #ifndef BULKHEAD_AGENT_NFT_H
 #define BULKHEAD_AGENT_NFT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "bulkhead/conf.h"
 
@@ -18,7 +19,10 @@ struct nft_mgmt {
 };
 
 /* Opens and binds one NETLINK_NETFILTER socket, kept for the agent's life. */
-struct agent_nft *agent_nft_new(void);
+/* own_table: create the table owned by this socket and persistent
+ * (NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST), falling back if the kernel cannot. */
+struct agent_nft *agent_nft_new(bool own_table);
+bool nft_table_owned(const struct agent_nft *n);
 void agent_nft_free(struct agent_nft *n);
 
 /* One transaction: replace table inet bulkhead with the full skeleton
@@ -35,5 +39,33 @@ int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us);
 /* Hex SHA-256 (65 bytes with NUL) of the canonical description of what the
  * agent installed for this mode and management channel. */
 void nft_ruleset_hash(const struct nft_mgmt *mgmt, int mode, char out[65]);
+
+/* Hex SHA-256 of what the kernel holds in our table (chains and rules,
+ * without handles or counter values). -ENOENT when the table is gone. */
+int nft_table_digest(struct agent_nft *n, char out[65]);
+
+/* Flush and delete a base chain of another table (family NFPROTO_*). */
+int nft_foreign_chain_remove(struct agent_nft *n, int family, const char *table, const char *chain);
+
+/* nft_watch.c: nftables events (NFNLGRP_NFTABLES) of this namespace. */
+struct nft_watch;
+
+/* What one committed generation did that concerns us. */
+struct nft_event {
+	bool table_touched;   /* table inet bulkhead changed or deleted */
+	bool foreign_chain;   /* a base chain was added in another table */
+	bool overrun;         /* events were lost: verify everything */
+	int chain_family;
+	char chain_table[64], chain_name[64];
+	uint32_t pid;         /* the committing process, where the kernel says */
+	char comm[32];
+};
+
+struct nft_watch *nft_watch_new(void);
+void nft_watch_free(struct nft_watch *w);
+int nft_watch_fd(const struct nft_watch *w);
+/* Reads what is pending. For each foreign generation that concerns us (not
+ * committed by this process) calls fn. Returns 0 or -errno. */
+int nft_watch_read(struct nft_watch *w, void (*fn)(const struct nft_event *ev, void *arg), void *arg);
 
 #endif

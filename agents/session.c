@@ -47,11 +47,8 @@ void session_send_ack(struct agent *a, uint32_t seq, uint32_t result, uint64_t a
 	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
 	if (err)
 		wire_put_str(&b, WA_ERROR, err);
-	if (session_send(a, buf, wire_build_end(&b)) < 0 && a->sync_due) {
-		/* No session to carry the ack: make the record durable now. */
-		a->sync_due = 0;
-		state_sync(a->conf.state_dir);
-	}
+	if (session_send(a, buf, wire_build_end(&b)) < 0)
+		agent_after_ack(a); /* no session to carry the ack: now */
 }
 
 static void session_send_hello(struct agent *a)
@@ -66,7 +63,27 @@ static void session_send_hello(struct agent *a)
 	wire_put_str(&b, WA_HASH, a->hash);
 	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
 	wire_put_str(&b, WA_SOFTWARE, "bulkhead-agent " BULKHEAD_VERSION);
+	wire_put_u32(&b, WA_TAMPERS, a->tampers);
 	session_send(a, buf, wire_build_end(&b));
+	session_alerts_flush(a);
+}
+
+void session_alerts_flush(struct agent *a)
+{
+	static char buf[WIRE_MAX_FRAME];
+
+	if (!a->established)
+		return;
+	for (int i = 0; i < a->nalerts; i++) {
+		struct wire_builder b;
+
+		wire_build_start(&b, buf, WIRE_ALERT, ++a->seq);
+		wire_put_str(&b, WA_STATUS, "tamper");
+		wire_put_str(&b, WA_ERROR, a->alerts[i]);
+		wire_put_u32(&b, WA_TAMPERS, a->tampers);
+		session_send(a, buf, wire_build_end(&b));
+	}
+	a->nalerts = 0;
 }
 
 static void session_close(struct agent *a, const char *why)
@@ -142,10 +159,7 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 	struct agent *a = arg;
 
 	/* The ack has been handed to the kernel: now the record may take its time. */
-	if (a->sync_due) {
-		a->sync_due = 0;
-		state_sync(a->conf.state_dir);
-	}
+	agent_after_ack(a);
 }
 
 static void session_event_cb(struct bufferevent *bev, short what, void *arg)

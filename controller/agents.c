@@ -131,6 +131,15 @@ static int agent_frame(struct agent_conn *ac, const struct wire_frame *f)
 		return 0;
 	case WIRE_HEARTBEAT:
 		return 0;
+	case WIRE_ALERT:
+		if (!ac->hello)
+			return -1;
+		ac->host->tampers++;
+		log_warn("%s: ALERT %s: %s", ac->host->name, wire_get_str(f, WA_STATUS, "?"),
+			 wire_get_str(f, WA_ERROR, ""));
+		store_host_event(ac->ctl, ac->host, wire_get_str(f, WA_STATUS, "alert"),
+				 wire_get_str(f, WA_ERROR, ""));
+		return 0;
 	case WIRE_ACK:
 		if (!ac->hello)
 			return -1;

@@ -102,6 +102,7 @@ static void host_row_fill(struct host_row *h, const struct wire_frame *f)
 	h->apply_us = wire_get_u64(f, WA_APPLY_US, 0);
 	h->latency_us = wire_get_u64(f, WA_LATENCY_US, 0);
 	h->last_seen_ms = wire_get_u64(f, WA_LAST_SEEN, 0);
+	h->tampers = wire_get_u32(f, WA_TAMPERS, 0);
 }
 
 /* Sends the request, reads until END into r. Returns 0, or -1 if the

@@ -12,6 +12,7 @@ struct host_row {
 	uint64_t epoch;
 	int connected;
 	uint64_t apply_us, latency_us, last_seen_ms;
+	uint32_t tampers;
 	char hash[65];
 	char error[256];
 };

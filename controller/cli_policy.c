@@ -86,8 +86,10 @@ int cmd_check_main(int argc, char **argv)
 	if (p == NULL)
 		return 1;
 	policy_stats_get(p, &st);
-	printf("policy ok: %zu hosts, %zu switches, %zu groups, %zu services, %zu rules", st.hosts,
-	       st.switches, st.groups, st.services, st.rules);
+	printf("policy ok: %zu host%s, %zu switch%s, %zu group%s, %zu service%s, %zu rule%s",
+	       st.hosts, st.hosts == 1 ? "" : "s", st.switches, st.switches == 1 ? "" : "es",
+	       st.groups, st.groups == 1 ? "" : "s", st.services, st.services == 1 ? "" : "s",
+	       st.rules, st.rules == 1 ? "" : "s");
 	if (st.expired > 0)
 		printf(" (%zu expired)", st.expired);
 	if (warnings > 0)

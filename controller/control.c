@@ -81,6 +81,7 @@ static void status_send(struct client *cl)
 		wire_put_u8(&b, WA_CONNECTED, h->conn != NULL);
 		wire_put_u64(&b, WA_LAST_SEEN, h->last_seen_ms);
 		wire_put_str(&b, WA_HASH, h->hash);
+		wire_put_u32(&b, WA_TAMPERS, h->tampers);
 		if (h->want_epoch > h->epoch)
 			wire_put_str(&b, WA_STATUS, h->want_mode == MODE_ISOLATED
 							    ? "pending-isolate"

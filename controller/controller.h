@@ -28,6 +28,7 @@ struct host {
 	uint64_t want_epoch;
 	char hash[65];
 	uint64_t last_seen_ms;
+	uint32_t tampers;        /* tampering the agent reports having undone */
 	struct agent_conn *conn; /* NULL while not connected */
 };
 
@@ -65,6 +66,7 @@ int64_t store_command_begin(struct ctl *c, uid_t uid, pid_t pid, const char *act
 void store_command_result(struct ctl *c, int64_t id, const char *host, const char *status,
 			  uint64_t apply_us, uint64_t latency_us, const char *err);
 void store_command_end(struct ctl *c, int64_t id, int confirmed);
+void store_host_event(struct ctl *c, struct host *h, const char *kind, const char *detail);
 
 /* agents.c */
 int agents_listen(struct ctl *c);

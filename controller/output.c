@@ -157,6 +157,7 @@ static void host_json(const struct host_row *h, int with_result)
 	if (!with_result) {
 		printf(",\"ruleset_hash\":");
 		json_str(h->hash);
+		printf(",\"tamper_count\":%" PRIu32, h->tampers);
 	}
 	printf("}");
 }
@@ -204,15 +205,15 @@ void output_status(const struct cmd_result *r, int json)
 		printf("]}\n");
 		return;
 	}
-	printf("%-16s %-10s %8s %-9s %-32s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
-	       "LAST SEEN", "RULESET");
+	printf("%-16s %-10s %8s %-9s %-32s %-12s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
+	       "LAST SEEN", "RULESET", "TAMPER");
 	for (int i = 0; i < r->nhosts; i++) {
 		const struct host_row *h = &r->hosts[i];
 		char seen[64];
 
 		time_human(h->last_seen_ms, seen, sizeof(seen));
-		printf("%-16s %-10s %8" PRIu64 " %-9s %-32s %.12s%s%s\n", h->name,
+		printf("%-16s %-10s %8" PRIu64 " %-9s %-32s %-12.12s %6" PRIu32 "%s%s\n", h->name,
 		       mode_name(h->mode), h->epoch, h->connected ? "yes" : "no", seen, h->hash,
-		       h->status[0] ? "  " : "", h->status);
+		       h->tampers, h->status[0] ? "  " : "", h->status);
 	}
 }

@@ -38,6 +38,7 @@ static const char *const type_names[] = {
 	[WIRE_CTL_PROGRESS - NLMSG_MIN_TYPE] = "progress",
 	[WIRE_CTL_HOST - NLMSG_MIN_TYPE] = "host",
 	[WIRE_CTL_END - NLMSG_MIN_TYPE] = "end",
+	[WIRE_ALERT - NLMSG_MIN_TYPE] = "alert",
 };
 
 const char *wire_type_name(uint16_t type)
@@ -59,7 +60,7 @@ static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
 	[WA_LAST_SEEN] = MNL_TYPE_U64,       [WA_LATENCY_US] = MNL_TYPE_U64,
 	[WA_STATUS] = MNL_TYPE_NUL_STRING,   [WA_PERSISTED] = MNL_TYPE_U8,
 	[WA_SOFTWARE] = MNL_TYPE_NUL_STRING, [WA_COMMAND] = MNL_TYPE_U64,
-	[WA_ADDR] = MNL_TYPE_NUL_STRING,
+	[WA_ADDR] = MNL_TYPE_NUL_STRING,     [WA_TAMPERS] = MNL_TYPE_U32,
 };
 
 void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)

@@ -22,7 +22,7 @@ struct wire_hdr {
 
 enum wire_type {
 	/* agent <-> controller */
-	WIRE_HELLO = NLMSG_MIN_TYPE, /* agent: NAME MODE EPOCH HASH SOFTWARE */
+	WIRE_HELLO = NLMSG_MIN_TYPE, /* agent: NAME MODE EPOCH HASH SOFTWARE TAMPERS */
 	WIRE_HEARTBEAT,              /* both ways, no attributes needed */
 	WIRE_SET_MODE,               /* controller: EPOCH MODE */
 	WIRE_ACK,                    /* agent: EPOCH MODE RESULT APPLY_US HASH PERSISTED [ERROR] */
@@ -33,6 +33,7 @@ enum wire_type {
 	WIRE_CTL_PROGRESS, /* controller: CONFIRMED TOTAL [HOST LATENCY_US] (slowest so far) */
 	WIRE_CTL_HOST,     /* controller: one host row, see wire_attr */
 	WIRE_CTL_END,      /* controller: RESULT [ERROR] [EPOCH] [COMMAND] */
+	WIRE_ALERT,        /* agent: STATUS (kind) ERROR (what happened) TAMPERS */
 	WIRE_TYPE_MAX
 };
 
@@ -59,6 +60,7 @@ enum wire_attr {
 	WA_SOFTWARE,   /* string */
 	WA_COMMAND,    /* u64, command id in the controller's log */
 	WA_ADDR,       /* string, peer address */
+	WA_TAMPERS,    /* u32, tampering events the agent has undone since it started */
 	__WA_MAX
 };
 #define WA_MAX (__WA_MAX - 1)

@@ -67,7 +67,7 @@ static int group_setup(void **state)
 		return 0;
 	if (lo_up() < 0 || system("nft --version >/dev/null 2>&1") != 0)
 		return 0;
-	nft = agent_nft_new();
+	nft = agent_nft_new(false);
 	have_netns = nft != NULL;
 	addr_set(&ctls[0], AF_INET, "198.18.0.1");
 	addr_set(&ctls[1], AF_INET6, "2001:2::1");

@@ -1,0 +1,172 @@
+/* The tamper guard: nftables events and a periodic check compare what the
+ * kernel holds with what the agent last applied. A change made by anyone
+ * else is undone at once and reported to the controller. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/wire.h"
+#include "agent.h"
+
+#include <linux/netfilter.h>
+
+#define GUARD_VERIFY_MS 2000
+
+static uint64_t guard_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void guard_alert(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void guard_alert(struct agent *a, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	a->tampers++;
+	log_warn("TAMPER: %s", text);
+	if (a->nalerts == (int)(sizeof(a->alerts) / sizeof(a->alerts[0])))
+		a->nalerts--; /* keep the newest; the count still says how many */
+	snprintf(a->alerts[a->nalerts++], sizeof(a->alerts[0]), "%s", text);
+	session_alerts_flush(a);
+}
+
+void guard_baseline(struct agent *a)
+{
+	int rc = nft_table_digest(a->nft, a->digest);
+
+	a->digest_due = 0;
+	if (rc < 0) {
+		log_err("reading table inet %s back failed: %s", NFT_TABLE_NAME, strerror(-rc));
+		a->digest[0] = '\0';
+	}
+}
+
+static void guard_who(const struct nft_event *ev, char *buf, size_t len)
+{
+	if (ev && ev->pid)
+		snprintf(buf, len, "%s (pid %" PRIu32 ")", ev->comm[0] ? ev->comm : "?", ev->pid);
+	else
+		snprintf(buf, len, "an unknown process");
+}
+
+/* Compares the kernel's table with the baseline; restores it if they differ. */
+static void guard_verify(struct agent *a, const struct nft_event *ev, const char *how)
+{
+	char now[65], who[64];
+	uint64_t t0;
+	int rc, gone;
+
+	if (a->digest_due || !a->digest[0]) {
+		guard_baseline(a);
+		return;
+	}
+	rc = nft_table_digest(a->nft, now);
+	if (rc == 0 && strcmp(now, a->digest) == 0)
+		return;
+	gone = rc == -ENOENT;
+	t0 = guard_mono_us();
+	rc = nft_table_install(a->nft, &a->mgmt, a->mode);
+	guard_who(ev, who, sizeof(who));
+	if (rc < 0) {
+		guard_alert(a, "table inet %s was changed by %s (%s) and could not be restored: %s",
+			    NFT_TABLE_NAME, who, how, strerror(-rc));
+		return;
+	}
+	guard_baseline(a);
+	guard_alert(a, "table inet %s was %s by %s (%s); restored to %s in %" PRIu64 " us",
+		    NFT_TABLE_NAME, gone ? "deleted" : "changed", who, how,
+		    mode_name(a->mode), guard_mono_us() - t0);
+}
+
+static const char *guard_family(int family)
+{
+	switch (family) {
+	case NFPROTO_INET: return "inet";
+	case NFPROTO_IPV4: return "ip";
+	case NFPROTO_IPV6: return "ip6";
+	case NFPROTO_BRIDGE: return "bridge";
+	case NFPROTO_NETDEV: return "netdev";
+	case NFPROTO_ARP: return "arp";
+	default: return "?";
+	}
+}
+
+/* While isolated nothing else may hook into the packet path: a base chain
+ * added by someone else cannot accept past our drop, but it is the mark of
+ * someone working against the isolation, so it goes, and is reported. */
+static void guard_foreign_chain(struct agent *a, const struct nft_event *ev)
+{
+	char who[64];
+	int rc;
+
+	if (a->mode != MODE_ISOLATED)
+		return;
+	guard_who(ev, who, sizeof(who));
+	rc = nft_foreign_chain_remove(a->nft, ev->chain_family, ev->chain_table, ev->chain_name);
+	guard_alert(a, "base chain %s %s %s added by %s while isolated; %s",
+		    guard_family(ev->chain_family), ev->chain_table, ev->chain_name, who,
+		    rc == 0 ? "removed" : strerror(-rc));
+}
+
+static void guard_event(const struct nft_event *ev, void *arg)
+{
+	struct agent *a = arg;
+
+	if (ev->foreign_chain)
+		guard_foreign_chain(a, ev);
+	if (ev->table_touched || ev->overrun)
+		guard_verify(a, ev, ev->overrun ? "events lost, checked" : "nftables event");
+}
+
+static void guard_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	int rc = nft_watch_read(a->watch, guard_event, a);
+
+	if (rc < 0)
+		log_err("reading nftables events: %s", strerror(-rc));
+}
+
+static void guard_verify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	guard_verify(arg, NULL, "periodic check");
+}
+
+int guard_start(struct agent *a)
+{
+	struct timeval tv = {GUARD_VERIFY_MS / 1000, (GUARD_VERIFY_MS % 1000) * 1000};
+
+	a->watch = nft_watch_new();
+	if (!a->watch)
+		return -1;
+	a->watch_ev = event_new(a->base, nft_watch_fd(a->watch), EV_READ | EV_PERSIST,
+				guard_watch_cb, a);
+	a->verify_ev = event_new(a->base, -1, EV_PERSIST, guard_verify_cb, a);
+	if (!a->watch_ev || !a->verify_ev)
+		fatal("out of memory");
+	event_add(a->watch_ev, NULL);
+	event_add(a->verify_ev, &tv);
+	guard_baseline(a);
+	return 0;
+}
+
+void guard_stop(struct agent *a)
+{
+	if (a->watch_ev)
+		event_free(a->watch_ev);
+	if (a->verify_ev)
+		event_free(a->verify_ev);
+	nft_watch_free(a->watch);
+}
