@@ -24,71 +24,254 @@ uint64_t agent_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int agent_apply(struct agent *a, int mode, uint64_t *apply_us)
+static const char *agent_policy_hash(const struct host_policy *hp)
 {
-	int rc = nft_mode_apply(a->nft, mode, apply_us);
+	return hp ? hp->hash : "";
+}
 
-	if (rc == -ENOENT) {
+/* Frees a policy no longer referenced by the agent's state. */
+static void agent_policy_drop(struct agent *a, struct host_policy *hp)
+{
+	if (hp && hp != a->policy && hp != a->prev_policy && hp != a->staged)
+		host_policy_free(hp);
+}
+
+static void agent_record_fill(const struct agent *a, struct agent_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->mode = a->mode;
+	r->epoch = a->epoch;
+	snprintf(r->policy, sizeof(r->policy), "%s", agent_policy_hash(a->policy));
+	r->pending = a->pending;
+	r->prev_mode = a->prev_mode;
+	r->prev_epoch = a->prev_epoch;
+	snprintf(r->prev_policy, sizeof(r->prev_policy), "%s", agent_policy_hash(a->prev_policy));
+}
+
+/* Puts the kernel into mode with policy hp: a tiny transaction when only the
+ * mode changes, the whole table (one transaction) when the policy does. */
+static int agent_apply(struct agent *a, int mode, struct host_policy *hp, uint64_t *apply_us)
+{
+	int rc;
+
+	if (hp == a->policy) {
+		rc = nft_mode_apply(a->nft, mode, apply_us);
+		if (rc != -ENOENT)
+			return rc;
 		/* Our table was deleted behind our back: rebuild it whole. */
 		log_warn("table inet %s is missing; re-installing it", NFT_TABLE_NAME);
-		rc = nft_table_install(a->nft, &a->mgmt, mode);
+	}
+	{
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = nft_table_install(a->nft, &a->mgmt, mode, hp);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		*apply_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+			    (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
 	}
 	return rc;
 }
 
-/* A command from the controller. Older epochs are ignored; a repeat of the
- * current one is acknowledged without touching the kernel. */
-void agent_mode_set(struct agent *a, uint64_t epoch, int mode, uint32_t seq)
+/* Records the agent's state; on failure it is kept in memory only. */
+static int agent_record(struct agent *a)
 {
-	uint64_t apply_us = 0;
+	struct agent_record r;
+
+	agent_record_fill(a, &r);
+	a->persisted = state_record(a->conf.state_dir, &r) == 0;
+	return a->persisted ? 0 : -1;
+}
+
+static void agent_rollback_cb(evutil_socket_t fd, short what, void *arg);
+
+/* A command from the controller. Older epochs are ignored; a repeat of the
+ * current one is acknowledged without touching the kernel. Any change that
+ * is not an isolation opens traffic, so with confirm_ms it is
+ * commit-confirmed: it rolls back by itself unless confirmed in time. */
+void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
+		    uint32_t confirm_ms, uint32_t seq)
+{
+	struct host_policy *hp = a->policy, *old_policy = a->policy;
+	int old_mode = a->mode, opening = mode != MODE_ISOLATED;
+	uint64_t apply_us = 0, old_epoch = a->epoch;
 	int rc;
 
-	if (mode != MODE_OPEN && mode != MODE_ISOLATED) {
-		log_warn("epoch %" PRIu64 ": mode %s is not supported by this agent", epoch,
-			 mode_name(mode));
-		session_send_ack(a, seq, EOPNOTSUPP, 0, "mode not supported by this agent");
+	if (mode < MODE_OPEN || mode > MODE_MAX) {
+		session_send_ack(a, seq, "refused", EINVAL, 0, "unknown mode");
 		return;
 	}
 	if (epoch < a->epoch) {
 		log_warn("ignoring epoch %" PRIu64 " (%s): this host holds epoch %" PRIu64, epoch,
 			 mode_name(mode), a->epoch);
-		session_send_ack(a, seq, ESTALE, 0, "stale epoch ignored");
+		session_send_ack(a, seq, "refused", ESTALE, 0, "stale epoch ignored");
 		return;
 	}
-	if (epoch == a->epoch && mode == a->mode) {
-		session_send_ack(a, seq, 0, 0, NULL);
-		return;
-	}
-	if (state_record(a->conf.state_dir, mode, epoch) < 0) {
-		/* Isolating without a record is still better than not isolating;
-		 * opening traffic that a reboot would not remember is refused. */
-		if (mode != MODE_ISOLATED) {
-			session_send_ack(a, seq, EIO, 0,
-					 "state directory not writable; refusing to open traffic");
+	if (hash && *hash && strcmp(hash, agent_policy_hash(a->policy)) != 0) {
+		if (!a->staged || strcmp(hash, a->staged->hash) != 0) {
+			session_send_ack(a, seq, "refused", ENOENT, 0,
+					 "policy named by the command was not received");
 			return;
 		}
-		a->persisted = 0;
-	} else {
-		a->persisted = 1;
+		hp = a->staged;
+		if (state_policy_save(a->conf.state_dir, hp) < 0 && opening) {
+			session_send_ack(a, seq, "refused", EIO, 0,
+					 "cannot store the policy; refusing to open traffic");
+			return;
+		}
 	}
-	rc = agent_apply(a, mode, &apply_us);
+	if (mode == MODE_SEGMENTED && !hp) {
+		session_send_ack(a, seq, "refused", ENOENT, 0, "no policy to enforce");
+		return;
+	}
+	if (epoch == a->epoch && mode == a->mode && hp == a->policy) {
+		session_send_ack(a, seq, a->pending ? "pending-confirm" : "applied", 0, 0, NULL);
+		return;
+	}
+	/* While an earlier change awaits confirmation, the state to return to
+	 * stays the last confirmed one. Isolation ends the wait: isolation wins,
+	 * and the unconfirmed change is dropped. */
+	if (!a->pending) {
+		a->prev_mode = a->mode;
+		a->prev_epoch = a->epoch;
+		a->prev_policy = a->policy;
+	} else if (!opening) {
+		hp = hash && *hash ? hp : a->prev_policy;
+	}
+	a->pending = opening && confirm_ms > 0;
+	a->mode = mode;
+	a->epoch = epoch;
+	a->policy = hp;
+	if (hp == a->staged)
+		a->staged = NULL;
+	if (agent_record(a) < 0 && opening) {
+		/* Opening traffic that a reboot would not remember is refused;
+		 * isolating without a record is still better than not isolating. */
+		a->mode = old_mode;
+		a->epoch = old_epoch;
+		a->policy = old_policy;
+		a->pending = 0;
+		agent_policy_drop(a, hp);
+		session_send_ack(a, seq, "refused", EIO, 0,
+				 "state directory not writable; refusing to open traffic");
+		return;
+	}
+	/* agent_apply compares with the policy in force, which is still the old one. */
+	a->policy = old_policy;
+	rc = agent_apply(a, mode, hp, &apply_us);
+	a->policy = hp;
 	if (rc < 0) {
 		log_err("epoch %" PRIu64 ": applying %s failed: %s", epoch, mode_name(mode),
 			strerror(-rc));
+		a->mode = old_mode;
+		a->epoch = old_epoch;
+		a->policy = old_policy;
+		a->pending = 0;
+		agent_policy_drop(a, hp);
 		/* The record must describe the kernel, not the command that failed. */
-		if (a->persisted && state_record(a->conf.state_dir, a->mode, a->epoch) < 0)
-			a->persisted = 0;
-		session_send_ack(a, seq, (uint32_t)-rc, apply_us, strerror(-rc));
+		agent_record(a);
+		session_send_ack(a, seq, "refused", (uint32_t)-rc, apply_us, strerror(-rc));
 		return;
 	}
-	a->mode = mode;
-	a->epoch = epoch;
-	nft_ruleset_hash(&a->mgmt, mode, a->hash);
-	log_info("epoch %" PRIu64 ": %s applied in %" PRIu64 " us", epoch, mode_name(mode),
-		 apply_us);
+	if (old_policy != a->policy && !a->pending) {
+		agent_policy_drop(a, old_policy);
+		if (a->prev_policy == old_policy)
+			a->prev_policy = NULL;
+	}
+	evtimer_del(a->rollback_ev);
+	if (a->pending) {
+		struct timeval tv = {confirm_ms / 1000, (confirm_ms % 1000) * 1000};
+
+		a->confirm_ms = confirm_ms;
+		evtimer_add(a->rollback_ev, &tv);
+	}
+	log_info("epoch %" PRIu64 ": %s%s%.12s applied in %" PRIu64 " us%s", epoch, mode_name(mode),
+		 hp ? ", policy " : "", agent_policy_hash(hp), apply_us,
+		 a->pending ? ", awaiting confirmation" : "");
 	a->sync_due = a->persisted;
 	a->digest_due = 1;
-	session_send_ack(a, seq, 0, apply_us, NULL);
+	session_send_ack(a, seq, a->pending ? "pending-confirm" : "applied", 0, apply_us, NULL);
+}
+
+/* The controller saw the change through: it stays. */
+void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq)
+{
+	if (epoch != a->epoch) {
+		session_send_ack(a, seq, "refused", ESTALE, 0, "confirmation for another epoch");
+		return;
+	}
+	if (a->pending) {
+		struct host_policy *prev = a->prev_policy;
+
+		evtimer_del(a->rollback_ev);
+		a->pending = 0;
+		a->prev_policy = NULL;
+		agent_policy_drop(a, prev);
+		agent_record(a);
+		a->sync_due = a->persisted;
+		state_policy_gc(a->conf.state_dir, agent_policy_hash(a->policy), "");
+		log_info("epoch %" PRIu64 ": confirmed", epoch);
+	}
+	session_send_ack(a, seq, "committed", 0, 0, NULL);
+}
+
+/* Returns to the last confirmed state. The epoch stays: the unconfirmed
+ * command must not be accepted again. */
+static void agent_rollback(struct agent *a, const char *why)
+{
+	struct host_policy *unconfirmed = a->policy;
+	uint64_t apply_us = 0;
+	int to_mode = a->prev_mode, rc;
+
+	rc = agent_apply(a, to_mode, a->prev_policy, &apply_us);
+	if (rc < 0) {
+		/* Cannot return: isolate, the one state that is always safe. */
+		log_err("rollback failed (%s); isolating", strerror(-rc));
+		to_mode = MODE_ISOLATED;
+		rc = agent_apply(a, to_mode, a->prev_policy, &apply_us);
+	}
+	a->mode = to_mode;
+	a->policy = a->prev_policy;
+	a->prev_policy = NULL;
+	a->pending = 0;
+	agent_policy_drop(a, unconfirmed);
+	agent_record(a);
+	a->sync_due = a->persisted;
+	a->digest_due = 1;
+	agent_alert(a, "rollback", "epoch %" PRIu64 " rolled back to %s%s%.12s: %s", a->epoch,
+		    mode_name(a->mode), a->policy ? ", policy " : "", agent_policy_hash(a->policy),
+		    why);
+	session_send_ack(a, 0, "rolled-back", rc < 0 ? (uint32_t)-rc : 0, apply_us, why);
+}
+
+static void agent_rollback_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	char why[96];
+
+	snprintf(why, sizeof(why), "not confirmed within %u ms", a->confirm_ms);
+	agent_rollback(a, why);
+}
+
+void agent_policy_part(struct agent *a, const struct wire_frame *f)
+{
+	const char *err;
+	int rc = policy_wire_rx_add(a->rx, f, &err);
+
+	if (rc < 0) {
+		log_err("policy from controller refused: %s", err);
+		session_send_ack(a, f->nlh->nlmsg_seq, "refused", EBADMSG, 0, err);
+		return;
+	}
+	if (rc == 1) {
+		struct host_policy *old = a->staged;
+
+		a->staged = NULL;
+		agent_policy_drop(a, old);
+		a->staged = policy_wire_rx_take(a->rx);
+		log_info("policy %.12s received: %zu elements in, %zu out", a->staged->hash,
+			 a->staged->nin, a->staged->nout);
+	}
 }
 
 /* Work that must not delay an ack: runs once it has left (or at once when
@@ -109,6 +292,45 @@ static void agent_signal_cb(evutil_socket_t sig, short what, void *arg)
 
 	log_info("signal %d: exiting; the table stays in force", (int)sig);
 	event_base_loopexit(a->base, NULL);
+}
+
+/* Loads the record. An unreadable record, or a policy file that is missing
+ * or does not match its hash, could hide an isolation: fail closed. A change
+ * that was never confirmed is rolled back, as its timer would have done. */
+static void agent_state_restore(struct agent *a)
+{
+	struct agent_record r;
+	int rc = state_load(a->conf.state_dir, &r), rolled_back = 0;
+
+	a->mode = MODE_OPEN;
+	if (rc > 0)
+		return;
+	if (rc == 0 && r.pending) {
+		rolled_back = 1;
+		log_warn("epoch %" PRIu64 ": the change to %s was never confirmed; rolling back "
+			 "to %s",
+			 r.epoch, mode_name(r.mode), mode_name(r.prev_mode));
+		agent_alert(a, "rollback",
+			    "epoch %" PRIu64 " was not confirmed before the agent restarted; "
+			    "rolled back to %s",
+			    r.epoch, mode_name(r.prev_mode));
+		r.mode = r.prev_mode;
+		memcpy(r.policy, r.prev_policy, sizeof(r.policy));
+		r.pending = 0;
+	}
+	if (rc == 0 && r.policy[0] && !(a->policy = state_policy_load(a->conf.state_dir, r.policy)))
+		rc = -1;
+	if (rc < 0) {
+		log_err("state record unusable; isolating until the controller says otherwise");
+		a->mode = MODE_ISOLATED;
+		a->epoch = rc == 0 ? r.epoch : 0;
+		return;
+	}
+	a->mode = r.mode;
+	a->epoch = r.epoch;
+	a->persisted = 1;
+	if (rolled_back)
+		agent_record(a);
 }
 
 static int agent_setup(struct agent *a, const char *conf_path)
@@ -137,28 +359,20 @@ static int agent_setup(struct agent *a, const char *conf_path)
 	a->mgmt.ncontrollers = a->conf.ncontrollers;
 	a->mgmt.port = a->conf.port;
 
-	rc = state_load(a->conf.state_dir, &a->mode, &a->epoch);
-	if (rc < 0) {
-		/* An unreadable record could hide an isolation: fail closed. */
-		log_err("state record unreadable; isolating until the controller says otherwise");
-		a->mode = MODE_ISOLATED;
-		a->epoch = 0;
-	} else if (rc > 0) {
-		a->mode = MODE_OPEN;
-		a->epoch = 0;
-	}
-	a->persisted = rc == 0;
-
+	a->rx = policy_wire_rx_new();
+	a->rollback_ev = evtimer_new(a->base, agent_rollback_cb, a);
+	if (!a->rollback_ev)
+		fatal("out of memory");
+	agent_state_restore(a);
 	a->nft = agent_nft_new(a->own_table);
 	if (!a->nft)
 		return -1;
 	/* Before any network contact: the host is in its recorded mode. */
-	rc = nft_table_install(a->nft, &a->mgmt, a->mode);
+	rc = nft_table_install(a->nft, &a->mgmt, a->mode, a->policy);
 	if (rc < 0) {
 		log_err("installing table inet %s failed: %s", NFT_TABLE_NAME, strerror(-rc));
 		return -1;
 	}
-	nft_ruleset_hash(&a->mgmt, a->mode, a->hash);
 	log_info("%s: mode %s, epoch %" PRIu64 " re-applied at start; table %s", a->name,
 		 mode_name(a->mode), a->epoch,
 		 nft_table_owned(a->nft) ? "owned by the agent and persistent"
@@ -236,6 +450,14 @@ int main(int argc, char **argv)
 	rc = 0;
 out:
 	guard_stop(&a);
+	if (a.rollback_ev)
+		event_free(a.rollback_ev);
+	policy_wire_rx_free(a.rx);
+	if (a.prev_policy != a.policy)
+		host_policy_free(a.prev_policy);
+	if (a.staged != a.policy)
+		host_policy_free(a.staged);
+	host_policy_free(a.policy);
 	for (int i = 0; i < 2; i++)
 		if (sigs[i])
 			event_free(sigs[i]);

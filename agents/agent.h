@@ -8,7 +8,19 @@
 #include <openssl/ssl.h>
 
 #include "bulkhead/conf.h"
+#include "bulkhead/wire.h"
 #include "nft.h"
+
+/* What the state file records. */
+struct agent_record {
+	int mode;
+	uint64_t epoch;
+	char policy[65]; /* hash, "" for none */
+	int pending;     /* the change to mode/policy awaits confirmation */
+	int prev_mode;   /* while pending: what to return to */
+	uint64_t prev_epoch;
+	char prev_policy[65];
+};
 
 struct agent {
 	struct agent_conf conf;
@@ -20,7 +32,17 @@ struct agent {
 
 	int mode;
 	uint64_t epoch;
-	char hash[65];
+	struct host_policy *policy; /* applied, or NULL: empty sets */
+	struct policy_wire_rx *rx;  /* a policy being received */
+	struct host_policy *staged; /* received, not yet applied */
+
+	/* commit-confirmed: a change that opened traffic, until confirmed */
+	int pending;
+	int prev_mode;
+	uint64_t prev_epoch;
+	struct host_policy *prev_policy;
+	uint32_t confirm_ms;
+	struct event *rollback_ev;
 	int persisted;   /* the recorded state matches mode/epoch */
 	int sync_due;    /* fsync the record once the ack has left */
 
@@ -31,12 +53,16 @@ struct agent {
 	char digest[65];        /* what the kernel held after our last change */
 	int digest_due;         /* take a new digest once the ack has left */
 	uint32_t tampers;       /* changes undone since start */
-	char alerts[8][256];    /* not yet sent to the controller */
+	struct {
+		char kind[16];
+		char text[240];
+	} alerts[8];            /* not yet sent to the controller */
 	int nalerts;
 
 	/* session to the controller */
 	struct bufferevent *bev;
-	int established;
+	int established;  /* TLS handshake done */
+	int admitted;     /* the controller has answered: our name is in its inventory */
 	int next_ctl;     /* which controller address to try next */
 	int backoff_ms;
 	uint64_t last_rx_ms;
@@ -46,7 +72,10 @@ struct agent {
 };
 
 /* agent.c */
-void agent_mode_set(struct agent *a, uint64_t epoch, int mode, uint32_t seq);
+void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
+		    uint32_t confirm_ms, uint32_t seq);
+void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq);
+void agent_policy_part(struct agent *a, const struct wire_frame *f);
 void agent_after_ack(struct agent *a);
 uint64_t agent_now_ms(void);
 
@@ -59,13 +88,20 @@ void guard_baseline(struct agent *a);
 void session_start(struct agent *a);
 void session_stop(struct agent *a);
 int session_send(struct agent *a, const void *frame, int len);
-void session_send_ack(struct agent *a, uint32_t seq, uint32_t result, uint64_t apply_us, const char *err);
-/* Sends the queued alerts, if there is a session. */
+void session_send_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
+		      uint64_t apply_us, const char *err);
+/* Queues an alert for the controller (and logs it); sent at once when there
+ * is a session, else after the next hello. */
+void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void session_alerts_flush(struct agent *a);
 
 /* state.c */
-int state_load(const char *dir, int *mode, uint64_t *epoch);
-int state_record(const char *dir, int mode, uint64_t epoch);
+int state_load(const char *dir, struct agent_record *r);
+int state_record(const char *dir, const struct agent_record *r);
 int state_sync(const char *dir);
+int state_policy_save(const char *dir, const struct host_policy *hp);
+struct host_policy *state_policy_load(const char *dir, const char *hash);
+void state_policy_gc(const char *dir, const char *keep1, const char *keep2);
 
 #endif

@@ -24,23 +24,11 @@ static uint64_t guard_mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static void guard_alert(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void guard_alert(struct agent *a, const char *fmt, ...)
-{
-	char text[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	a->tampers++;
-	log_warn("TAMPER: %s", text);
-	if (a->nalerts == (int)(sizeof(a->alerts) / sizeof(a->alerts[0])))
-		a->nalerts--; /* keep the newest; the count still says how many */
-	snprintf(a->alerts[a->nalerts++], sizeof(a->alerts[0]), "%s", text);
-	session_alerts_flush(a);
-}
+#define guard_alert(a, ...)                                                                        \
+	do {                                                                                       \
+		(a)->tampers++;                                                                    \
+		agent_alert(a, "tamper", __VA_ARGS__);                                             \
+	} while (0)
 
 void guard_baseline(struct agent *a)
 {
@@ -77,7 +65,7 @@ static void guard_verify(struct agent *a, const struct nft_event *ev, const char
 		return;
 	gone = rc == -ENOENT;
 	t0 = guard_mono_us();
-	rc = nft_table_install(a->nft, &a->mgmt, a->mode);
+	rc = nft_table_install(a->nft, &a->mgmt, a->mode, a->policy);
 	guard_who(ev, who, sizeof(who));
 	if (rc < 0) {
 		guard_alert(a, "table inet %s was changed by %s (%s) and could not be restored: %s",

@@ -20,19 +20,18 @@
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 #include <openssl/evp.h>
 
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
 #include "nft.h"
 
-/* A full install is 21 + 2 * ncontrollers messages; 64 leaves headroom. */
-#define NFT_BATCH_MAX_MSGS 64
 #define NFT_BATCH_LIMIT 32768
 /* libnftnl does not bound-check, and mnl_nlmsg_batch_next() only notices the
  * overflow after a message was written past the limit: keep a spare tail. */
-#define NFT_SNDBUF_SIZE (2 * NFT_BATCH_LIMIT)
 #define NFT_RCVBUF_SIZE 16384 /* ACKs are 36 bytes; room for a whole batch of them */
 #define NFT_DESC_LEN 96
 /* The kernel always answers a batch; this only guards against a lost ACK. */
@@ -52,8 +51,9 @@ struct nft_batch {
 	int err;     /* first error, -errno */
 	int err_idx; /* its message, or -1 for the batch as a whole */
 	bool refused;
-	bool acked[NFT_BATCH_MAX_MSGS];
-	char desc[NFT_BATCH_MAX_MSGS][NFT_DESC_LEN];
+	int cap;       /* room in acked[] and desc[] */
+	bool *acked;
+	char (*desc)[NFT_DESC_LEN];
 };
 
 /* Kernel 6.9 and later; older uapi headers lack it. */
@@ -67,7 +67,9 @@ struct agent_nft {
 	uint32_t portid;
 	uint32_t seq;
 	struct nft_batch batch;
-	char sndbuf[NFT_SNDBUF_SIZE];
+	char *sndbuf; /* grows for large policies */
+	size_t sndbuf_size;
+	int sock_sndbuf; /* what SO_SNDBUF(FORCE) was last set to */
 	char rcvbuf[NFT_RCVBUF_SIZE];
 };
 
@@ -75,13 +77,37 @@ struct agent_nft {
 enum nft_dir { NFT_DIR_SRC, NFT_DIR_DST };
 
 static const struct nft_chain_def {
-	const char *base, *isolate;
+	const char *base, *isolate, *policy;
 	uint32_t hook;
 } nft_chains[] = {
-    {"input", "isolate_in", NF_INET_LOCAL_IN},
-    {"output", "isolate_out", NF_INET_LOCAL_OUT},
-    {"forward", "isolate_fwd", NF_INET_FORWARD},
+    {"input", "isolate_in", "policy_in", NF_INET_LOCAL_IN},
+    {"output", "isolate_out", "policy_out", NF_INET_LOCAL_OUT},
+    {"forward", "isolate_fwd", "policy_fwd", NF_INET_FORWARD},
 };
+
+/* The policy sets, in the order `bulkhead render` prints them. */
+enum nft_set_kind { NFT_SET_ALLOW, NFT_SET_PING };
+static const struct nft_set_def {
+	const char *name;
+	enum nft_set_kind kind;
+	enum policy_dir dir;
+	uint8_t family;
+} nft_sets[] = {
+    {"allow_in4", NFT_SET_ALLOW, POLICY_IN, AF_INET},  {"allow_in6", NFT_SET_ALLOW, POLICY_IN, AF_INET6},
+    {"allow_out4", NFT_SET_ALLOW, POLICY_OUT, AF_INET}, {"allow_out6", NFT_SET_ALLOW, POLICY_OUT, AF_INET6},
+    {"ping_in4", NFT_SET_PING, POLICY_IN, AF_INET},    {"ping_in6", NFT_SET_PING, POLICY_IN, AF_INET6},
+    {"ping_out4", NFT_SET_PING, POLICY_OUT, AF_INET},  {"ping_out6", NFT_SET_PING, POLICY_OUT, AF_INET6},
+};
+#define NFT_NSETS (sizeof(nft_sets) / sizeof(nft_sets[0]))
+#define NFT_ELEMS_PER_MSG 512
+
+/* nft's datatype numbers, for the set key types it shows in listings. */
+#define NFT_DTYPE_IPV4 7
+#define NFT_DTYPE_IPV6 8
+#define NFT_DTYPE_PROTO 12
+#define NFT_DTYPE_SERVICE 13
+#define NFT_DTYPE_BITS 6
+#define NFT_BYTEORDER_BIG 2 /* nft's BYTEORDER_BIG_ENDIAN, kept in set userdata */
 #define NFT_NCHAINS (sizeof(nft_chains) / sizeof(nft_chains[0]))
 
 struct agent_nft *agent_nft_new(bool own_table)
@@ -120,16 +146,38 @@ void agent_nft_free(struct agent_nft *n)
 		return;
 	if (n->nl)
 		mnl_socket_close(n->nl);
+	free(n->batch.acked);
+	free(n->batch.desc);
+	free(n->sndbuf);
 	free(n);
 }
 
 /* --- batch: build, send once, read every ACK --- */
 
-static void nft_batch_start(struct agent_nft *n)
+/* limit: bytes the batch may take; the buffer keeps a spare tail beyond it. */
+static void nft_batch_start(struct agent_nft *n, size_t limit)
 {
 	struct nft_batch *b = &n->batch;
 
-	b->mb = mnl_nlmsg_batch_start(n->sndbuf, NFT_BATCH_LIMIT);
+	if (limit < NFT_BATCH_LIMIT)
+		limit = NFT_BATCH_LIMIT;
+	if (n->sndbuf_size < 2 * limit) {
+		free(n->sndbuf);
+		n->sndbuf_size = 2 * limit;
+		n->sndbuf = malloc(n->sndbuf_size);
+		if (!n->sndbuf)
+			fatal("nft: out of memory");
+	}
+	/* The whole batch goes in one sendto: the socket must take it. */
+	if ((int)limit > n->sock_sndbuf) {
+		int sz = (int)limit + 65536;
+
+		if (setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz,
+			       sizeof(sz)) == 0 ||
+		    setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) == 0)
+			n->sock_sndbuf = sz;
+	}
+	b->mb = mnl_nlmsg_batch_start(n->sndbuf, limit);
 	if (!b->mb)
 		fatal("nft: out of memory");
 	b->seq_begin = n->seq++;
@@ -154,8 +202,13 @@ static struct nlmsghdr *nft_batch_msg_start(struct agent_nft *n, uint16_t type, 
 	struct nft_batch *b = &n->batch;
 	va_list ap;
 
-	if (b->nmsg == NFT_BATCH_MAX_MSGS)
-		fatal("nft: batch longer than %d messages", NFT_BATCH_MAX_MSGS);
+	if (b->nmsg == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 64;
+		b->acked = realloc(b->acked, sizeof(*b->acked) * (size_t)b->cap);
+		b->desc = realloc(b->desc, sizeof(*b->desc) * (size_t)b->cap);
+		if (!b->acked || !b->desc)
+			fatal("nft: out of memory");
+	}
 	va_start(ap, fmt);
 	vsnprintf(b->desc[b->nmsg], NFT_DESC_LEN, fmt, ap);
 	va_end(ap);
@@ -520,38 +573,348 @@ static int nft_rule_jump_put(struct agent_nft *n, const char *chain, const char 
 	return nft_rule_put(n, r, text);
 }
 
-/* isolate_in / isolate_out: loopback, the management session, ND, drop. */
-static int nft_isolate_chain_put(struct agent_nft *n, const char *chain,
-				 const struct nft_mgmt *mgmt, enum nft_dir dir)
+/* A forensic collector: reachable whatever the mode. */
+static int nft_rule_collector_put(struct agent_nft *n, const char *chain, const struct conf_addr *a,
+				  enum nft_dir dir)
+{
+	struct nftnl_rule *r = nft_rule_new(chain);
+	char text[NFT_DESC_LEN];
+
+	nft_match_addr(r, a, dir);
+	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+	snprintf(text, sizeof(text), "%s %saddr %s accept", a->family == AF_INET ? "ip" : "ip6",
+		 dir == NFT_DIR_SRC ? "s" : "d", a->text);
+	return nft_rule_put(n, r, text);
+}
+
+/* What every mode keeps open: loopback, the management session, the
+ * forensic collectors, and IPv6 neighbour discovery. */
+static int nft_mgmt_rules_put(struct agent_nft *n, const char *chain, const struct nft_mgmt *mgmt,
+			      const struct host_policy *hp, enum nft_dir dir)
 {
 	int i, ret;
 
 	ret = nft_rule_lo_put(n, chain, dir);
 	for (i = 0; ret == 0 && i < mgmt->ncontrollers; i++)
 		ret = nft_rule_mgmt_put(n, chain, &mgmt->controllers[i], mgmt->port, dir);
+	/* The same session seen from the controller's own host: agents connect
+	 * to it. Elsewhere these never match. */
+	for (i = 0; ret == 0 && i < mgmt->ncontrollers; i++)
+		ret = nft_rule_mgmt_put(n, chain, &mgmt->controllers[i], mgmt->port,
+					dir == NFT_DIR_SRC ? NFT_DIR_DST : NFT_DIR_SRC);
+	for (i = 0; ret == 0 && hp && i < hp->ncollectors; i++)
+		ret = nft_rule_collector_put(n, chain, &hp->collectors[i], dir);
 	if (ret == 0)
 		ret = nft_rule_nd_put(n, chain, ND_NEIGHBOR_SOLICIT);
 	if (ret == 0)
 		ret = nft_rule_nd_put(n, chain, ND_NEIGHBOR_ADVERT);
+	return ret;
+}
+
+/* isolate_in / isolate_out: only what every mode keeps open, then drop. */
+static int nft_isolate_chain_put(struct agent_nft *n, const char *chain,
+				 const struct nft_mgmt *mgmt, const struct host_policy *hp,
+				 enum nft_dir dir)
+{
+	int ret = nft_mgmt_rules_put(n, chain, mgmt, hp, dir);
+
 	if (ret == 0)
 		ret = nft_rule_drop_put(n, chain);
 	return ret;
 }
 
-/* The base chains' contents for a mode. Only isolation has any yet. */
+/* --- the policy: sets behind a fixed rule skeleton --- */
+
+/* `ct state established,related accept` */
+static int nft_rule_ct_put(struct agent_nft *n, const char *chain)
+{
+	struct nftnl_rule *r = nft_rule_new(chain);
+	struct nftnl_expr *e = nft_expr_new("ct");
+	uint32_t mask = (1u << 1) | (1u << 2), zero = 0; /* NF_CT_STATE_BIT(ESTABLISHED|RELATED) */
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, NFT_CT_STATE);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	nftnl_rule_add_expr(r, e);
+	e = nft_expr_new("bitwise");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(mask));
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask));
+	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, sizeof(zero));
+	nftnl_rule_add_expr(r, e);
+	e = nft_expr_new("cmp");
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_NEQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &zero, sizeof(zero));
+	nftnl_rule_add_expr(r, e);
+	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+	return nft_rule_put(n, r, "ct state established,related accept");
+}
+
+static void nft_expr_load_add(struct nftnl_rule *r, const char *what, uint32_t key_or_base,
+			      uint32_t off, uint32_t len, uint32_t dreg)
+{
+	struct nftnl_expr *e = nft_expr_new(what);
+
+	if (strcmp(what, "meta") == 0) {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key_or_base);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
+	} else {
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, key_or_base);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	}
+	nftnl_rule_add_expr(r, e);
+}
+
+static void nft_expr_lookup_add(struct nftnl_rule *r, const char *set, uint32_t set_id)
+{
+	struct nftnl_expr *e = nft_expr_new("lookup");
+
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	nftnl_rule_add_expr(r, e);
+}
+
+/* `ip saddr . meta l4proto . th dport @allow_in4 accept`: the components go
+ * into consecutive 32-bit registers from reg 1, as nft places them. */
+static int nft_rule_allow_put(struct agent_nft *n, const char *chain, size_t set)
+{
+	const struct nft_set_def *d = &nft_sets[set];
+	struct nftnl_rule *r = nft_rule_new(chain);
+	bool v4 = d->family == AF_INET, src = d->dir == POLICY_IN;
+	uint32_t alen = v4 ? 4 : 16, reg = NFT_REG32_00 + alen / 4;
+	char text[NFT_DESC_LEN];
+
+	nft_match_nfproto(r, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	nft_expr_load_add(r, "payload", NFT_PAYLOAD_NETWORK_HEADER,
+			  v4 ? (src ? 12 : 16) : (src ? 8 : 24), alen, NFT_REG_1);
+	nft_expr_load_add(r, "meta", NFT_META_L4PROTO, 0, 0, reg);
+	nft_expr_load_add(r, "payload", NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg + 1);
+	nft_expr_lookup_add(r, d->name, (uint32_t)set + 1);
+	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+	snprintf(text, sizeof(text), "%s %saddr . meta l4proto . th dport @%s accept",
+		 v4 ? "ip" : "ip6", src ? "s" : "d", d->name);
+	return nft_rule_put(n, r, text);
+}
+
+/* `ip saddr @ping_in4 icmp type echo-request accept` */
+static int nft_rule_ping_put(struct agent_nft *n, const char *chain, size_t set)
+{
+	const struct nft_set_def *d = &nft_sets[set];
+	struct nftnl_rule *r = nft_rule_new(chain);
+	bool v4 = d->family == AF_INET, src = d->dir == POLICY_IN;
+	uint8_t proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, type = v4 ? 8 : 128;
+	char text[NFT_DESC_LEN];
+
+	nft_match_nfproto(r, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	nft_expr_load_add(r, "payload", NFT_PAYLOAD_NETWORK_HEADER,
+			  v4 ? (src ? 12 : 16) : (src ? 8 : 24), v4 ? 4 : 16, NFT_REG_1);
+	nft_expr_lookup_add(r, d->name, (uint32_t)set + 1);
+	nft_match_l4proto(r, proto);
+	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+	nft_expr_cmp_eq_add(r, &type, 1);
+	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+	snprintf(text, sizeof(text), "%s %saddr @%s %s type echo-request accept", v4 ? "ip" : "ip6",
+		 src ? "s" : "d", d->name, v4 ? "icmp" : "icmpv6");
+	return nft_rule_put(n, r, text);
+}
+
+/* policy_in / policy_out: what every mode keeps open, established flows,
+ * the four set lookups of the direction, then drop. */
+static int nft_policy_chain_put(struct agent_nft *n, const char *chain,
+				const struct nft_mgmt *mgmt, const struct host_policy *hp,
+				enum nft_dir dir)
+{
+	enum policy_dir pdir = dir == NFT_DIR_SRC ? POLICY_IN : POLICY_OUT;
+	int ret = nft_mgmt_rules_put(n, chain, mgmt, hp, dir);
+
+	if (ret == 0)
+		ret = nft_rule_ct_put(n, chain);
+	for (size_t i = 0; ret == 0 && i < NFT_NSETS; i++)
+		if (nft_sets[i].dir == pdir && nft_sets[i].kind == NFT_SET_ALLOW)
+			ret = nft_rule_allow_put(n, chain, i);
+	for (size_t i = 0; ret == 0 && i < NFT_NSETS; i++)
+		if (nft_sets[i].dir == pdir && nft_sets[i].kind == NFT_SET_PING)
+			ret = nft_rule_ping_put(n, chain, i);
+	if (ret == 0)
+		ret = nft_rule_drop_put(n, chain);
+	return ret;
+}
+
+static bool nft_elem_in_set(const struct policy_elem *e, const struct nft_set_def *d)
+{
+	bool ping = e->proto == IPPROTO_ICMP || e->proto == IPPROTO_ICMPV6;
+
+	return e->family == d->family && ping == (d->kind == NFT_SET_PING);
+}
+
+static int nft_set_put(struct agent_nft *n, size_t set)
+{
+	const struct nft_set_def *d = &nft_sets[set];
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_udata_buf *ud = nftnl_udata_buf_alloc(64);
+	bool v4 = d->family == AF_INET;
+	uint32_t addr_type = v4 ? NFT_DTYPE_IPV4 : NFT_DTYPE_IPV6;
+	struct nlmsghdr *nlh;
+
+	if (!s || !ud)
+		fatal("nft: out of memory");
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)set + 1);
+	if (d->kind == NFT_SET_ALLOW) {
+		/* address . protocol . port: an interval in every field (pipapo) */
+		uint8_t fields[3] = {v4 ? 4 : 16, 1, 2};
+
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_CONCAT);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
+				  (addr_type << (2 * NFT_DTYPE_BITS)) |
+					  (NFT_DTYPE_PROTO << NFT_DTYPE_BITS) | NFT_DTYPE_SERVICE);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (v4 ? 4 : 16) + 4 + 4);
+		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields, sizeof(fields));
+	} else {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, addr_type);
+		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, v4 ? 4 : 16);
+	}
+	nftnl_udata_put_u32(ud, NFTNL_UDATA_SET_KEYBYTEORDER, NFT_BYTEORDER_BIG);
+	nftnl_set_set_data(s, NFTNL_SET_USERDATA, nftnl_udata_buf_data(ud),
+			   nftnl_udata_buf_len(ud));
+	nlh = nft_batch_msg_start(n, NFT_MSG_NEWSET, NLM_F_CREATE, "add set %s", d->name);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	nftnl_udata_buf_free(ud);
+	return nft_batch_msg_end(n);
+}
+
+/* One concatenation key: each field padded to 32 bits, as registers hold them. */
+static uint32_t nft_allow_key(const struct policy_elem *e, const uint8_t *addr, uint16_t port,
+			      uint8_t *key)
+{
+	uint32_t alen = e->family == AF_INET ? 4 : 16;
+	uint16_t be = htons(port);
+
+	memset(key, 0, 24);
+	memcpy(key, addr, alen);
+	key[alen] = e->proto;
+	memcpy(key + alen + 4, &be, 2);
+	return alen + 8;
+}
+
+/* The first address after a range, for an rbtree interval's end; false when
+ * the range runs to the top of the address space. */
+static bool nft_addr_next(const uint8_t *addr, uint32_t len, uint8_t *next)
+{
+	memcpy(next, addr, len);
+	for (int i = (int)len - 1; i >= 0; i--)
+		if (++next[i] != 0)
+			return true;
+	return false;
+}
+
+static void nft_elem_add(struct nftnl_set *s, const void *key, uint32_t klen, const void *end,
+			 uint32_t flags)
+{
+	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+
+	if (!el)
+		fatal("nft: out of memory");
+	nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, klen);
+	if (end)
+		nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY_END, end, klen);
+	if (flags)
+		nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, flags);
+	nftnl_set_elem_add(s, el);
+}
+
+static int nft_elems_flush(struct agent_nft *n, struct nftnl_set **s, const char *name, int *count)
+{
+	struct nlmsghdr *nlh;
+	int ret;
+
+	if (!*s)
+		return 0;
+	nlh = nft_batch_msg_start(n, NFT_MSG_NEWSETELEM, NLM_F_CREATE, "add %d elements to set %s",
+				  *count, name);
+	nftnl_set_elems_nlmsg_build_payload(nlh, *s);
+	ret = nft_batch_msg_end(n);
+	nftnl_set_free(*s);
+	*s = NULL;
+	*count = 0;
+	return ret;
+}
+
+/* Elements go in messages of NFT_ELEMS_PER_MSG, all in the same batch, in
+ * the host policy's order, which is the order `bulkhead render` prints and
+ * nft -f would add them in: the kernel then lists both alike. */
+static int nft_set_elems_put(struct agent_nft *n, size_t set, const struct host_policy *hp)
+{
+	const struct nft_set_def *d = &nft_sets[set];
+	const struct policy_elem *elems = d->dir == POLICY_IN ? hp->in : hp->out;
+	size_t nelems = d->dir == POLICY_IN ? hp->nin : hp->nout;
+	struct nftnl_set *s = NULL;
+	int count = 0, ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < nelems; i++) {
+		const struct policy_elem *e = &elems[i];
+		uint32_t alen = e->family == AF_INET ? 4 : 16;
+		uint8_t key[24], end[24], next[16];
+
+		if (!nft_elem_in_set(e, d))
+			continue;
+		if (!s) {
+			s = nftnl_set_alloc();
+			if (!s)
+				fatal("nft: out of memory");
+			nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+			nftnl_set_set_str(s, NFTNL_SET_TABLE, NFT_TABLE_NAME);
+			nftnl_set_set_str(s, NFTNL_SET_NAME, d->name);
+			nftnl_set_set_u32(s, NFTNL_SET_ID, (uint32_t)set + 1);
+		}
+		if (d->kind == NFT_SET_ALLOW) {
+			uint32_t klen = nft_allow_key(e, e->addr_lo, e->port_lo, key);
+
+			nft_allow_key(e, e->addr_hi, e->port_hi, end);
+			nft_elem_add(s, key, klen, end, 0);
+			count++;
+		} else {
+			/* rbtree intervals: a start, and an end flag on the first address after. */
+			nft_elem_add(s, e->addr_lo, alen, NULL, 0);
+			if (nft_addr_next(e->addr_hi, alen, next))
+				nft_elem_add(s, next, alen, NULL, NFT_SET_ELEM_INTERVAL_END);
+			count += 2;
+		}
+		if (count >= NFT_ELEMS_PER_MSG)
+			ret = nft_elems_flush(n, &s, d->name, &count);
+	}
+	if (ret == 0)
+		ret = nft_elems_flush(n, &s, d->name, &count);
+	if (s)
+		nftnl_set_free(s);
+	return ret;
+}
+
+/* The base chains' contents for a mode: nothing when open, else a jump. */
 static int nft_mode_rules_put(struct agent_nft *n, int mode)
 {
 	size_t i;
 	int ret = 0;
 
-	if (mode != MODE_ISOLATED)
+	if (mode == MODE_OPEN)
 		return 0;
 	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
-		ret = nft_rule_jump_put(n, nft_chains[i].base, nft_chains[i].isolate);
+		ret = nft_rule_jump_put(n, nft_chains[i].base,
+					mode == MODE_ISOLATED ? nft_chains[i].isolate
+							      : nft_chains[i].policy);
 	return ret;
 }
 
-static int nft_table_batch_build(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode)
+static int nft_table_batch_build(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode,
+				 const struct host_policy *hp)
 {
 	size_t i;
 	int ret;
@@ -563,16 +926,28 @@ static int nft_table_batch_build(struct agent_nft *n, const struct nft_mgmt *mgm
 		ret = nft_table_put(n, NFT_MSG_DELTABLE, 0, "delete");
 	if (ret == 0)
 		ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	for (i = 0; ret == 0 && i < NFT_NSETS; i++)
+		ret = nft_set_put(n, i);
+	for (i = 0; ret == 0 && hp && i < NFT_NSETS; i++)
+		ret = nft_set_elems_put(n, i, hp);
 	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
 		ret = nft_chain_put(n, nft_chains[i].base, (int)nft_chains[i].hook);
 	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
 		ret = nft_chain_put(n, nft_chains[i].isolate, -1);
+	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
+		ret = nft_chain_put(n, nft_chains[i].policy, -1);
 	if (ret == 0)
-		ret = nft_isolate_chain_put(n, "isolate_in", mgmt, NFT_DIR_SRC);
+		ret = nft_isolate_chain_put(n, "isolate_in", mgmt, hp, NFT_DIR_SRC);
 	if (ret == 0)
-		ret = nft_isolate_chain_put(n, "isolate_out", mgmt, NFT_DIR_DST);
+		ret = nft_isolate_chain_put(n, "isolate_out", mgmt, hp, NFT_DIR_DST);
 	if (ret == 0)
 		ret = nft_rule_drop_put(n, "isolate_fwd");
+	if (ret == 0)
+		ret = nft_policy_chain_put(n, "policy_in", mgmt, hp, NFT_DIR_SRC);
+	if (ret == 0)
+		ret = nft_policy_chain_put(n, "policy_out", mgmt, hp, NFT_DIR_DST);
+	if (ret == 0)
+		ret = nft_rule_drop_put(n, "policy_fwd");
 	if (ret == 0)
 		ret = nft_mode_rules_put(n, mode);
 	return ret;
@@ -583,11 +958,13 @@ static bool nft_mode_valid(int mode)
 	return mode >= MODE_OPEN && mode <= MODE_MAX;
 }
 
-static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode);
+static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode,
+				  const struct host_policy *hp);
 
-int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode)
+int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode,
+		      const struct host_policy *hp)
 {
-	int ret = nft_table_install_once(n, mgmt, mode);
+	int ret = nft_table_install_once(n, mgmt, mode, hp);
 
 	/* A kernel without owned persistent tables refuses the flags (EOPNOTSUPP
 	 * or EINVAL): fall back to an unowned table, watched for tampering. */
@@ -596,7 +973,7 @@ int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode
 			 "not owned, tampering is detected and undone instead",
 			 strerror(-ret));
 		n->owner = false;
-		ret = nft_table_install_once(n, mgmt, mode);
+		ret = nft_table_install_once(n, mgmt, mode, hp);
 	}
 	return ret;
 }
@@ -606,8 +983,10 @@ bool nft_table_owned(const struct agent_nft *n)
 	return n->owner;
 }
 
-static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode)
+static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode,
+				  const struct host_policy *hp)
 {
+	size_t nelems = hp ? hp->nin + hp->nout : 0;
 	int ret;
 
 	if (!nft_mode_valid(mode) || mgmt->ncontrollers < 0 ||
@@ -615,8 +994,9 @@ static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mg
 		log_err("nft: install: bad mode %d or %d controllers", mode, mgmt->ncontrollers);
 		return -EINVAL;
 	}
-	nft_batch_start(n);
-	ret = nft_table_batch_build(n, mgmt, mode);
+	/* About 100 bytes an element; two for a ping range. */
+	nft_batch_start(n, NFT_BATCH_LIMIT + nelems * 128);
+	ret = nft_table_batch_build(n, mgmt, mode, hp);
 	if (ret < 0) {
 		nft_batch_abort(n);
 		log_err("nft: install: batch does not fit: %s", strerror(-ret));
@@ -646,7 +1026,7 @@ int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us)
 		log_err("nft: apply: bad mode %d", mode);
 		return -EINVAL;
 	}
-	nft_batch_start(n);
+	nft_batch_start(n, 0);
 	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
 		ret = nft_chain_flush_put(n, nft_chains[i].base);
 	if (ret == 0)
@@ -667,47 +1047,6 @@ int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us)
 		log_err("nft: apply %s: %s: %s", mode_name(mode), nft_batch_err_desc(&n->batch),
 			strerror(-ret));
 	return ret;
-}
-
-static void nft_hash_line(EVP_MD_CTX *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void nft_hash_line(EVP_MD_CTX *ctx, const char *fmt, ...)
-{
-	char line[96];
-	va_list ap;
-	int len;
-
-	va_start(ap, fmt);
-	len = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (len < 0 || (size_t)len >= sizeof(line))
-		fatal("nft: hash line too long");
-	if (!EVP_DigestUpdate(ctx, line, (size_t)len))
-		fatal("nft: EVP_DigestUpdate failed");
-}
-
-void nft_ruleset_hash(const struct nft_mgmt *mgmt, int mode, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0, i;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int c;
-
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-		fatal("nft: cannot start SHA-256");
-	nft_hash_line(ctx, "mode=%d\nport=%u\n", mode, mgmt->port);
-	for (c = 0; c < mgmt->ncontrollers; c++)
-		nft_hash_line(ctx, "ctl=%s\n", mgmt->controllers[c].text);
-	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
-		fatal("nft: cannot finish SHA-256");
-	EVP_MD_CTX_free(ctx);
-	for (i = 0; i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[64] = '\0';
 }
 
 /* --- reading the kernel's copy back --- */
@@ -838,7 +1177,7 @@ int nft_foreign_chain_remove(struct agent_nft *n, int family, const char *table,
 	struct nlmsghdr *nlh;
 	int ret;
 
-	nft_batch_start(n);
+	nft_batch_start(n, 0);
 	r = nft_rule_new(chain);
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, (uint32_t)family);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);

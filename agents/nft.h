@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "bulkhead/conf.h"
+#include "bulkhead/policy.h"
 
 #define NFT_TABLE_NAME "bulkhead"
 
@@ -25,20 +26,20 @@ struct agent_nft *agent_nft_new(bool own_table);
 bool nft_table_owned(const struct agent_nft *n);
 void agent_nft_free(struct agent_nft *n);
 
-/* One transaction: replace table inet bulkhead with the full skeleton
- * (base chains input/output/forward, the dormant isolation chains) and put
- * the base chains into `mode`. Returns 0 or -errno. */
-int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode);
+/* One transaction: replace table inet bulkhead with the full skeleton (the
+ * policy sets filled from hp, which may be NULL for empty sets; base chains
+ * input/output/forward; the isolate_* and policy_* chains) and put the base
+ * chains into `mode`. The same text `bulkhead render` prints. Returns 0 or
+ * -errno. */
+int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode,
+		      const struct host_policy *hp);
 
-/* One tiny transaction: flush the three base chains and, for MODE_ISOLATED,
- * add the jump into the isolation chains. Its size does not depend on the
+/* One tiny transaction: flush the three base chains and, unless the mode is
+ * open, add the jumps into the isolate_* or policy_* chains. Its size does not depend on the
  * policy. Returns 0 or -errno; *apply_us gets the time from first message
  * built to last ACK read. */
 int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us);
 
-/* Hex SHA-256 (65 bytes with NUL) of the canonical description of what the
- * agent installed for this mode and management channel. */
-void nft_ruleset_hash(const struct nft_mgmt *mgmt, int mode, char out[65]);
 
 /* Hex SHA-256 of what the kernel holds in our table (chains and rules,
  * without handles or counter values). -ENOENT when the table is gone. */

@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
@@ -14,6 +16,7 @@
 #include <openssl/rand.h>
 
 #include "bulkhead/log.h"
+#include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
 #include "agent.h"
 
@@ -32,8 +35,8 @@ int session_send(struct agent *a, const void *frame, int len)
 	return bufferevent_write(a->bev, frame, (size_t)len);
 }
 
-void session_send_ack(struct agent *a, uint32_t seq, uint32_t result, uint64_t apply_us,
-		      const char *err)
+void session_send_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
+		      uint64_t apply_us, const char *err)
 {
 	static char buf[WIRE_MAX_FRAME];
 	struct wire_builder b;
@@ -43,8 +46,9 @@ void session_send_ack(struct agent *a, uint32_t seq, uint32_t result, uint64_t a
 	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
 	wire_put_u32(&b, WA_RESULT, result);
 	wire_put_u64(&b, WA_APPLY_US, apply_us);
-	wire_put_str(&b, WA_HASH, a->hash);
+	wire_put_str(&b, WA_HASH, a->policy ? a->policy->hash : "");
 	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
+	wire_put_str(&b, WA_STATUS, status);
 	if (err)
 		wire_put_str(&b, WA_ERROR, err);
 	if (session_send(a, buf, wire_build_end(&b)) < 0)
@@ -60,11 +64,30 @@ static void session_send_hello(struct agent *a)
 	wire_put_str(&b, WA_NAME, a->name);
 	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
 	wire_put_u64(&b, WA_EPOCH, a->epoch);
-	wire_put_str(&b, WA_HASH, a->hash);
+	wire_put_str(&b, WA_HASH, a->policy ? a->policy->hash : "");
 	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
 	wire_put_str(&b, WA_SOFTWARE, "bulkhead-agent " BULKHEAD_VERSION);
 	wire_put_u32(&b, WA_TAMPERS, a->tampers);
 	session_send(a, buf, wire_build_end(&b));
+	session_alerts_flush(a);
+}
+
+void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)
+{
+	int n = (int)(sizeof(a->alerts) / sizeof(a->alerts[0]));
+	va_list ap;
+
+	/* Full: the oldest goes; the tamper count still says how many there were. */
+	if (a->nalerts == n) {
+		memmove(&a->alerts[0], &a->alerts[1], sizeof(a->alerts[0]) * (size_t)(n - 1));
+		a->nalerts--;
+	}
+	snprintf(a->alerts[a->nalerts].kind, sizeof(a->alerts[0].kind), "%s", kind);
+	va_start(ap, fmt);
+	vsnprintf(a->alerts[a->nalerts].text, sizeof(a->alerts[0].text), fmt, ap);
+	va_end(ap);
+	log_warn("ALERT %s: %s", kind, a->alerts[a->nalerts].text);
+	a->nalerts++;
 	session_alerts_flush(a);
 }
 
@@ -78,8 +101,8 @@ void session_alerts_flush(struct agent *a)
 		struct wire_builder b;
 
 		wire_build_start(&b, buf, WIRE_ALERT, ++a->seq);
-		wire_put_str(&b, WA_STATUS, "tamper");
-		wire_put_str(&b, WA_ERROR, a->alerts[i]);
+		wire_put_str(&b, WA_STATUS, a->alerts[i].kind);
+		wire_put_str(&b, WA_ERROR, a->alerts[i].text);
 		wire_put_u32(&b, WA_TAMPERS, a->tampers);
 		session_send(a, buf, wire_build_end(&b));
 	}
@@ -111,7 +134,14 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 			return;
 		}
 		agent_mode_set(a, wire_get_u64(f, WA_EPOCH, 0), wire_get_u8(f, WA_MODE, 0),
+			       wire_get_str(f, WA_HASH, NULL), wire_get_u32(f, WA_CONFIRM_MS, 0),
 			       f->nlh->nlmsg_seq);
+		break;
+	case WIRE_CONFIRM:
+		agent_confirm(a, wire_get_u64(f, WA_EPOCH, 0), f->nlh->nlmsg_seq);
+		break;
+	case WIRE_POLICY:
+		agent_policy_part(a, f);
 		break;
 	default:
 		log_warn("unexpected %s frame from controller", wire_type_name(f->type));
@@ -148,6 +178,10 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 		a->last_rx_ms = agent_now_ms();
 		/* The controller admitted us: only now does the backoff start over. */
 		a->backoff_ms = BACKOFF_MIN_MS;
+		if (!a->admitted) {
+			a->admitted = 1;
+			log_info("session to controller established (TLS 1.3, mutual certificates)");
+		}
 		session_frame(a, &f);
 		if (!a->bev)
 			return;
@@ -173,24 +207,24 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		a->established = 1;
+		a->admitted = 0;
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		a->last_rx_ms = agent_now_ms();
-		log_info("session to controller %s established (TLS 1.3)",
-			 a->conf.controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
-					     a->conf.ncontrollers]
-				 .text);
+		log_debug("TLS 1.3 handshake with controller %s done; waiting to be admitted",
+			  a->conf.controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
+					      a->conf.ncontrollers]
+				  .text);
 		session_send_hello(a);
 		return;
 	}
 	e = bufferevent_get_openssl_error(bev);
-	if (e)
-		ERR_error_string_n(e, why, sizeof(why));
-	else if (what & BEV_EVENT_TIMEOUT)
-		snprintf(why, sizeof(why), "connect or TLS handshake timed out");
-	else if (what & BEV_EVENT_EOF)
-		snprintf(why, sizeof(why), "closed by controller");
-	else
-		snprintf(why, sizeof(why), "%s", strerror(EVUTIL_SOCKET_ERROR()));
+	tls_close_reason(e, what & BEV_EVENT_EOF, what & BEV_EVENT_TIMEOUT, EVUTIL_SOCKET_ERROR(),
+			 "controller", why, sizeof(why));
+	if (a->established && !a->admitted)
+		snprintf(why + strlen(why), sizeof(why) - strlen(why),
+			 " before admitting this host (the controller's log says why: is \"%s\" "
+			 "in its inventory?)",
+			 a->name);
 	session_close(a, why);
 }
 
@@ -267,7 +301,9 @@ static void session_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		session_close(a, "controller silent past the heartbeat timeout");
 		return;
 	}
+	/* What the kernel holds, as the agent last read it back. */
 	wire_build_start(&b, buf, WIRE_HEARTBEAT, ++a->seq);
+	wire_put_str(&b, WA_HASH, a->digest);
 	session_send(a, buf, wire_build_end(&b));
 }
 

@@ -1,33 +1,51 @@
-/* The agent's durable record of its mode and epoch. It is renamed into place
- * before a change is applied, and fsynced only after the ack has left, so the
- * disk never delays an isolation. */
+/* The agent's durable record: its mode, epoch and policy, and while a change
+ * waits for confirmation, the state to roll back to. The record is renamed
+ * into place before a change is applied, and fsynced only after the ack has
+ * left, so the disk never delays an isolation. Policies are kept as the
+ * WIRE_POLICY frames they arrived in, in files named by their hash. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bulkhead/log.h"
+#include "bulkhead/policy.h"
 #include "bulkhead/wire.h"
 #include "agent.h"
 
-#define STATE_MAGIC "bulkhead-agent-state 1"
+#define STATE_MAGIC "bulkhead-agent-state 2"
+#define POLICY_PREFIX "policy-"
 
 static void state_path(char *buf, size_t len, const char *dir, const char *file)
 {
 	snprintf(buf, len, "%s/%s", dir, file);
 }
 
-/* Returns 0 when a record was loaded, 1 when there is none, -1 when it is unreadable. */
-int state_load(const char *dir, int *mode, uint64_t *epoch)
+static int hash_field(const char *s, char out[65])
 {
-	char path[4096], mname[32];
-	char magic[64];
-	FILE *f;
-	int m, rc = -1;
+	if (strcmp(s, "-") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64)
+		return -1;
+	memcpy(out, s, 65);
+	return 0;
+}
 
+/* Returns 0 when a record was loaded, 1 when there is none, -1 when it is unreadable. */
+int state_load(const char *dir, struct agent_record *r)
+{
+	char path[4096], line[256], key[32], val[96];
+	int have = 0, rc = -1;
+	FILE *f;
+
+	memset(r, 0, sizeof(*r));
 	state_path(path, sizeof(path), dir, "state");
 	f = fopen(path, "r");
 	if (!f) {
@@ -36,31 +54,54 @@ int state_load(const char *dir, int *mode, uint64_t *epoch)
 		log_err("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (!fgets(magic, sizeof(magic), f) || strncmp(magic, STATE_MAGIC "\n", sizeof(magic)) != 0) {
+	if (!fgets(line, sizeof(line), f) || strcmp(line, STATE_MAGIC "\n") != 0) {
 		log_err("%s: not an agent state record", path);
 		goto out;
 	}
-	if (fscanf(f, "mode %31s\nepoch %" SCNu64 "\n", mname, epoch) != 2 ||
-	    (m = mode_parse(mname)) < 0) {
-		log_err("%s: malformed state record", path);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%31s %95s", key, val) != 2)
+			goto bad;
+		if (strcmp(key, "mode") == 0 && (r->mode = mode_parse(val)) >= 0)
+			have |= 1;
+		else if (strcmp(key, "epoch") == 0 && sscanf(val, "%" SCNu64, &r->epoch) == 1)
+			have |= 2;
+		else if (strcmp(key, "policy") == 0 && hash_field(val, r->policy) == 0)
+			have |= 4;
+		else if (strcmp(key, "pending") == 0 && sscanf(val, "%d", &r->pending) == 1)
+			;
+		else if (strcmp(key, "prev-mode") == 0 && (r->prev_mode = mode_parse(val)) >= 0)
+			;
+		else if (strcmp(key, "prev-epoch") == 0 &&
+			 sscanf(val, "%" SCNu64, &r->prev_epoch) == 1)
+			;
+		else if (strcmp(key, "prev-policy") == 0 && hash_field(val, r->prev_policy) == 0)
+			;
+		else
+			goto bad;
+	}
+	if (have == 7) {
+		rc = 0;
 		goto out;
 	}
-	*mode = m;
-	rc = 0;
+bad:
+	log_err("%s: malformed state record", path);
 out:
 	fclose(f);
 	return rc;
 }
 
-int state_record(const char *dir, int mode, uint64_t epoch)
+int state_record(const char *dir, const struct agent_record *r)
 {
-	char tmp[4096], path[4096], text[128];
+	char tmp[4096], path[4096], text[512];
 	int fd, n;
 
 	state_path(tmp, sizeof(tmp), dir, "state.tmp");
 	state_path(path, sizeof(path), dir, "state");
-	n = snprintf(text, sizeof(text), STATE_MAGIC "\nmode %s\nepoch %" PRIu64 "\n", mode_name(mode),
-		     epoch);
+	n = snprintf(text, sizeof(text),
+		     STATE_MAGIC "\nmode %s\nepoch %" PRIu64 "\npolicy %s\npending %d\n"
+				 "prev-mode %s\nprev-epoch %" PRIu64 "\nprev-policy %s\n",
+		     mode_name(r->mode), r->epoch, r->policy[0] ? r->policy : "-", r->pending,
+		     mode_name(r->prev_mode), r->prev_epoch, r->prev_policy[0] ? r->prev_policy : "-");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		log_err("%s: %s", tmp, strerror(errno));
@@ -102,4 +143,107 @@ int state_sync(const char *dir)
 		return -1;
 	}
 	return 0;
+}
+
+static int state_policy_write_frame(const void *frame, int len, void *arg)
+{
+	return fwrite(frame, 1, (size_t)len, arg) == (size_t)len ? 0 : -1;
+}
+
+/* Written once per policy, durably, before any record names it. */
+int state_policy_save(const char *dir, const struct host_policy *hp)
+{
+	static char buf[WIRE_MAX_FRAME];
+	char path[4096], tmp[4100];
+	struct stat st;
+	FILE *f;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/" POLICY_PREFIX "%s", dir, hp->hash);
+	if (stat(path, &st) == 0)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		log_err("%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	rc = policy_wire_encode(hp, buf, state_policy_write_frame, f);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0) {
+		log_err("%s: %s", path, strerror(errno ? errno : EIO));
+		unlink(tmp);
+	}
+	return rc;
+}
+
+struct host_policy *state_policy_load(const char *dir, const char *hash)
+{
+	static char frame[WIRE_MAX_FRAME];
+	struct policy_wire_rx *rx = policy_wire_rx_new();
+	struct host_policy *hp = NULL;
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/" POLICY_PREFIX "%s", dir, hash);
+	f = fopen(path, "re");
+	if (!f) {
+		log_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		struct wire_frame wf;
+		const char *err = "truncated file";
+		uint32_t len;
+		int rc;
+
+		if (fread(&len, 1, 4, f) != 4 || len < WIRE_HDRLEN || len > WIRE_MAX_FRAME)
+			break;
+		memcpy(frame, &len, 4);
+		if (fread(frame + 4, 1, len - 4, f) != len - 4 ||
+		    wire_frame_decode(frame, len, &wf, &err) < 0 ||
+		    (rc = policy_wire_rx_add(rx, &wf, &err)) < 0) {
+			log_err("%s: %s", path, err);
+			break;
+		}
+		if (rc == 1) {
+			hp = policy_wire_rx_take(rx);
+			break;
+		}
+	}
+	fclose(f);
+	if (hp && strcmp(hp->hash, hash) != 0) {
+		log_err("%s: holds policy %.12s, not %.12s", path, hp->hash, hash);
+		host_policy_free(hp);
+		hp = NULL;
+	}
+out:
+	policy_wire_rx_free(rx);
+	return hp;
+}
+
+/* Removes policy files that no record names any more. */
+void state_policy_gc(const char *dir, const char *keep1, const char *keep2)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		const char *hash = de->d_name + strlen(POLICY_PREFIX);
+		char path[4096];
+
+		if (strncmp(de->d_name, POLICY_PREFIX, strlen(POLICY_PREFIX)) != 0 ||
+		    strcmp(hash, keep1) == 0 || strcmp(hash, keep2) == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
 }

@@ -54,15 +54,59 @@ static int agent_conn_send(struct agent_conn *ac, const void *frame, int len)
 	return bufferevent_write(ac->bev, frame, (size_t)len);
 }
 
-int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode)
+/* The policy's frames as stored, sent as they are. */
+static int agent_conn_send_policy(struct agent_conn *ac, const char *hash)
+{
+	size_t len = 0;
+	char *frames = store_policy_get(ac->ctl, ac->host->name, hash, &len);
+	int rc;
+
+	if (!frames) {
+		log_err("%s: policy %.12s is not in the store", ac->host->name, hash);
+		return -1;
+	}
+	rc = bufferevent_write(ac->bev, frames, len);
+	free(frames);
+	return rc;
+}
+
+int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode, const char *hash,
+			 uint32_t confirm_ms)
 {
 	static char buf[WIRE_MAX_FRAME];
 	struct wire_builder b;
 
+	if (hash && *hash && strcmp(hash, ac->host->hash) != 0 &&
+	    agent_conn_send_policy(ac, hash) < 0)
+		return -1;
 	wire_build_start(&b, buf, WIRE_SET_MODE, ++ac->seq);
 	wire_put_u64(&b, WA_EPOCH, epoch);
 	wire_put_u8(&b, WA_MODE, (uint8_t)mode);
+	if (hash && *hash)
+		wire_put_str(&b, WA_HASH, hash);
+	if (mode != MODE_ISOLATED)
+		wire_put_u32(&b, WA_CONFIRM_MS, confirm_ms);
 	return agent_conn_send(ac, buf, wire_build_end(&b));
+}
+
+int agent_conn_send_confirm(struct agent_conn *ac, uint64_t epoch)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_CONFIRM, ++ac->seq);
+	wire_put_u64(&b, WA_EPOCH, epoch);
+	return agent_conn_send(ac, buf, wire_build_end(&b));
+}
+
+/* Adopts what the agent reports as what is wanted of it. */
+static void agent_adopt(struct ctl *c, struct host *h)
+{
+	h->want_mode = h->mode;
+	h->want_epoch = h->epoch;
+	snprintf(h->want_hash, sizeof(h->want_hash), "%s", h->hash);
+	h->hold_confirm = 0;
+	store_hosts_want(c, &h, 1);
 }
 
 static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
@@ -74,32 +118,33 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 	ac->hello = 1;
 	h->mode = mode;
 	h->epoch = epoch;
+	h->pending_confirm = 0;
 	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
 	h->last_seen_ms = ctl_now_ms();
 	store_epoch_raise(ac->ctl, epoch);
-	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64, h->name, ac->peer,
-		 wire_get_str(f, WA_SOFTWARE, "unknown software"), mode_name(mode), epoch);
+	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64 "%s%.12s", h->name, ac->peer,
+		 wire_get_str(f, WA_SOFTWARE, "unknown software"), mode_name(mode), epoch,
+		 h->hash[0] ? ", policy " : "", h->hash);
 	if (h->want_epoch > epoch) {
 		/* Commanded while it was away: it gets the command now. */
 		log_info("%s: sending pending %s (epoch %" PRIu64 ")", h->name,
 			 mode_name(h->want_mode), h->want_epoch);
-		agent_conn_send_mode(ac, h->want_epoch, h->want_mode);
+		agent_conn_send_mode(ac, h->want_epoch, h->want_mode, h->want_hash,
+				     CTL_CONFIRM_MS_DEFAULT);
 	} else if (mode != h->want_mode && h->want_mode == MODE_ISOLATED) {
 		/* The agent holds a newer epoch (a restored database, say) but we
 		 * want it isolated: isolation wins, under an epoch it will accept. */
-		struct host *one = h;
-		uint64_t e = store_epoch_next(ac->ctl);
-
+		h->want_epoch = store_epoch_next(ac->ctl);
 		log_warn("%s: agent is %s at epoch %" PRIu64 " but is commanded isolated; "
 			 "re-isolating at epoch %" PRIu64,
-			 h->name, mode_name(mode), epoch, e);
-		store_hosts_want(ac->ctl, &one, 1, MODE_ISOLATED, e);
-		agent_conn_send_mode(ac, e, MODE_ISOLATED);
-	} else if (epoch > h->want_epoch || mode != h->want_mode) {
-		/* The agent holds a newer state than ours: adopt it rather than undo it. */
-		struct host *one = h;
-
-		store_hosts_want(ac->ctl, &one, 1, mode, epoch);
+			 h->name, mode_name(mode), epoch, h->want_epoch);
+		store_hosts_want(ac->ctl, &h, 1);
+		agent_conn_send_mode(ac, h->want_epoch, MODE_ISOLATED, NULL, 0);
+	} else if (epoch > h->want_epoch || mode != h->want_mode ||
+		   strcmp(h->hash, h->want_hash) != 0) {
+		/* The agent holds a newer state than ours, or rolled a change back
+		 * while away: take its word rather than undo it. */
+		agent_adopt(ac->ctl, h);
 	}
 	store_host_confirmed(ac->ctl, h);
 }
@@ -110,15 +155,27 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 	uint32_t result = wire_get_u32(f, WA_RESULT, EPROTO);
 	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0);
 	int mode = wire_get_u8(f, WA_MODE, MODE_OPEN);
+	const char *status = wire_get_str(f, WA_STATUS, result ? "refused" : "applied");
 
 	h->mode = mode;
 	h->epoch = epoch;
 	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
+	h->pending_confirm = strcmp(status, "pending-confirm") == 0;
 	if (!wire_get_u8(f, WA_PERSISTED, 1))
 		log_warn("%s: epoch %" PRIu64 " applied but not persisted on the host", h->name,
 			 epoch);
+	if (strcmp(status, "rolled-back") == 0) {
+		log_warn("%s: epoch %" PRIu64 " rolled back to %s: %s", h->name, epoch,
+			 mode_name(mode), wire_get_str(f, WA_ERROR, ""));
+		agent_adopt(ac->ctl, h);
+	}
 	store_host_confirmed(ac->ctl, h);
-	command_host_acked(ac->ctl, h, epoch, mode, result, wire_get_u64(f, WA_APPLY_US, 0),
+	/* The change arrived and the path still works: confirm it, unless an
+	 * operator asked to confirm by hand. */
+	if (h->pending_confirm && epoch == h->want_epoch && !h->hold_confirm)
+		agent_conn_send_confirm(ac, epoch);
+	command_host_acked(ac->ctl, h, epoch, mode, status, result,
+			   wire_get_u64(f, WA_APPLY_US, 0), wire_get_u8(f, WA_PERSISTED, 1),
 			   wire_get_str(f, WA_ERROR, result ? strerror((int)result) : NULL));
 }
 
@@ -130,11 +187,14 @@ static int agent_frame(struct agent_conn *ac, const struct wire_frame *f)
 		agent_hello(ac, f);
 		return 0;
 	case WIRE_HEARTBEAT:
+		snprintf(ac->host->digest, sizeof(ac->host->digest), "%s",
+			 wire_get_str(f, WA_HASH, ""));
 		return 0;
 	case WIRE_ALERT:
 		if (!ac->hello)
 			return -1;
-		ac->host->tampers++;
+		if (strcmp(wire_get_str(f, WA_STATUS, ""), "tamper") == 0)
+			ac->host->tampers++;
 		log_warn("%s: ALERT %s: %s", ac->host->name, wire_get_str(f, WA_STATUS, "?"),
 			 wire_get_str(f, WA_ERROR, ""));
 		store_host_event(ac->ctl, ac->host, wire_get_str(f, WA_STATUS, "alert"),
@@ -248,17 +308,10 @@ static void agent_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	e = bufferevent_get_openssl_error(bev);
-	if (e) {
-		ERR_error_string_n(e, why, sizeof(why));
-		if (!ac->host)
-			log_warn("refused agent %s: TLS handshake failed: %s", ac->peer, why);
-	} else if (what & BEV_EVENT_TIMEOUT) {
-		snprintf(why, sizeof(why), "TLS handshake timed out");
-	} else if (what & BEV_EVENT_EOF) {
-		snprintf(why, sizeof(why), "closed by agent");
-	} else {
-		snprintf(why, sizeof(why), "%s", strerror(EVUTIL_SOCKET_ERROR()));
-	}
+	tls_close_reason(e, what & BEV_EVENT_EOF, what & BEV_EVENT_TIMEOUT, EVUTIL_SOCKET_ERROR(),
+			 "agent", why, sizeof(why));
+	if (e && !ac->host)
+		log_warn("refused agent %s: TLS handshake failed: %s", ac->peer, why);
 	agent_conn_free(ac, why);
 }
 

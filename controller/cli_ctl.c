@@ -95,6 +95,7 @@ static void host_row_fill(struct host_row *h, const struct wire_frame *f)
 	snprintf(h->name, sizeof(h->name), "%s", wire_get_str(f, WA_NAME, "?"));
 	snprintf(h->status, sizeof(h->status), "%s", wire_get_str(f, WA_STATUS, ""));
 	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
+	snprintf(h->digest, sizeof(h->digest), "%s", wire_get_str(f, WA_BASE_HASH, ""));
 	snprintf(h->error, sizeof(h->error), "%s", wire_get_str(f, WA_ERROR, ""));
 	h->mode = wire_get_u8(f, WA_MODE, 0);
 	h->epoch = wire_get_u64(f, WA_EPOCH, 0);
@@ -103,11 +104,14 @@ static void host_row_fill(struct host_row *h, const struct wire_frame *f)
 	h->latency_us = wire_get_u64(f, WA_LATENCY_US, 0);
 	h->last_seen_ms = wire_get_u64(f, WA_LAST_SEEN, 0);
 	h->tampers = wire_get_u32(f, WA_TAMPERS, 0);
+	h->persisted = wire_get_u8(f, WA_PERSISTED, 1);
 }
 
-/* Sends the request, reads until END into r. Returns 0, or -1 if the
- * exchange broke (already reported). */
-static int ctl_exchange(const void *req, int reqlen, struct cmd_result *r, int timeout_ms)
+/* Sends the request (one or more frames), reads until END into r; frames
+ * of other types go to fn. Returns 0, -1 if the exchange broke, -2 if the
+ * controller could not be reached (both already reported). */
+int ctl_exchange(const void *req, size_t reqlen, struct cmd_result *r, int timeout_ms,
+		 int (*fn)(const struct wire_frame *f, void *arg), void *arg)
 {
 	static char buf[WIRE_MAX_FRAME];
 	size_t have = 0;
@@ -115,9 +119,17 @@ static int ctl_exchange(const void *req, int reqlen, struct cmd_result *r, int t
 
 	if (fd < 0)
 		return -2;
-	if (write(fd, req, (size_t)reqlen) != reqlen) {
-		fprintf(stderr, "bulkhead: sending the request failed: %s\n", strerror(errno));
-		goto out;
+	for (size_t off = 0; off < reqlen;) {
+		ssize_t n = write(fd, (const char *)req + off, reqlen - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "bulkhead: sending the request failed: %s\n",
+				strerror(errno));
+			goto out;
+		}
+		off += (size_t)n;
 	}
 	for (;;) {
 		struct wire_frame f;
@@ -155,6 +167,8 @@ static int ctl_exchange(const void *req, int reqlen, struct cmd_result *r, int t
 			rc = 0;
 			goto out;
 		default:
+			if (fn && fn(&f, arg) == 0)
+				break;
 			fprintf(stderr, "bulkhead: unexpected %s frame from the controller\n",
 				wire_type_name(f.type));
 			goto out;
@@ -166,6 +180,19 @@ out:
 	return rc;
 }
 
+int cli_seconds_parse(const char *cmd, const char *opt, const char *arg, double *out)
+{
+	char *end;
+
+	*out = strtod(arg, &end);
+	if (*end || end == arg || *out <= 0 || *out > 3600) {
+		fprintf(stderr, "bulkhead %s: %s: expected seconds in (0, 3600], got \"%s\"\n", cmd,
+			opt, arg);
+		return -1;
+	}
+	return 0;
+}
+
 static void mode_usage(FILE *out, const char *cmd)
 {
 	fprintf(out,
@@ -173,6 +200,10 @@ static void mode_usage(FILE *out, const char *cmd)
 		"  --all             every host in the inventory\n"
 		"  --reason TEXT     why, recorded with the command\n"
 		"  --timeout SECONDS how long to wait for the hosts to confirm (default 10)\n"
+		"  --confirm-timeout SECONDS\n"
+		"                    release only: a host that does not get the controller's\n"
+		"                    confirmation within this time returns to isolation by\n"
+		"                    itself (default 30)\n"
 		"  --json            print the result as one JSON document\n"
 		"Exit status: 0 if every targeted host confirmed, 1 if any did not,\n"
 		"69 if the controller cannot be reached, 64 on bad usage.\n",
@@ -184,26 +215,26 @@ static int cmd_mode_main(int argc, char **argv, uint16_t type)
 	static const struct option longopts[] = {
 		{"all", no_argument, NULL, 'a'},       {"reason", required_argument, NULL, 'r'},
 		{"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+		{"confirm-timeout", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},      {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct cmd_result r = {.action = argv[0]};
 	struct wire_builder b;
-	double timeout_s = 10;
+	double timeout_s = 10, confirm_s = 30;
 	int all = 0, opt, rc, len;
-	char *end;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "ar:t:jh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ar:t:c:jh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'a': all = 1; break;
 		case 'r': r.reason = optarg; break;
 		case 't':
-			timeout_s = strtod(optarg, &end);
-			if (*end || timeout_s <= 0 || timeout_s > 3600) {
-				fprintf(stderr, "bulkhead %s: --timeout: expected seconds in (0, 3600], got \"%s\"\n",
-					argv[0], optarg);
+			if (cli_seconds_parse(argv[0], "--timeout", optarg, &timeout_s) < 0)
 				return EX_USAGE;
-			}
+			break;
+		case 'c':
+			if (cli_seconds_parse(argv[0], "--confirm-timeout", optarg, &confirm_s) < 0)
+				return EX_USAGE;
 			break;
 		case 'j': cli.json = 1; break;
 		case 'h': mode_usage(stdout, argv[0]); return 0;
@@ -224,12 +255,13 @@ static int cmd_mode_main(int argc, char **argv, uint16_t type)
 	if (r.reason)
 		wire_put_str(&b, WA_REASON, r.reason);
 	wire_put_u32(&b, WA_TIMEOUT_MS, (uint32_t)(timeout_s * 1000));
+	wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)(confirm_s * 1000));
 	len = wire_build_end(&b);
 	if (len < 0) {
 		fprintf(stderr, "bulkhead %s: request too large; name fewer hosts\n", argv[0]);
 		return EX_USAGE;
 	}
-	rc = ctl_exchange(buf, len, &r, (int)(timeout_s * 1000) + 5000);
+	rc = ctl_exchange(buf, (size_t)len, &r, (int)(timeout_s * 1000) + 5000, NULL, NULL);
 	if (rc == -2)
 		return EX_UNAVAILABLE;
 	if (rc < 0)
@@ -278,7 +310,7 @@ int cmd_status_main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	wire_build_start(&b, buf, WIRE_CTL_STATUS, 1);
-	rc = ctl_exchange(buf, wire_build_end(&b), &r, 10000);
+	rc = ctl_exchange(buf, (size_t)wire_build_end(&b), &r, 10000, NULL, NULL);
 	if (rc == -2)
 		return EX_UNAVAILABLE;
 	if (rc == 0)

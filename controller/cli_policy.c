@@ -257,7 +257,8 @@ int cmd_explain_main(int argc, char **argv)
 	flow = argv[optind];
 	if (flow_parse(flow, &proto, &port) == -1) {
 		fprintf(stderr,
-			"bulkhead explain: expected tcp/PORT, udp/PORT or icmp, got \"%s\"\n", flow);
+			"bulkhead explain: expected tcp/PORT, udp/PORT or icmp, got \"%s\"\n",
+			flow);
 		return EX_USAGE;
 	}
 	p = policy_load_at(dir, today, policy_msg_print, NULL, NULL);
@@ -266,10 +267,9 @@ int cmd_explain_main(int argc, char **argv)
 		return EXPLAIN_ERROR;
 	}
 	if (policy_explain(p, from, to, proto, port, &v) == -1) {
-		fprintf(stderr,
-			"bulkhead explain: \"%s\" or \"%s\" is neither a host of %s nor an "
-			"address\n",
-			from, to, dir);
+		/* a flow from a name to itself fails only if the name is unknown */
+		fprintf(stderr, "bulkhead explain: \"%s\" is neither a host of %s nor an address\n",
+			policy_explain(p, from, from, proto, port, &v) == -1 ? from : to, dir);
 		policy_free(p);
 		return EXPLAIN_ERROR;
 	}

@@ -1,5 +1,6 @@
-/* Commands in flight: fan a mode change out to every targeted agent at once,
- * collect the acks, report progress, and record each host's result. */
+/* Commands in flight: fan a change out to every targeted agent at once,
+ * collect the acks (and, for changes that open traffic, the commit after
+ * the confirmation), report progress, and record each host's result. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 
 struct target {
 	struct host *host;
+	int mode;
+	int new_policy; /* the command changes the host's policy */
+	int persisted;  /* the agent recorded the change on disk */
 	const char *status; /* NULL while pending */
 	uint64_t apply_us;
 	uint64_t latency_us;
@@ -24,8 +28,8 @@ struct command {
 	struct command *next;
 	struct ctl *ctl;
 	struct client *client; /* NULL once the CLI went away */
+	struct command_opts o;
 	int64_t id;
-	int mode;
 	uint64_t epoch;
 	struct target *targets;
 	int ntargets;
@@ -36,11 +40,6 @@ struct command {
 	struct target *slowest;
 	struct event *timeout_ev;
 };
-
-static const char *command_action(int mode)
-{
-	return mode == MODE_ISOLATED ? "isolate" : "release";
-}
 
 static void command_free(struct command *cmd)
 {
@@ -97,10 +96,12 @@ static void command_finish(struct command *cmd)
 		wire_put_str(&b, WA_STATUS, t->status);
 		wire_put_u8(&b, WA_MODE, (uint8_t)t->host->mode);
 		wire_put_u64(&b, WA_EPOCH, t->host->epoch);
+		wire_put_str(&b, WA_HASH, t->host->hash);
 		wire_put_u8(&b, WA_CONNECTED, t->host->conn != NULL);
 		wire_put_u64(&b, WA_APPLY_US, t->apply_us);
 		wire_put_u64(&b, WA_LATENCY_US, t->latency_us);
 		wire_put_u64(&b, WA_LAST_SEEN, t->host->last_seen_ms);
+		wire_put_u8(&b, WA_PERSISTED, (uint8_t)t->persisted);
 		if (t->err)
 			wire_put_str(&b, WA_ERROR, t->err);
 		client_send(cmd->client, buf, wire_build_end(&b));
@@ -109,7 +110,7 @@ static void command_finish(struct command *cmd)
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 
 	log_info("%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
-		 command_action(cmd->mode), cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
+		 cmd->o.action, cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
 		 (double)elapsed_us / 1000.0);
 	if (cmd->client) {
 		wire_build_start(&b, buf, WIRE_CTL_END, 0);
@@ -119,20 +120,23 @@ static void command_finish(struct command *cmd)
 		wire_put_u32(&b, WA_CONFIRMED, (uint32_t)cmd->nconfirmed);
 		wire_put_u32(&b, WA_TOTAL, (uint32_t)cmd->ntargets);
 		wire_put_u64(&b, WA_LATENCY_US, elapsed_us);
+		if (cmd->o.manual)
+			wire_put_u32(&b, WA_CONFIRM_MS, cmd->o.confirm_ms);
 		client_send(cmd->client, buf, wire_build_end(&b));
 		client_finish(cmd->client);
 	}
 	command_free(cmd);
 }
 
-static void target_done(struct command *cmd, struct target *t, const char *status,
+/* ok: the target counts as done as commanded. */
+static void target_done(struct command *cmd, struct target *t, const char *status, int ok,
 			const char *err)
 {
 	t->status = status;
 	if (err)
 		t->err = xstrdup(err);
 	cmd->ndone++;
-	if (strcmp(status, "confirmed") == 0)
+	if (ok)
 		cmd->nconfirmed++;
 }
 
@@ -144,72 +148,81 @@ static void command_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		struct target *t = &cmd->targets[i];
 
 		if (!t->status)
-			target_done(cmd, t, t->host->conn ? "timeout" : "not-connected", NULL);
+			target_done(cmd, t, t->host->conn ? "timeout" : "not-connected", 0, NULL);
 	}
 	command_finish(cmd);
 }
 
-static int command_targets_resolve(struct ctl *c, struct command *cmd, int all, char **names,
-				   int nnames, char *err, size_t errlen)
+/* Sends a target its part of the command: the confirmation, or the mode
+ * (and policy) change. */
+static int command_target_send(struct command *cmd, struct target *t)
 {
-	cmd->ntargets = all ? c->nhosts : nnames;
-	cmd->targets = xcalloc((size_t)cmd->ntargets, sizeof(*cmd->targets));
-	for (int i = 0; i < cmd->ntargets; i++) {
-		struct host *h = all ? &c->hosts[i] : ctl_host_find(c, names[i]);
+	struct host *h = t->host;
 
-		if (!h) {
-			snprintf(err, errlen, "unknown host \"%s\" (not in the inventory)", names[i]);
-			return -1;
-		}
-		for (int j = 0; j < i; j++)
-			if (cmd->targets[j].host == h) {
-				snprintf(err, errlen, "host \"%s\" named twice", names[i]);
-				return -1;
-			}
-		cmd->targets[i].host = h;
-	}
-	return 0;
+	if (!h->conn)
+		return -1;
+	if (strcmp(cmd->o.action, "confirm") == 0)
+		return agent_conn_send_confirm(h->conn, h->want_epoch);
+	/* An isolation keeps whatever policy the host holds: its frame stays tiny. */
+	return agent_conn_send_mode(h->conn, cmd->epoch, t->mode,
+				    t->new_policy || t->mode != MODE_ISOLATED ? h->want_hash : NULL,
+				    cmd->o.confirm_ms);
 }
 
-int command_start(struct ctl *c, struct client *cl, int mode, int all, char **names, int nnames,
-		  const char *reason, uint32_t timeout_ms, uid_t uid, pid_t pid)
+int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
+		  const struct target_spec *spec, int n)
 {
 	struct command *cmd = xcalloc(1, sizeof(*cmd));
+	int confirm = strcmp(o->action, "confirm") == 0;
 	struct host **hosts;
 	struct timeval tv;
-	char err[256];
 
 	cmd->ctl = c;
 	cmd->client = cl;
-	cmd->mode = mode;
-	if (command_targets_resolve(c, cmd, all, names, nnames, err, sizeof(err)) < 0) {
-		client_end(cl, 1, err);
+	cmd->o = *o;
+	cmd->ntargets = n;
+	cmd->targets = xcalloc((size_t)n, sizeof(*cmd->targets));
+	cmd->start_us = ctl_mono_us();
+	cmd->epoch = confirm ? 0 : store_epoch_next(c);
+	hosts = xcalloc((size_t)n, sizeof(*hosts));
+	for (int i = 0; i < n; i++) {
+		struct host *h = spec[i].host;
+
+		cmd->targets[i].host = h;
+		cmd->targets[i].mode = spec[i].mode;
+		cmd->targets[i].new_policy = spec[i].hash != NULL;
+		hosts[i] = h;
+		if (confirm) {
+			h->hold_confirm = 0;
+			continue;
+		}
+		h->want_mode = spec[i].mode;
+		h->want_epoch = cmd->epoch;
+		if (spec[i].hash)
+			snprintf(h->want_hash, sizeof(h->want_hash), "%s", spec[i].hash);
+		h->hold_confirm = o->manual && spec[i].mode != MODE_ISOLATED;
+	}
+	/* Isolation goes out even if the store failed; anything else waits for it. */
+	if (store_hosts_want(c, hosts, n) < 0 && strcmp(o->action, "isolate") != 0) {
+		free(hosts);
+		client_end(cl, 1, "the controller could not store the command; nothing was sent");
 		command_free(cmd);
 		return -1;
 	}
-	cmd->start_us = ctl_mono_us();
-	hosts = xcalloc((size_t)cmd->ntargets, sizeof(*hosts));
-	for (int i = 0; i < cmd->ntargets; i++)
-		hosts[i] = cmd->targets[i].host;
-	cmd->epoch = store_epoch_next(c);
-	store_hosts_want(c, hosts, cmd->ntargets, mode, cmd->epoch);
 	free(hosts);
-	cmd->id = store_command_begin(c, uid, pid, command_action(mode), reason, cmd->epoch,
-				      cmd->ntargets);
+	cmd->id = store_command_begin(c, o->uid, o->pid, o->action, o->reason, cmd->epoch, n);
 	cmd->next = c->commands;
 	c->commands = cmd;
 
 	/* Every frame is queued before any is waited on: the fan-out is one pass. */
-	for (int i = 0; i < cmd->ntargets; i++) {
+	for (int i = 0; i < n; i++) {
 		struct target *t = &cmd->targets[i];
 
-		if (t->host->conn && agent_conn_send_mode(t->host->conn, cmd->epoch, mode) == 0)
-			continue;
-		target_done(cmd, t, "not-connected", NULL);
+		if (command_target_send(cmd, t) < 0)
+			target_done(cmd, t, "not-connected", 0, NULL);
 	}
-	log_info("%s by uid %d (pid %d), reason \"%s\": epoch %" PRIu64 ", %d hosts",
-		 command_action(mode), (int)uid, (int)pid, reason ? reason : "", cmd->epoch,
-		 cmd->ntargets);
+	log_info("%s by uid %d (pid %d), reason \"%s\": epoch %" PRIu64 ", %d hosts", o->action,
+		 (int)o->uid, (int)o->pid, o->reason ? o->reason : "", cmd->epoch, n);
 	command_progress_send(cmd);
 	if (cmd->ndone == cmd->ntargets) {
 		command_finish(cmd);
@@ -218,8 +231,8 @@ int command_start(struct ctl *c, struct client *cl, int mode, int all, char **na
 	cmd->timeout_ev = evtimer_new(c->base, command_timeout_cb, cmd);
 	if (!cmd->timeout_ev)
 		fatal("out of memory");
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	tv.tv_sec = o->timeout_ms / 1000;
+	tv.tv_usec = (o->timeout_ms % 1000) * 1000;
 	evtimer_add(cmd->timeout_ev, &tv);
 	return 0;
 }
@@ -232,8 +245,34 @@ static struct target *command_target_pending(struct command *cmd, struct host *h
 	return NULL;
 }
 
-void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode, uint32_t result,
-			uint64_t apply_us, const char *err)
+/* What an ack means for a command's target: done (and how), or not yet. */
+static int target_ack(struct command *cmd, struct target *t, uint64_t epoch, int mode,
+		      const char *status, uint32_t result, const char *err)
+{
+	int ours = epoch >= cmd->epoch || strcmp(cmd->o.action, "confirm") == 0;
+
+	if (strcmp(status, "rolled-back") == 0 && ours) {
+		target_done(cmd, t, "rolled-back", 0, err);
+	} else if (result && ours) {
+		target_done(cmd, t, "failed", 0, err);
+	} else if (epoch > cmd->epoch && cmd->epoch && mode != t->mode) {
+		target_done(cmd, t, "superseded", 0, "a newer command changed the host's mode");
+	} else if (!ours || mode != t->mode) {
+		return 0; /* an ack for an older command */
+	} else if (strcmp(status, "pending-confirm") == 0) {
+		/* Waiting for the commit, unless confirmation is left to the operator. */
+		if (!cmd->o.manual)
+			return 0;
+		target_done(cmd, t, "pending-confirm", 1, NULL);
+	} else {
+		target_done(cmd, t, "confirmed", 1, NULL);
+	}
+	return 1;
+}
+
+void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode,
+			const char *status, uint32_t result, uint64_t apply_us, int persisted,
+			const char *err)
 {
 	struct command *cmd, *next;
 
@@ -243,16 +282,12 @@ void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode,
 		next = cmd->next;
 		if (!t)
 			continue;
-		t->apply_us = apply_us;
+		if (apply_us)
+			t->apply_us = apply_us;
+		t->persisted = persisted;
 		t->latency_us = ctl_mono_us() - cmd->start_us;
-		if (result)
-			target_done(cmd, t, "failed", err);
-		else if (epoch >= cmd->epoch && mode == cmd->mode)
-			target_done(cmd, t, "confirmed", NULL);
-		else if (epoch > cmd->epoch)
-			target_done(cmd, t, "superseded", "a newer command changed the host's mode");
-		else
-			continue; /* an ack for an older command */
+		if (!target_ack(cmd, t, epoch, mode, status, result, err))
+			continue;
 		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
 			cmd->slowest = t;
 		if (cmd->ndone == cmd->ntargets)

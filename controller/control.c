@@ -21,10 +21,12 @@ struct client {
 	pid_t pid;
 	int busy;     /* a request is being served */
 	int finished; /* close once the output has drained */
+	struct plan_rx *apply; /* a plan being received */
 };
 
 static void client_free(struct client *cl)
 {
+	plan_rx_free(cl->apply);
 	command_client_gone(cl->ctl, cl);
 	bufferevent_free(cl->bev);
 	free(cl);
@@ -81,67 +83,142 @@ static void status_send(struct client *cl)
 		wire_put_u8(&b, WA_CONNECTED, h->conn != NULL);
 		wire_put_u64(&b, WA_LAST_SEEN, h->last_seen_ms);
 		wire_put_str(&b, WA_HASH, h->hash);
+		wire_put_str(&b, WA_BASE_HASH, h->digest);
 		wire_put_u32(&b, WA_TAMPERS, h->tampers);
 		if (h->want_epoch > h->epoch)
-			wire_put_str(&b, WA_STATUS, h->want_mode == MODE_ISOLATED
-							    ? "pending-isolate"
-							    : "pending-release");
+			wire_put_str(&b, WA_STATUS, h->want_mode == MODE_ISOLATED ? "pending-isolate"
+						    : h->want_mode == MODE_SEGMENTED
+							    ? "pending-segment"
+							    : "pending-open");
+		else if (h->pending_confirm)
+			wire_put_str(&b, WA_STATUS, "awaiting-confirmation");
 		client_send(cl, buf, wire_build_end(&b));
 	}
 	client_end(cl, 0, NULL);
 }
 
 struct name_list {
-	char **names;
+	struct ctl *ctl;
+	struct target_spec *specs;
 	int n;
+	const char *bad; /* first unknown or repeated name */
 };
 
-static int name_collect(const char *host, void *arg)
+static int name_collect(const char *name, void *arg)
 {
 	struct name_list *l = arg;
+	struct host *h = ctl_host_find(l->ctl, name);
 
-	if (l->n >= 100000)
+	if (!h || l->n >= l->ctl->nhosts) {
+		l->bad = name;
 		return -1;
-	l->names = realloc(l->names, sizeof(*l->names) * (size_t)(l->n + 1));
-	if (!l->names)
-		fatal("out of memory");
-	l->names[l->n++] = xstrdup(host);
+	}
+	for (int i = 0; i < l->n; i++)
+		if (l->specs[i].host == h) {
+			l->bad = name;
+			return -1;
+		}
+	l->specs[l->n++].host = h;
 	return 0;
+}
+
+static void command_opts_fill(struct client *cl, const struct wire_frame *f, const char *action,
+			      struct command_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->action = action;
+	o->reason = wire_get_str(f, WA_REASON, NULL);
+	o->timeout_ms = wire_get_u32(f, WA_TIMEOUT_MS, 10000);
+	o->confirm_ms = wire_get_u32(f, WA_CONFIRM_MS, CTL_CONFIRM_MS_DEFAULT);
+	o->manual = wire_get_u8(f, WA_MANUAL, 0);
+	o->uid = cl->uid;
+	o->pid = cl->pid;
+}
+
+/* isolate / release: every host, or the named ones. Release returns each
+ * host to the mode it had: segmented when it holds a policy, else open. */
+static void client_mode_request(struct client *cl, const struct wire_frame *f)
+{
+	struct ctl *c = cl->ctl;
+	struct name_list l = {.ctl = c, .specs = xcalloc((size_t)c->nhosts + 1, sizeof(*l.specs))};
+	int isolate = f->type == WIRE_CTL_ISOLATE;
+	struct command_opts o;
+	char err[320];
+
+	if (wire_get_u8(f, WA_ALL, 0)) {
+		for (int i = 0; i < c->nhosts; i++)
+			l.specs[l.n++].host = &c->hosts[i];
+	} else if (wire_hosts_foreach(f, name_collect, &l) < 0) {
+		snprintf(err, sizeof(err), "host \"%s\" is not in the inventory, or named twice",
+			 l.bad);
+		client_end(cl, 1, err);
+		goto out;
+	}
+	if (l.n == 0) {
+		client_end(cl, 1, "no hosts named (use --all or HOST...)");
+		goto out;
+	}
+	for (int i = 0; i < l.n; i++)
+		l.specs[i].mode = isolate ? MODE_ISOLATED
+					  : l.specs[i].host->want_hash[0] ? MODE_SEGMENTED : MODE_OPEN;
+	command_opts_fill(cl, f, isolate ? "isolate" : "release", &o);
+	command_start(c, cl, &o, l.specs, l.n);
+out:
+	free(l.specs);
+}
+
+/* confirm: every change left waiting for the operator. */
+static void client_confirm_request(struct client *cl, const struct wire_frame *f)
+{
+	struct ctl *c = cl->ctl;
+	struct target_spec *specs = xcalloc((size_t)c->nhosts + 1, sizeof(*specs));
+	struct command_opts o;
+	int n = 0;
+
+	for (int i = 0; i < c->nhosts; i++) {
+		struct host *h = &c->hosts[i];
+
+		if (h->hold_confirm) {
+			specs[n].host = h;
+			specs[n++].mode = h->want_mode;
+		}
+	}
+	command_opts_fill(cl, f, "confirm", &o);
+	if (n == 0)
+		client_end(cl, 1, "no change is waiting for confirmation");
+	else
+		command_start(c, cl, &o, specs, n);
+	free(specs);
 }
 
 static void client_request(struct client *cl, const struct wire_frame *f)
 {
-	struct name_list l = {0};
-	int mode, all;
-
 	cl->busy = 1;
 	switch (f->type) {
 	case WIRE_CTL_STATUS:
 		status_send(cl);
-		return;
+		break;
 	case WIRE_CTL_ISOLATE:
 	case WIRE_CTL_RELEASE:
-		mode = f->type == WIRE_CTL_ISOLATE ? MODE_ISOLATED : MODE_OPEN;
-		all = wire_get_u8(f, WA_ALL, 0);
-		if (wire_hosts_foreach(f, name_collect, &l) < 0) {
-			client_end(cl, 1, "too many hosts in one request");
-			break;
-		}
-		if (!all && l.n == 0) {
-			client_end(cl, 1, "no hosts named (use --all or HOST...)");
-			break;
-		}
-		command_start(cl->ctl, cl, mode, all, l.names, l.n,
-				  wire_get_str(f, WA_REASON, NULL), wire_get_u32(f, WA_TIMEOUT_MS, 10000),
-				  cl->uid, cl->pid);
+		client_mode_request(cl, f);
 		break;
+	case WIRE_CTL_CONFIRM:
+		client_confirm_request(cl, f);
+		break;
+	case WIRE_CTL_POLICIES:
+		plan_policies_send(cl->ctl, cl);
+		break;
+	case WIRE_CTL_APPLY: {
+		struct command_opts o;
+
+		command_opts_fill(cl, f, "apply", &o);
+		cl->apply = plan_rx_new(cl->ctl, &o);
+		break;
+	}
 	default:
 		client_end(cl, 1, "unknown request");
 		break;
 	}
-	for (int i = 0; i < l.n; i++)
-		free(l.names[i]);
-	free(l.names);
 }
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
@@ -149,33 +226,52 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	static char frame[WIRE_MAX_FRAME];
 	struct client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t avail = evbuffer_get_length(in);
-	struct wire_frame f;
-	const char *err;
-	int len;
 
-	if (cl->busy) {
-		/* One request per connection; anything more is ignored. */
-		evbuffer_drain(in, avail);
-		return;
+	for (;;) {
+		size_t avail = evbuffer_get_length(in);
+		struct wire_frame f;
+		const char *err;
+		int len;
+
+		if (cl->busy && !cl->apply) {
+			/* One request per connection; anything more is ignored. */
+			evbuffer_drain(in, avail);
+			return;
+		}
+		if (avail < 4)
+			return;
+		len = wire_frame_peek_len(evbuffer_pullup(in, 4), avail);
+		if (len < 0) {
+			log_warn("control client pid %d: malformed frame length", (int)cl->pid);
+			client_free(cl);
+			return;
+		}
+		if ((size_t)len > avail)
+			return;
+		evbuffer_remove(in, frame, (size_t)len);
+		if (wire_frame_decode(frame, (size_t)len, &f, &err) < 0) {
+			log_warn("control client pid %d: %s", (int)cl->pid, err);
+			client_free(cl);
+			return;
+		}
+		if (!cl->apply) {
+			client_request(cl, &f);
+			continue;
+		}
+		/* The frames of a plan, up to its end. */
+		if (f.type == WIRE_CTL_APPLY_END) {
+			struct plan_rx *rx = cl->apply;
+
+			cl->apply = NULL;
+			plan_rx_finish(rx, cl);
+			return;
+		}
+		if (plan_rx_add(cl->apply, frame, (size_t)len, &f) < 0) {
+			plan_rx_fail(cl->apply, cl);
+			cl->apply = NULL;
+			return;
+		}
 	}
-	if (avail < 4)
-		return;
-	len = wire_frame_peek_len(evbuffer_pullup(in, 4), avail);
-	if (len < 0) {
-		log_warn("control client pid %d: malformed frame length", (int)cl->pid);
-		client_free(cl);
-		return;
-	}
-	if ((size_t)len > avail)
-		return;
-	evbuffer_remove(in, frame, (size_t)len);
-	if (wire_frame_decode(frame, (size_t)len, &f, &err) < 0) {
-		log_warn("control client pid %d: %s", (int)cl->pid, err);
-		client_free(cl);
-		return;
-	}
-	client_request(cl, &f);
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)

@@ -16,17 +16,23 @@
 struct agent_conn;
 struct client;
 struct command;
+struct command_opts;
+struct wire_frame;
 
 /* One inventory host, with what the controller wants of it and what the
  * agent last confirmed. */
 struct host {
 	const struct inv_host *inv;
 	const char *name;
-	int mode;            /* last confirmed by the agent */
+	int mode;            /* last reported by the agent */
 	uint64_t epoch;
+	char hash[65];       /* policy the agent holds, "" for none */
 	int want_mode;       /* commanded */
 	uint64_t want_epoch;
-	char hash[65];
+	char want_hash[65];  /* policy commanded */
+	int hold_confirm;    /* a change waits for `bulkhead confirm` */
+	int pending_confirm; /* the agent holds an unconfirmed change of want_epoch */
+	char digest[65];     /* what the kernel holds, from the agent's heartbeat */
 	uint64_t last_seen_ms;
 	uint32_t tampers;        /* tampering the agent reports having undone */
 	struct agent_conn *conn; /* NULL while not connected */
@@ -52,13 +58,27 @@ uint64_t ctl_now_ms(void);
 uint64_t ctl_mono_us(void);
 struct host *ctl_host_find(struct ctl *c, const char *name);
 
+#define CTL_CONFIRM_MS_DEFAULT 30000
+
+/* What a command asks of one host. */
+struct target_spec {
+	struct host *host;
+	int mode;
+	const char *hash; /* policy to enforce; NULL keeps the host's */
+};
+
 /* store.c */
 int store_open(struct ctl *c);
 void store_close(struct ctl *c);
 int store_hosts_load(struct ctl *c);
 uint64_t store_epoch_next(struct ctl *c);
 void store_epoch_raise(struct ctl *c, uint64_t seen);
-int store_hosts_want(struct ctl *c, struct host **hosts, int n, int mode, uint64_t epoch);
+/* Persists each host's want_* fields, in one transaction. */
+int store_hosts_want(struct ctl *c, struct host **hosts, int n);
+int store_policy_put(struct ctl *c, const char *host, const char *hash, const void *frames,
+		     size_t len);
+/* The policy's WIRE_POLICY frames, malloc'd; NULL if unknown. */
+void *store_policy_get(struct ctl *c, const char *host, const char *hash, size_t *len);
 void store_host_confirmed(struct ctl *c, struct host *h);
 void store_last_seen_flush(struct ctl *c);
 int64_t store_command_begin(struct ctl *c, uid_t uid, pid_t pid, const char *action,
@@ -71,7 +91,10 @@ void store_host_event(struct ctl *c, struct host *h, const char *kind, const cha
 /* agents.c */
 int agents_listen(struct ctl *c);
 void agents_close(struct ctl *c);
-int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode);
+/* Sends the policy frames first when the agent does not hold hash. */
+int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode, const char *hash,
+			 uint32_t confirm_ms);
+int agent_conn_send_confirm(struct agent_conn *ac, uint64_t epoch);
 
 /* control.c */
 int control_listen(struct ctl *c);
@@ -80,12 +103,33 @@ int client_send(struct client *cl, const void *frame, int len);
 void client_finish(struct client *cl);
 void client_end(struct client *cl, uint32_t result, const char *err);
 
+/* plan.c: the plans `bulkhead apply` sends, and the policies `bulkhead plan` reads */
+struct plan_rx;
+struct plan_rx *plan_rx_new(struct ctl *c, const struct command_opts *o);
+void plan_rx_free(struct plan_rx *rx);
+/* One frame of the plan; -1 when the plan is unusable. */
+int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct wire_frame *f);
+/* Answers the client and frees rx. */
+void plan_rx_fail(struct plan_rx *rx, struct client *cl);
+void plan_rx_finish(struct plan_rx *rx, struct client *cl);
+void plan_policies_send(struct ctl *c, struct client *cl);
+
 /* command.c */
+struct command_opts {
+	const char *action; /* isolate, release, apply, confirm */
+	const char *reason;
+	uint32_t timeout_ms;
+	uint32_t confirm_ms; /* rollback timer for changes that open traffic */
+	int manual;          /* leave changes waiting for `bulkhead confirm` */
+	uid_t uid;
+	pid_t pid;
+};
 /* Answers the client itself, errors included. */
-int command_start(struct ctl *c, struct client *cl, int mode, int all, char **names, int nnames,
-		  const char *reason, uint32_t timeout_ms, uid_t uid, pid_t pid);
-void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode, uint32_t result,
-			uint64_t apply_us, const char *err);
+int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
+		  const struct target_spec *t, int n);
+void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode,
+			const char *status, uint32_t result, uint64_t apply_us, int persisted,
+			const char *err);
 void command_host_gone(struct ctl *c, struct host *h);
 void command_client_gone(struct ctl *c, struct client *cl);
 void command_free_all(struct ctl *c);

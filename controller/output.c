@@ -110,6 +110,11 @@ static void command_text(const struct cmd_result *r)
 	if (slowest)
 		printf("slowest: %s, %.1f ms (applied in %" PRIu64 " us)\n", slowest->name,
 		       (double)slowest->latency_us / 1000.0, slowest->apply_us);
+	for (int i = 0; i < r->nhosts; i++)
+		if (strcmp(r->hosts[i].status, "confirmed") == 0 && !r->hosts[i].persisted)
+			printf("WARNING: %s applied the change but could not record it on disk; "
+			       "if its agent restarts first, the controller sends it again\n",
+			       r->hosts[i].name);
 	if (!bad)
 		return;
 	printf("NOT CONFIRMED (%d):\n", bad);
@@ -136,8 +141,8 @@ static void host_json(const struct host_row *h, int with_result)
 	if (with_result) {
 		printf(",\"status\":");
 		json_str(h->status);
-		printf(",\"apply_us\":%" PRIu64 ",\"latency_us\":%" PRIu64, h->apply_us,
-		       h->latency_us);
+		printf(",\"apply_us\":%" PRIu64 ",\"latency_us\":%" PRIu64 ",\"persisted\":%s",
+		       h->apply_us, h->latency_us, h->persisted ? "true" : "false");
 		if (h->error[0]) {
 			printf(",\"error\":");
 			json_str(h->error);
@@ -154,9 +159,14 @@ static void host_json(const struct host_row *h, int with_result)
 		json_str(seen);
 	else
 		printf("null");
+	printf(",\"policy_hash\":");
+	if (h->hash[0])
+		json_str(h->hash);
+	else
+		printf("null");
 	if (!with_result) {
 		printf(",\"ruleset_hash\":");
-		json_str(h->hash);
+		json_str(h->digest);
 		printf(",\"tamper_count\":%" PRIu32, h->tampers);
 	}
 	printf("}");
@@ -205,15 +215,16 @@ void output_status(const struct cmd_result *r, int json)
 		printf("]}\n");
 		return;
 	}
-	printf("%-16s %-10s %8s %-9s %-32s %-12s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
-	       "LAST SEEN", "RULESET", "TAMPER");
+	printf("%-16s %-10s %6s %-9s %-32s %-12s %-12s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
+	       "LAST SEEN", "POLICY", "RULESET", "TAMPER");
 	for (int i = 0; i < r->nhosts; i++) {
 		const struct host_row *h = &r->hosts[i];
 		char seen[64];
 
 		time_human(h->last_seen_ms, seen, sizeof(seen));
-		printf("%-16s %-10s %8" PRIu64 " %-9s %-32s %-12.12s %6" PRIu32 "%s%s\n", h->name,
-		       mode_name(h->mode), h->epoch, h->connected ? "yes" : "no", seen, h->hash,
-		       h->tampers, h->status[0] ? "  " : "", h->status);
+		printf("%-16s %-10s %6" PRIu64 " %-9s %-32s %-12.12s %-12.12s %6" PRIu32 "%s%s\n",
+		       h->name, mode_name(h->mode), h->epoch, h->connected ? "yes" : "no", seen,
+		       h->hash[0] ? h->hash : "-", h->digest[0] ? h->digest : "-", h->tampers,
+		       h->status[0] ? "  " : "", h->status);
 	}
 }

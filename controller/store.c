@@ -19,7 +19,11 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS hosts("
 	" name TEXT PRIMARY KEY, mode INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,"
 	" want_mode INTEGER NOT NULL DEFAULT 0, want_epoch INTEGER NOT NULL DEFAULT 0,"
-	" hash TEXT NOT NULL DEFAULT '', last_seen_ms INTEGER NOT NULL DEFAULT 0);"
+	" hash TEXT NOT NULL DEFAULT '', last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+	" want_hash TEXT NOT NULL DEFAULT '', hold_confirm INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS host_policies("
+	" host TEXT NOT NULL, hash TEXT NOT NULL, frames BLOB NOT NULL, stored_ms INTEGER,"
+	" PRIMARY KEY(host, hash));"
 	"CREATE TABLE IF NOT EXISTS commands("
 	" id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, finished_ms INTEGER,"
 	" uid INTEGER, user TEXT, pid INTEGER, action TEXT NOT NULL, reason TEXT,"
@@ -101,8 +105,8 @@ int store_hosts_load(struct ctl *c)
 	sqlite3_stmt *ins = store_prepare(c, "INSERT OR IGNORE INTO hosts(name) VALUES(?)");
 	sqlite3_stmt *sel = store_prepare(
 		c, "SELECT mode, epoch, want_mode, want_epoch, hash, last_seen_ms,"
-		   " (SELECT count FROM host_tampers t WHERE t.host = hosts.name)"
-		   " FROM hosts WHERE name=?");
+		   " (SELECT count FROM host_tampers t WHERE t.host = hosts.name),"
+		   " want_hash, hold_confirm FROM hosts WHERE name=?");
 
 	store_exec(c, "BEGIN");
 	for (int i = 0; i < c->nhosts; i++) {
@@ -121,6 +125,9 @@ int store_hosts_load(struct ctl *c)
 				 (const char *)sqlite3_column_text(sel, 4));
 			h->last_seen_ms = (uint64_t)sqlite3_column_int64(sel, 5);
 			h->tampers = (uint32_t)sqlite3_column_int64(sel, 6);
+			snprintf(h->want_hash, sizeof(h->want_hash), "%s",
+				 (const char *)sqlite3_column_text(sel, 7));
+			h->hold_confirm = sqlite3_column_int(sel, 8);
 		}
 		sqlite3_reset(sel);
 	}
@@ -154,25 +161,72 @@ void store_epoch_raise(struct ctl *c, uint64_t seen)
 	store_epoch_write(c);
 }
 
-/* The commanded mode is durable before the first frame leaves. */
-int store_hosts_want(struct ctl *c, struct host **hosts, int n, int mode, uint64_t epoch)
+/* The commanded state is stored before the first frame leaves (WAL: it
+ * survives a crash of bulkheadd; synchronous=NORMAL may lose the last
+ * transactions on power loss, which the agents' own records cover). */
+int store_hosts_want(struct ctl *c, struct host **hosts, int n)
 {
-	sqlite3_stmt *st =
-		store_prepare(c, "UPDATE hosts SET want_mode=?, want_epoch=? WHERE name=?");
+	sqlite3_stmt *st = store_prepare(
+		c, "UPDATE hosts SET want_mode=?, want_epoch=?, want_hash=?, hold_confirm=?"
+		   " WHERE name=?");
+	int rc = store_exec(c, "BEGIN");
 
-	store_exec(c, "BEGIN");
-	for (int i = 0; i < n; i++) {
-		sqlite3_bind_int(st, 1, mode);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)epoch);
-		sqlite3_bind_text(st, 3, hosts[i]->name, -1, SQLITE_STATIC);
-		sqlite3_step(st);
+	for (int i = 0; rc == 0 && i < n; i++) {
+		sqlite3_bind_int(st, 1, hosts[i]->want_mode);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)hosts[i]->want_epoch);
+		sqlite3_bind_text(st, 3, hosts[i]->want_hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, hosts[i]->hold_confirm);
+		sqlite3_bind_text(st, 5, hosts[i]->name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = -1;
 		sqlite3_reset(st);
-		hosts[i]->want_mode = mode;
-		hosts[i]->want_epoch = epoch;
 	}
 	sqlite3_finalize(st);
 	store_epoch_write(c);
-	return store_exec(c, "COMMIT");
+	if (rc == 0)
+		rc = store_exec(c, "COMMIT");
+	if (rc < 0) {
+		log_err("sqlite: the commanded state was not stored: %s", sqlite3_errmsg(c->db));
+		store_exec(c, "ROLLBACK");
+	}
+	return rc;
+}
+
+int store_policy_put(struct ctl *c, const char *host, const char *hash, const void *frames,
+		     size_t len)
+{
+	sqlite3_stmt *st = store_prepare(
+		c, "INSERT OR IGNORE INTO host_policies(host, hash, frames, stored_ms) VALUES(?,?,?,?)");
+	int rc;
+
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	sqlite3_bind_blob64(st, 3, frames, len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)ctl_now_ms());
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+	if (rc < 0)
+		log_err("sqlite: storing policy %.12s of %s: %s", hash, host, sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+void *store_policy_get(struct ctl *c, const char *host, const char *hash, size_t *len)
+{
+	sqlite3_stmt *st =
+		store_prepare(c, "SELECT frames FROM host_policies WHERE host=? AND hash=?");
+	void *out = NULL;
+
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*len = (size_t)sqlite3_column_bytes(st, 0);
+		out = malloc(*len ? *len : 1);
+		if (!out)
+			fatal("out of memory");
+		memcpy(out, sqlite3_column_blob(st, 0), *len);
+	}
+	sqlite3_finalize(st);
+	return out;
 }
 
 void store_host_confirmed(struct ctl *c, struct host *h)

@@ -15,109 +15,93 @@
 
 #include "bulkhead/conf.h"
 #include "bulkhead/log.h"
+#include "yamlutil.h"
 
-#define nitems(a) (sizeof(a) / sizeof((a)[0]))
-
-#define CONF_FILE_MAX (1024 * 1024) /* configs are small; refuse anything silly */
+#define CONF_FILE_MAX (1024 * 1024)	      /* configs are small; refuse anything silly */
+#define CONF_INVENTORY_MAX (64 * 1024 * 1024) /* ~300,000 hosts; sites are not small */
 #define CONF_MS_MAX 3600000
 #define CONF_NAME_MAX 63
 #define CONF_IFNAME_MAX 15 /* IFNAMSIZ - 1 */
 #define CONF_KEYS_MAX 16
 
-enum conf_type {
-	CONF_STR,    /* char *, non-empty */
-	CONF_NAME,   /* char *, a host name */
-	CONF_IFNAME, /* char *, an interface name */
-	CONF_ADDR,   /* char *, an address literal stored normalised */
-	CONF_PORT,   /* uint16_t */
-	CONF_MS,     /* int, milliseconds */
-	CONF_ADDRS,  /* struct conf_addr[CONF_MAX_ADDRS], count at count_off */
-	CONF_LABELS, /* struct inv_label *, count at count_off */
-	CONF_HOSTS,  /* the inventory's host list */
-};
-
-struct conf_key {
-	const char *name;
-	enum conf_type type;
-	size_t off;
-	size_t count_off;
-	int required;
-	const char *def; /* default for string types */
-	int defn;	 /* default for numeric types, 0 for none */
-};
-
-/* What conf_map_apply saw for each key of a table. */
-struct conf_seen {
-	yaml_node_t *value;
-	int bad;
-};
-
-struct conf_ctx {
-	const char *path;
-	conf_error_fn err;
-	void *arg;
-	char *buf;
-	yaml_parser_t parser;
-	int parsing;
-	yaml_document_t doc;
-	int loaded;
-	int nerrors;
-};
-
 static const struct conf_key agent_keys[] = {
     {"controllers", CONF_ADDRS, offsetof(struct agent_conf, controllers),
-     offsetof(struct agent_conf, ncontrollers), 1, NULL, 0},
-    {"port", CONF_PORT, offsetof(struct agent_conf, port), 0, 0, NULL, 7443},
+     offsetof(struct agent_conf, ncontrollers), 1, NULL, 0, NULL, NULL},
+    {"port", CONF_PORT, offsetof(struct agent_conf, port), 0, 0, NULL, 7443, NULL, NULL},
     {"controller_name", CONF_STR, offsetof(struct agent_conf, controller_name), 0, 0, "bulkheadd",
-     0},
-    {"name", CONF_NAME, offsetof(struct agent_conf, name), 0, 0, NULL, 0},
-    {"ca", CONF_STR, offsetof(struct agent_conf, ca), 0, 1, NULL, 0},
-    {"cert", CONF_STR, offsetof(struct agent_conf, cert), 0, 1, NULL, 0},
-    {"key", CONF_STR, offsetof(struct agent_conf, key), 0, 1, NULL, 0},
-    {"state_dir", CONF_STR, offsetof(struct agent_conf, state_dir), 0, 1, NULL, 0},
-    {"profile", CONF_STR, offsetof(struct agent_conf, profile), 0, 0, "linux-server", 0},
-    {"mgmt_if", CONF_IFNAME, offsetof(struct agent_conf, mgmt_if), 0, 0, NULL, 0},
-    {"heartbeat_ms", CONF_MS, offsetof(struct agent_conf, heartbeat_ms), 0, 0, NULL, 1000},
-    {"dead_ms", CONF_MS, offsetof(struct agent_conf, dead_ms), 0, 0, NULL, 5000},
+     0, NULL, NULL},
+    {"name", CONF_NAME, offsetof(struct agent_conf, name), 0, 0, NULL, 0, NULL, NULL},
+    {"ca", CONF_STR, offsetof(struct agent_conf, ca), 0, 1, NULL, 0, NULL, NULL},
+    {"cert", CONF_STR, offsetof(struct agent_conf, cert), 0, 1, NULL, 0, NULL, NULL},
+    {"key", CONF_STR, offsetof(struct agent_conf, key), 0, 1, NULL, 0, NULL, NULL},
+    {"state_dir", CONF_STR, offsetof(struct agent_conf, state_dir), 0, 1, NULL, 0, NULL, NULL},
+    {"profile", CONF_STR, offsetof(struct agent_conf, profile), 0, 0, "linux-server", 0, NULL,
+     NULL},
+    {"mgmt_if", CONF_IFNAME, offsetof(struct agent_conf, mgmt_if), 0, 0, NULL, 0, NULL, NULL},
+    {"heartbeat_ms", CONF_MS, offsetof(struct agent_conf, heartbeat_ms), 0, 0, NULL, 1000, NULL,
+     NULL},
+    {"dead_ms", CONF_MS, offsetof(struct agent_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
 };
 
 static const struct conf_key ctl_keys[] = {
-    {"listen", CONF_ADDR, offsetof(struct ctl_conf, listen), 0, 0, "0.0.0.0", 0},
-    {"port", CONF_PORT, offsetof(struct ctl_conf, port), 0, 0, NULL, 7443},
-    {"ca", CONF_STR, offsetof(struct ctl_conf, ca), 0, 1, NULL, 0},
-    {"cert", CONF_STR, offsetof(struct ctl_conf, cert), 0, 1, NULL, 0},
-    {"key", CONF_STR, offsetof(struct ctl_conf, key), 0, 1, NULL, 0},
-    {"state_dir", CONF_STR, offsetof(struct ctl_conf, state_dir), 0, 1, NULL, 0},
+    {"listen", CONF_ADDR, offsetof(struct ctl_conf, listen), 0, 0, "0.0.0.0", 0, NULL, NULL},
+    {"port", CONF_PORT, offsetof(struct ctl_conf, port), 0, 0, NULL, 7443, NULL, NULL},
+    {"ca", CONF_STR, offsetof(struct ctl_conf, ca), 0, 1, NULL, 0, NULL, NULL},
+    {"cert", CONF_STR, offsetof(struct ctl_conf, cert), 0, 1, NULL, 0, NULL, NULL},
+    {"key", CONF_STR, offsetof(struct ctl_conf, key), 0, 1, NULL, 0, NULL, NULL},
+    {"state_dir", CONF_STR, offsetof(struct ctl_conf, state_dir), 0, 1, NULL, 0, NULL, NULL},
     {"control_socket", CONF_STR, offsetof(struct ctl_conf, control_socket), 0, 0,
-     "/run/bulkhead/bulkheadd.sock", 0},
-    {"control_group", CONF_STR, offsetof(struct ctl_conf, control_group), 0, 0, NULL, 0},
-    {"inventory", CONF_STR, offsetof(struct ctl_conf, inventory), 0, 1, NULL, 0},
-    {"heartbeat_ms", CONF_MS, offsetof(struct ctl_conf, heartbeat_ms), 0, 0, NULL, 1000},
-    {"dead_ms", CONF_MS, offsetof(struct ctl_conf, dead_ms), 0, 0, NULL, 5000},
+     "/run/bulkhead/bulkheadd.sock", 0, NULL, NULL},
+    {"control_group", CONF_STR, offsetof(struct ctl_conf, control_group), 0, 0, NULL, 0, NULL,
+     NULL},
+    {"inventory", CONF_STR, offsetof(struct ctl_conf, inventory), 0, 1, NULL, 0, NULL, NULL},
+    {"heartbeat_ms", CONF_MS, offsetof(struct ctl_conf, heartbeat_ms), 0, 0, NULL, 1000, NULL,
+     NULL},
+    {"dead_ms", CONF_MS, offsetof(struct ctl_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
 };
 
 static const struct conf_key inv_keys[] = {
-    {"hosts", CONF_HOSTS, 0, 0, 1, NULL, 0},
+    {"hosts", CONF_HOSTS, 0, 0, 1, NULL, 0, NULL, NULL},
+    {"switches", CONF_SWITCHES, 0, 0, 0, NULL, 0, NULL, NULL},
 };
 
 /* Indexes into host_keys, for the per-host checks. */
 enum { HOST_NAME, HOST_ADDRS, HOST_PROFILE, HOST_LABELS };
 
 static const struct conf_key host_keys[] = {
-    [HOST_NAME] = {"name", CONF_NAME, offsetof(struct inv_host, name), 0, 1, NULL, 0},
+    [HOST_NAME] = {"name", CONF_NAME, offsetof(struct inv_host, name), 0, 1, NULL, 0, NULL, NULL},
     [HOST_ADDRS] = {"addresses", CONF_ADDRS, offsetof(struct inv_host, addrs),
-		    offsetof(struct inv_host, naddrs), 1, NULL, 0},
-    [HOST_PROFILE] = {"profile", CONF_STR, offsetof(struct inv_host, profile), 0, 1, NULL, 0},
+		    offsetof(struct inv_host, naddrs), 1, NULL, 0, NULL, NULL},
+    [HOST_PROFILE] = {"profile", CONF_STR, offsetof(struct inv_host, profile), 0, 1, NULL, 0, NULL,
+		      NULL},
     [HOST_LABELS] = {"labels", CONF_LABELS, offsetof(struct inv_host, labels),
-		     offsetof(struct inv_host, nlabels), 0, NULL, 0},
+		     offsetof(struct inv_host, nlabels), 0, NULL, 0, NULL, NULL},
+};
+
+static int inv_ports_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			 void *base);
+
+/* A switch is a host with a port map. */
+static const struct conf_key switch_keys[] = {
+    [HOST_NAME] = {"name", CONF_NAME, offsetof(struct inv_host, name), 0, 1, NULL, 0, NULL, NULL},
+    [HOST_ADDRS] = {"addresses", CONF_ADDRS, offsetof(struct inv_host, addrs),
+		    offsetof(struct inv_host, naddrs), 1, NULL, 0, NULL, NULL},
+    [HOST_PROFILE] = {"profile", CONF_STR, offsetof(struct inv_host, profile), 0, 1, NULL, 0, NULL,
+		      NULL},
+    [HOST_LABELS] = {"labels", CONF_LABELS, offsetof(struct inv_host, labels),
+		     offsetof(struct inv_host, nlabels), 0, NULL, 0, NULL, NULL},
+    {"ports", CONF_FN, 0, 0, 0, NULL, 0, inv_ports_set, "a mapping of port names to host names"},
+};
+
+/* While an inventory is parsed: where it goes, and what is taken. */
+struct inv_state {
+	struct inventory *inv;
+	struct inv_switches *sw;
+	struct conf_index names, addrs;
 };
 
 static void conf_vreport(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
-static void conf_report(struct conf_ctx *ctx, const yaml_node_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void conf_report_at(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* m == NULL: the message is about the whole file. */
 static void conf_vreport(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, va_list ap)
@@ -125,16 +109,21 @@ static void conf_vreport(struct conf_ctx *ctx, const yaml_mark_t *m, const char 
 	char msg[512], line[1024 + 512];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	ctx->nerrors++;
+	if (ctx->diag != NULL) {
+		ctx->diag(ctx->arg, m != NULL ? m->line + 1 : 0, m != NULL ? m->column + 1 : 0,
+			  msg);
+		return;
+	}
 	if (m != NULL)
 		snprintf(line, sizeof(line), "%s:%zu:%zu: %s", ctx->path, m->line + 1,
 			 m->column + 1, msg);
 	else
 		snprintf(line, sizeof(line), "%s: %s", ctx->path, msg);
 	ctx->err(ctx->arg, line);
-	ctx->nerrors++;
 }
 
-static void conf_report(struct conf_ctx *ctx, const yaml_node_t *n, const char *fmt, ...)
+void conf_report(struct conf_ctx *ctx, const yaml_node_t *n, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -143,7 +132,7 @@ static void conf_report(struct conf_ctx *ctx, const yaml_node_t *n, const char *
 	va_end(ap);
 }
 
-static void conf_report_at(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, ...)
+void conf_report_at(struct conf_ctx *ctx, const yaml_mark_t *m, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -159,7 +148,7 @@ void conf_error_stderr(void *arg, const char *msg)
 }
 
 /* A node as a message shows it: the quoted value, or what kind of node it is. */
-static const char *conf_node_describe(const yaml_node_t *n, char *buf, size_t size)
+const char *conf_node_describe(const yaml_node_t *n, char *buf, size_t size)
 {
 	size_t i, o = 0, len;
 
@@ -186,7 +175,7 @@ static const char *conf_node_describe(const yaml_node_t *n, char *buf, size_t si
 	return buf;
 }
 
-static const char *conf_scalar(const yaml_node_t *n)
+const char *conf_scalar(const yaml_node_t *n)
 {
 	if (n == NULL || n->type != YAML_SCALAR_NODE)
 		return NULL;
@@ -217,7 +206,7 @@ int conf_addr_parse(const char *s, struct conf_addr *out)
 	return 0;
 }
 
-static int conf_addr_equal(const struct conf_addr *a, const struct conf_addr *b)
+int conf_addr_equal(const struct conf_addr *a, const struct conf_addr *b)
 {
 	size_t len = a->family == AF_INET ? 4 : 16;
 
@@ -225,7 +214,7 @@ static int conf_addr_equal(const struct conf_addr *a, const struct conf_addr *b)
 }
 
 /* Whole file into memory, NUL-terminated; 0 or an errno value. */
-static int conf_file_read(const char *path, char **bufp, size_t *lenp)
+static int conf_file_read(const char *path, size_t max, char **bufp, size_t *lenp)
 {
 	size_t len = 0, size = 4096;
 	char *buf, *nbuf;
@@ -248,7 +237,7 @@ static int conf_file_read(const char *path, char **bufp, size_t *lenp)
 	for (;;) {
 		if (len + 1 == size) {
 			size *= 2;
-			if (size > CONF_FILE_MAX + 1) {
+			if (size > max + 1) {
 				e = EFBIG;
 				goto out;
 			}
@@ -296,22 +285,23 @@ static void conf_parser_report(struct conf_ctx *ctx, const yaml_parser_t *p)
 		conf_report_at(ctx, &p->problem_mark, "syntax error: %s", problem);
 }
 
-/* Read the file and compose its first document; returns its root mapping, or
- * NULL once the problem is reported. */
-static yaml_node_t *conf_doc_open(struct conf_ctx *ctx, const char *path, conf_error_fn err,
-				  void *arg)
+void conf_ctx_init(struct conf_ctx *ctx, const char *path, conf_error_fn err, void *arg)
 {
-	yaml_node_t *root;
-	size_t len;
-	char d[80];
-	int e;
-
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->path = path;
 	ctx->err = err != NULL ? err : conf_error_stderr;
 	ctx->arg = arg;
+}
 
-	e = conf_file_read(path, &ctx->buf, &len);
+yaml_node_t *conf_doc_load(struct conf_ctx *ctx)
+{
+	yaml_node_t *root;
+	size_t len = 0;
+	char d[80];
+	int e;
+
+	e = conf_file_read(ctx->path, ctx->max_size != 0 ? ctx->max_size : CONF_FILE_MAX, &ctx->buf,
+			   &len);
 	if (e != 0) {
 		conf_report(ctx, NULL, "%s", strerror(e));
 		return NULL;
@@ -340,7 +330,7 @@ static yaml_node_t *conf_doc_open(struct conf_ctx *ctx, const char *path, conf_e
 
 /* Anything after the first document is an error too, reported last because
  * that is where it sits in the file. */
-static void conf_doc_close(struct conf_ctx *ctx)
+void conf_doc_close(struct conf_ctx *ctx)
 {
 	yaml_document_t extra;
 	yaml_node_t *more;
@@ -364,14 +354,14 @@ static void conf_doc_close(struct conf_ctx *ctx)
 	ctx->buf = NULL;
 }
 
-static yaml_node_t *conf_node(struct conf_ctx *ctx, int idx)
+yaml_node_t *conf_node(struct conf_ctx *ctx, int idx)
 {
 	return yaml_document_get_node(&ctx->doc, idx);
 }
 
 /* The key of pair p, or NULL when it is not a usable name. Duplicates are
  * reported but still returned: the later value wins, the file is rejected. */
-static const char *conf_map_key(struct conf_ctx *ctx, yaml_node_t *map, yaml_node_pair_t *p)
+const char *conf_map_key(struct conf_ctx *ctx, yaml_node_t *map, yaml_node_pair_t *p)
 {
 	yaml_node_t *k = conf_node(ctx, p->key);
 	yaml_node_pair_t *q;
@@ -428,11 +418,15 @@ static const char *conf_key_expect(const struct conf_key *key, char *buf, size_t
 		return "a mapping of strings";
 	case CONF_HOSTS:
 		return "a list of hosts";
+	case CONF_SWITCHES:
+		return "a list of switches";
+	case CONF_FN:
+		return key->expect;
 	}
 	return "something else";
 }
 
-static void conf_value_bad(struct conf_ctx *ctx, const struct conf_key *key, const yaml_node_t *v)
+void conf_value_bad(struct conf_ctx *ctx, const struct conf_key *key, const yaml_node_t *v)
 {
 	char d[80], e[48];
 
@@ -440,7 +434,7 @@ static void conf_value_bad(struct conf_ctx *ctx, const struct conf_key *key, con
 		    conf_key_expect(key, e, sizeof(e)), conf_node_describe(v, d, sizeof(d)));
 }
 
-static int conf_name_valid(const char *s)
+int conf_name_valid(const char *s)
 {
 	size_t len = strlen(s);
 
@@ -449,7 +443,7 @@ static int conf_name_valid(const char *s)
 		   len;
 }
 
-static int conf_ifname_valid(const char *s)
+int conf_ifname_valid(const char *s)
 {
 	size_t len = strlen(s);
 
@@ -630,8 +624,8 @@ static int inv_labels_set(struct conf_ctx *ctx, const struct conf_key *key, yaml
 static int conf_value_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
 			  void *base);
 
-static int conf_map_apply(struct conf_ctx *ctx, yaml_node_t *map, const struct conf_key *keys,
-			  size_t nkeys, void *base, struct conf_seen *seen)
+int conf_map_apply(struct conf_ctx *ctx, yaml_node_t *map, const struct conf_key *keys,
+		   size_t nkeys, void *base, struct conf_seen *seen)
 {
 	yaml_node_pair_t *p;
 	const char *name;
@@ -656,6 +650,100 @@ static int conf_map_apply(struct conf_ctx *ctx, yaml_node_t *map, const struct c
 	return ctx->nerrors == errors ? 0 : -1;
 }
 
+/* --- an open-addressing hash map, so that big inventories check in linear time --- */
+
+struct conf_index_slot {
+	void *key; /* NULL: free */
+	size_t len;
+	int val;
+};
+
+void conf_index_init(struct conf_index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+}
+
+void conf_index_clear(struct conf_index *ix)
+{
+	size_t i;
+
+	for (i = 0; i < ix->cap; i++)
+		free(ix->slots[i].key);
+	free(ix->slots);
+	memset(ix, 0, sizeof(*ix));
+}
+
+static uint64_t conf_index_hash(const void *key, size_t len)
+{
+	const unsigned char *p = key;
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static struct conf_index_slot *conf_index_slot(const struct conf_index *ix, const void *key,
+					       size_t len)
+{
+	size_t i = (size_t)conf_index_hash(key, len) & (ix->cap - 1);
+
+	for (;; i = (i + 1) & (ix->cap - 1)) {
+		struct conf_index_slot *s = &ix->slots[i];
+
+		if (s->key == NULL || (s->len == len && memcmp(s->key, key, len) == 0))
+			return s;
+	}
+}
+
+int conf_index_get(const struct conf_index *ix, const void *key, size_t len)
+{
+	const struct conf_index_slot *s;
+
+	if (ix->cap == 0)
+		return -1;
+	s = conf_index_slot(ix, key, len);
+	return s->key != NULL ? s->val : -1;
+}
+
+int conf_index_put(struct conf_index *ix, const void *key, size_t len, int val)
+{
+	struct conf_index_slot *s, *old = ix->slots;
+	size_t i, oldcap = ix->cap;
+
+	if (2 * (ix->n + 1) > ix->cap) {
+		ix->cap = oldcap != 0 ? 2 * oldcap : 64;
+		ix->slots = xcalloc(ix->cap, sizeof(*ix->slots));
+		for (i = 0; i < oldcap; i++)
+			if (old[i].key != NULL)
+				*conf_index_slot(ix, old[i].key, old[i].len) = old[i];
+		free(old);
+	}
+	s = conf_index_slot(ix, key, len);
+	if (s->key != NULL)
+		return s->val;
+	s->key = xcalloc(1, len != 0 ? len : 1);
+	memcpy(s->key, key, len);
+	s->len = len;
+	s->val = val;
+	ix->n++;
+	return -1;
+}
+
+size_t conf_addr_key(const struct conf_addr *a, uint8_t key[17])
+{
+	size_t len = a->family == AF_INET ? 4 : 16;
+
+	key[0] = (uint8_t)a->family;
+	memcpy(key + 1, &a->a, len);
+	return len + 1;
+}
+
+/* --- the inventory: hosts and switches --- */
+
 static void inv_host_label(const struct inv_host *h, char *buf, size_t size)
 {
 	if (h->name != NULL)
@@ -665,69 +753,68 @@ static void inv_host_label(const struct inv_host *h, char *buf, size_t size)
 }
 
 /* Compares one of the last host's addresses with those of the hosts before it. */
-static void inv_addr_owner_check(struct conf_ctx *ctx, const struct inventory *inv, yaml_node_t *n)
+static void inv_addr_owner_check(struct conf_ctx *ctx, struct inv_state *st, yaml_node_t *n)
 {
 	const char *s = conf_scalar(n);
 	struct conf_addr a;
+	uint8_t key[17];
+	size_t len;
 	char who[96];
-	int i, j;
+	int owner, self = st->inv->nhosts - 1;
 
 	if (s == NULL || conf_addr_parse(s, &a) == -1)
 		return; /* already reported */
-	for (i = 0; i < inv->nhosts - 1; i++) {
-		for (j = 0; j < inv->hosts[i].naddrs; j++) {
-			if (conf_addr_equal(&inv->hosts[i].addrs[j], &a)) {
-				inv_host_label(&inv->hosts[i], who, sizeof(who));
-				conf_report(ctx, n, "address %s already belongs to %s", a.text,
-					    who);
-				return;
-			}
-		}
+	len = conf_addr_key(&a, key);
+	owner = conf_index_put(&st->addrs, key, len, self);
+	if (owner >= 0 && owner != self) {
+		inv_host_label(&st->inv->hosts[owner], who, sizeof(who));
+		conf_report(ctx, n, "address %s already belongs to %s", a.text, who);
 	}
 }
 
-/* Parses the next host into inv->hosts[inv->nhosts], checking it against the
- * hosts before it. */
-static void inv_host_parse(struct conf_ctx *ctx, struct inventory *inv, yaml_node_t *node)
+/* Parses the next host (or switch) into inv->hosts[inv->nhosts], checking it
+ * against the ones before it. */
+static void inv_host_parse(struct conf_ctx *ctx, struct inv_state *st, yaml_node_t *node,
+			   const struct conf_key *keys, size_t nkeys, const char *noun)
 {
+	struct inventory *inv = st->inv;
 	struct inv_host *h = &inv->hosts[inv->nhosts++];
-	struct conf_seen seen[nitems(host_keys)];
+	struct conf_seen seen[nitems(switch_keys)];
 	yaml_node_item_t *it;
 	yaml_node_t *addrs;
 	char who[96];
-	int i;
+	int first;
 
 	memset(seen, 0, sizeof(seen));
 	h->line = (int)node->start_mark.line + 1;
-	conf_map_apply(ctx, node, host_keys, nitems(host_keys), h, seen);
+	conf_map_apply(ctx, node, keys, nkeys, h, seen);
 	if (h->name != NULL)
-		snprintf(who, sizeof(who), "host \"%s\"", h->name);
+		snprintf(who, sizeof(who), "%s \"%s\"", noun, h->name);
 	else
-		snprintf(who, sizeof(who), "host");
+		snprintf(who, sizeof(who), "%s", noun);
 	if (seen[HOST_NAME].value == NULL)
-		conf_report(ctx, node, "host has no name");
+		conf_report(ctx, node, "%s has no name", noun);
 	if (seen[HOST_ADDRS].value == NULL)
 		conf_report(ctx, node, "%s has no addresses", who);
 	if (seen[HOST_PROFILE].value == NULL)
 		conf_report(ctx, node, "%s has no profile", who);
 
-	for (i = 0; h->name != NULL && i < inv->nhosts - 1; i++) {
-		if (inv->hosts[i].name != NULL && strcmp(inv->hosts[i].name, h->name) == 0) {
+	if (h->name != NULL) {
+		first = conf_index_put(&st->names, h->name, strlen(h->name), inv->nhosts - 1);
+		if (first >= 0)
 			conf_report(ctx, node,
 				    "duplicate host name \"%s\" (first defined at line %d)",
-				    h->name, inv->hosts[i].line);
-			break;
-		}
+				    h->name, inv->hosts[first].line);
 	}
 	addrs = seen[HOST_ADDRS].value;
 	if (addrs == NULL || seen[HOST_ADDRS].bad)
 		return;
 	if (addrs->type == YAML_SCALAR_NODE)
-		inv_addr_owner_check(ctx, inv, addrs);
+		inv_addr_owner_check(ctx, st, addrs);
 	else
 		for (it = addrs->data.sequence.items.start; it < addrs->data.sequence.items.top;
 		     it++)
-			inv_addr_owner_check(ctx, inv, conf_node(ctx, *it));
+			inv_addr_owner_check(ctx, st, conf_node(ctx, *it));
 }
 
 static void inv_hosts_free(struct inventory *inv)
@@ -744,12 +831,32 @@ static void inv_hosts_free(struct inventory *inv)
 	inv->nhosts = 0;
 }
 
-static int inv_hosts_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
-			 struct inventory *inv)
+void inv_switches_clear(struct inv_switches *sw)
 {
+	int i, j;
+
+	if (sw == NULL)
+		return;
+	for (i = 0; i < sw->n; i++) {
+		for (j = 0; j < sw->sw[i].nports; j++) {
+			free(sw->sw[i].ports[j].name);
+			free(sw->sw[i].ports[j].host);
+		}
+		free(sw->sw[i].ports);
+	}
+	free(sw->sw);
+	memset(sw, 0, sizeof(*sw));
+}
+
+/* "hosts" and "switches": both go to inv->hosts, whose room was counted
+ * before the document was walked. */
+static int inv_list_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v)
+{
+	struct inv_state *st = ctx->user;
+	int is_switch = key->type == CONF_SWITCHES;
+	const char *noun = is_switch ? "switch" : "host";
 	yaml_node_item_t *it;
 	yaml_node_t *h;
-	ptrdiff_t n;
 	char d[80];
 	int errors = ctx->nerrors;
 
@@ -757,20 +864,134 @@ static int inv_hosts_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_
 		conf_value_bad(ctx, key, v);
 		return -1;
 	}
-	inv_hosts_free(inv);
-	n = v->data.sequence.items.top - v->data.sequence.items.start;
-	if (n == 0)
-		return 0;
-	inv->hosts = xcalloc((size_t)n, sizeof(*inv->hosts));
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
 		h = conf_node(ctx, *it);
 		if (h->type != YAML_MAPPING_NODE) {
-			conf_report(ctx, h, "\"%s\": expected a mapping for each host, got %s",
-				    key->name, conf_node_describe(h, d, sizeof(d)));
+			conf_report(ctx, h, "\"%s\": expected a mapping for each %s, got %s",
+				    key->name, noun, conf_node_describe(h, d, sizeof(d)));
 			continue;
 		}
-		inv_host_parse(ctx, inv, h);
+		if (is_switch) {
+			struct inv_switch *s = &st->sw->sw[st->sw->n++];
+
+			s->host = st->inv->nhosts;
+			inv_host_parse(ctx, st, h, switch_keys, nitems(switch_keys), noun);
+		} else {
+			inv_host_parse(ctx, st, h, host_keys, nitems(host_keys), noun);
+		}
 	}
+	return ctx->nerrors == errors ? 0 : -1;
+}
+
+/* The port map of the switch being parsed; hosts are looked up once the
+ * whole file is read, since switches may come first. */
+static int inv_ports_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			 void *base)
+{
+	struct inv_state *st = ctx->user;
+	struct inv_switch *s = &st->sw->sw[st->sw->n - 1];
+	yaml_node_pair_t *p;
+	yaml_node_t *val;
+	const char *port, *host;
+	char d[80];
+	int errors = ctx->nerrors;
+
+	(void)base;
+	if (v->type != YAML_MAPPING_NODE) {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	free(s->ports); /* a duplicated "ports" key: the later one wins */
+	s->ports = xcalloc((size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start) + 1,
+			   sizeof(*s->ports));
+	s->nports = 0;
+	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+		port = conf_map_key(ctx, v, p);
+		if (port == NULL)
+			continue;
+		if (!conf_ifname_valid(port)) {
+			conf_report(
+			    ctx, conf_node(ctx, p->key),
+			    "\"ports\": expected an interface name of 1..15 characters, got %s",
+			    conf_node_describe(conf_node(ctx, p->key), d, sizeof(d)));
+			continue;
+		}
+		val = conf_node(ctx, p->value);
+		host = conf_scalar(val);
+		if (host == NULL || !conf_name_valid(host)) {
+			conf_report(ctx, val, "port \"%s\": expected a host name, got %s", port,
+				    conf_node_describe(val, d, sizeof(d)));
+			continue;
+		}
+		s->ports[s->nports].name = xstrdup(port);
+		s->ports[s->nports].host = xstrdup(host);
+		s->ports[s->nports].target = -1;
+		s->ports[s->nports].at = val->start_mark;
+		s->nports++;
+	}
+	return ctx->nerrors == errors ? 0 : -1;
+}
+
+static void inv_ports_resolve(struct conf_ctx *ctx, struct inv_state *st)
+{
+	struct inv_port *port;
+	int i, j;
+
+	for (i = 0; i < st->sw->n; i++) {
+		for (j = 0; j < st->sw->sw[i].nports; j++) {
+			port = &st->sw->sw[i].ports[j];
+			port->target = conf_index_get(&st->names, port->host, strlen(port->host));
+			if (port->target < 0)
+				conf_report_at(ctx, &port->at, "port \"%s\": unknown host \"%s\"",
+					       port->name, port->host);
+		}
+	}
+}
+
+/* How many entries the lists under `name` hold, duplicated keys included. */
+static size_t inv_list_count(struct conf_ctx *ctx, yaml_node_t *root, const char *name)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *v;
+	size_t n = 0;
+
+	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		const char *k = conf_scalar(conf_node(ctx, p->key));
+
+		v = conf_node(ctx, p->value);
+		if (k != NULL && strcmp(k, name) == 0 && v->type == YAML_SEQUENCE_NODE)
+			n += (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	}
+	return n;
+}
+
+int inventory_doc_parse(struct conf_ctx *ctx, yaml_node_t *root, struct inventory *inv,
+			struct inv_switches *sw)
+{
+	struct conf_seen seen[nitems(inv_keys)];
+	struct inv_switches local = {NULL, 0};
+	struct inv_state st = {inv, sw != NULL ? sw : &local, {NULL, 0, 0}, {NULL, 0, 0}};
+	size_t nhosts = inv_list_count(ctx, root, "hosts");
+	size_t nswitches = inv_list_count(ctx, root, "switches");
+	int errors = ctx->nerrors;
+
+	memset(seen, 0, sizeof(seen));
+	inv_hosts_free(inv);
+	inv_switches_clear(st.sw);
+	if (nhosts + nswitches > 0)
+		inv->hosts = xcalloc(nhosts + nswitches, sizeof(*inv->hosts));
+	if (nswitches > 0)
+		st.sw->sw = xcalloc(nswitches, sizeof(*st.sw->sw));
+	conf_index_init(&st.names);
+	conf_index_init(&st.addrs);
+	ctx->user = &st;
+	conf_map_apply(ctx, root, inv_keys, nitems(inv_keys), inv, seen);
+	conf_required_check(ctx, root, inv_keys, nitems(inv_keys), seen);
+	inv_ports_resolve(ctx, &st);
+	ctx->user = NULL;
+	conf_index_clear(&st.names);
+	conf_index_clear(&st.addrs);
+	inv_switches_clear(&local);
 	return ctx->nerrors == errors ? 0 : -1;
 }
 
@@ -800,7 +1021,10 @@ static int conf_value_set(struct conf_ctx *ctx, const struct conf_key *key, yaml
 	case CONF_LABELS:
 		return inv_labels_set(ctx, key, v, field, count);
 	case CONF_HOSTS:
-		return inv_hosts_set(ctx, key, v, base);
+	case CONF_SWITCHES:
+		return inv_list_set(ctx, key, v);
+	case CONF_FN:
+		return key->fn(ctx, key, v, base);
 	}
 	return -1;
 }
@@ -810,7 +1034,7 @@ static void *conf_field(const struct conf_key *key, void *base)
 	return (char *)base + key->off;
 }
 
-static void conf_defaults_set(const struct conf_key *keys, size_t nkeys, void *base)
+void conf_defaults_set(const struct conf_key *keys, size_t nkeys, void *base)
 {
 	size_t i;
 
@@ -852,9 +1076,8 @@ static void conf_strings_free(const struct conf_key *keys, size_t nkeys, void *b
 	}
 }
 
-static void conf_required_check(struct conf_ctx *ctx, const yaml_node_t *root,
-				const struct conf_key *keys, size_t nkeys,
-				const struct conf_seen *seen)
+void conf_required_check(struct conf_ctx *ctx, const yaml_node_t *root, const struct conf_key *keys,
+			 size_t nkeys, const struct conf_seen *seen)
 {
 	size_t i;
 
@@ -896,7 +1119,8 @@ static int conf_file_load(const char *path, const struct conf_key *keys, size_t 
 
 	memset(seen, 0, sizeof(seen));
 	conf_defaults_set(keys, nkeys, base);
-	root = conf_doc_open(&ctx, path, err, arg);
+	conf_ctx_init(&ctx, path, err, arg);
+	root = conf_doc_load(&ctx);
 	if (root != NULL) {
 		conf_map_apply(&ctx, root, keys, nkeys, base, seen);
 		conf_required_check(&ctx, root, keys, nkeys, seen);
@@ -961,8 +1185,16 @@ void ctl_conf_clear(struct ctl_conf *c)
 struct inventory *inventory_load(const char *path, conf_error_fn err, void *arg)
 {
 	struct inventory *inv = xcalloc(1, sizeof(*inv));
+	struct conf_ctx ctx;
+	yaml_node_t *root;
 
-	if (conf_file_load(path, inv_keys, nitems(inv_keys), inv, err, arg) == -1) {
+	conf_ctx_init(&ctx, path, err, arg);
+	ctx.max_size = CONF_INVENTORY_MAX;
+	root = conf_doc_load(&ctx);
+	if (root != NULL)
+		inventory_doc_parse(&ctx, root, inv, NULL);
+	conf_doc_close(&ctx);
+	if (ctx.nerrors != 0) {
 		inventory_free(inv);
 		return NULL;
 	}

@@ -162,3 +162,19 @@ out:
 	fclose(f);
 	return ret;
 }
+
+/* Why a TLS session ended, in words an operator can act on. OpenSSL reports
+ * a peer that simply closed the connection as a bare system error with no
+ * library, which reads as "error:00000005:lib(0)::reason(5)". */
+void tls_close_reason(unsigned long ssl_err, int eof, int timeout, int sock_err, const char *peer,
+		      char *buf, size_t len)
+{
+	if (ssl_err && ERR_GET_LIB(ssl_err) != 0 && !ERR_SYSTEM_ERROR(ssl_err))
+		ERR_error_string_n(ssl_err, buf, len);
+	else if (timeout)
+		snprintf(buf, len, "timed out");
+	else if (eof || ssl_err)
+		snprintf(buf, len, "connection closed by the %s", peer);
+	else
+		snprintf(buf, len, "%s", strerror(sock_err));
+}

@@ -39,6 +39,13 @@ static const char *const type_names[] = {
 	[WIRE_CTL_HOST - NLMSG_MIN_TYPE] = "host",
 	[WIRE_CTL_END - NLMSG_MIN_TYPE] = "end",
 	[WIRE_ALERT - NLMSG_MIN_TYPE] = "alert",
+	[WIRE_POLICY - NLMSG_MIN_TYPE] = "policy",
+	[WIRE_CONFIRM - NLMSG_MIN_TYPE] = "confirm",
+	[WIRE_CTL_APPLY - NLMSG_MIN_TYPE] = "apply",
+	[WIRE_PLAN_HOST - NLMSG_MIN_TYPE] = "plan-host",
+	[WIRE_CTL_APPLY_END - NLMSG_MIN_TYPE] = "apply-end",
+	[WIRE_CTL_POLICIES - NLMSG_MIN_TYPE] = "policies",
+	[WIRE_CTL_CONFIRM - NLMSG_MIN_TYPE] = "confirm-request",
 };
 
 const char *wire_type_name(uint16_t type)
@@ -61,6 +68,11 @@ static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
 	[WA_STATUS] = MNL_TYPE_NUL_STRING,   [WA_PERSISTED] = MNL_TYPE_U8,
 	[WA_SOFTWARE] = MNL_TYPE_NUL_STRING, [WA_COMMAND] = MNL_TYPE_U64,
 	[WA_ADDR] = MNL_TYPE_NUL_STRING,     [WA_TAMPERS] = MNL_TYPE_U32,
+	[WA_PART] = MNL_TYPE_U32,            [WA_PARTS] = MNL_TYPE_U32,
+	[WA_ELEMS_IN] = MNL_TYPE_BINARY,     [WA_ELEMS_OUT] = MNL_TYPE_BINARY,
+	[WA_CTL_ADDR] = MNL_TYPE_NUL_STRING, [WA_PORT] = MNL_TYPE_U32,
+	[WA_COLLECTOR] = MNL_TYPE_NUL_STRING, [WA_CONFIRM_MS] = MNL_TYPE_U32,
+	[WA_MANUAL] = MNL_TYPE_U8,           [WA_BASE_HASH] = MNL_TYPE_NUL_STRING,
 };
 
 void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)
@@ -208,14 +220,20 @@ uint64_t wire_get_u64(const struct wire_frame *f, uint16_t attr, uint64_t dflt)
 	return f->tb[attr] ? mnl_attr_get_u64(f->tb[attr]) : dflt;
 }
 
-int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg), void *arg)
+int wire_strs_foreach(const struct wire_frame *f, uint16_t type,
+		      int (*fn)(const char *s, void *arg), void *arg)
 {
 	const struct nlattr *attr;
 
 	mnl_attr_for_each(attr, f->nlh, sizeof(struct wire_hdr))
 	{
-		if (mnl_attr_get_type(attr) == WA_HOST && fn(mnl_attr_get_str(attr), arg) < 0)
+		if (mnl_attr_get_type(attr) == type && fn(mnl_attr_get_str(attr), arg) < 0)
 			return -1;
 	}
 	return 0;
+}
+
+int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg), void *arg)
+{
+	return wire_strs_foreach(f, WA_HOST, fn, arg);
 }

@@ -25,8 +25,9 @@ struct policy_elem {
 
 /* What one host gets. `in`: peers allowed to reach this host (peer address,
  * protocol, local port). `out`: what this host may reach (remote address,
- * protocol, remote port). Elements are sorted and merged, so equal policies
- * compare equal element by element. */
+ * protocol, remote port). Elements are merged into disjoint ones and sorted
+ * (family; TCP, UDP, ICMP; port; address), so equal policies compare equal
+ * element by element. */
 struct host_policy {
 	char *host;
 	struct policy_elem *in, *out;
@@ -34,9 +35,15 @@ struct host_policy {
 	struct conf_addr controllers[CONF_MAX_ADDRS]; /* management channel */
 	int ncontrollers;
 	uint16_t port;
-	struct conf_addr collectors[CONF_MAX_ADDRS]; /* forensic collectors, reachable while isolated */
+	struct conf_addr
+	    collectors[CONF_MAX_ADDRS]; /* forensic collectors, reachable while isolated */
 	int ncollectors;
 	char hash[65]; /* hex SHA-256 of the rendered text */
+	/* The rendered text, kept by policy_host_compile since it made it for the
+	 * hash anyway; render prints it. NULL: render builds it from the fields.
+	 * Code that changes the fields of a compiled policy frees and clears it. */
+	char *text;
+	size_t textlen;
 };
 
 /* Parse and validate a policy directory. Every error is reported through err
@@ -58,6 +65,10 @@ void host_policy_free(struct host_policy *hp);
 
 /* The exact nft -f input for the host (table inet bulkhead). Deterministic. */
 void host_policy_render(const struct host_policy *hp, FILE *out);
+
+/* One set element as nft lists it; the buffer needs POLICY_ELEM_TEXT bytes. */
+#define POLICY_ELEM_TEXT 160
+void policy_elem_format(const struct policy_elem *e, char buf[POLICY_ELEM_TEXT]);
 
 /* The same text in a malloc'd, NUL-terminated buffer; *len gets its length. */
 char *host_policy_text(const struct host_policy *hp, size_t *len);
@@ -90,9 +101,9 @@ void policy_stats_get(const struct policy *p, struct policy_stats *st);
 /* What decides a flow from one host to another. */
 struct policy_verdict {
 	int allowed;
-	const char *file;    /* rules.yaml, as messages name it */
-	unsigned line;	     /* the first rule that allows the flow; 0 when denied */
-	const char *comment; /* that rule's */
+	const char *file;      /* rules.yaml, as messages name it */
+	unsigned line;	       /* the first rule that allows the flow; 0 when denied */
+	const char *comment;   /* that rule's */
 	unsigned expired_line; /* when denied: an expired rule that would allow it, or 0 */
 	long expired_on;       /* its date, days since 1970-01-01 */
 };

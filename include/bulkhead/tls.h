@@ -14,6 +14,11 @@ SSL_CTX *tls_ctx_new(int server, const char *ca_path, const char *cert_path, con
  * peer has no verified certificate. */
 int tls_peer_name(SSL *ssl, char *buf, size_t len);
 
+/* Why a session ended (the OpenSSL error of the bufferevent, EOF, timeout,
+ * errno), for the log; peer is "controller" or "agent". */
+void tls_close_reason(unsigned long ssl_err, int eof, int timeout, int sock_err, const char *peer,
+		      char *buf, size_t len);
+
 /* Common name of a local certificate file (the agent's own name). */
 int tls_cert_file_name(const char *cert_path, char *buf, size_t len);
 

@@ -24,8 +24,10 @@ enum wire_type {
 	/* agent <-> controller */
 	WIRE_HELLO = NLMSG_MIN_TYPE, /* agent: NAME MODE EPOCH HASH SOFTWARE TAMPERS */
 	WIRE_HEARTBEAT,              /* both ways, no attributes needed */
-	WIRE_SET_MODE,               /* controller: EPOCH MODE */
-	WIRE_ACK,                    /* agent: EPOCH MODE RESULT APPLY_US HASH PERSISTED [ERROR] */
+	WIRE_SET_MODE,               /* controller: EPOCH MODE [HASH] [CONFIRM_MS] */
+	/* agent: EPOCH MODE RESULT APPLY_US HASH PERSISTED STATUS [ERROR]; STATUS is
+	 * applied, pending-confirm, committed, rolled-back or refused */
+	WIRE_ACK,
 	/* CLI <-> controller (control socket) */
 	WIRE_CTL_ISOLATE,  /* CLI: ALL | HOST..., REASON, TIMEOUT_MS */
 	WIRE_CTL_RELEASE,  /* CLI: ALL | HOST..., REASON, TIMEOUT_MS */
@@ -34,6 +36,15 @@ enum wire_type {
 	WIRE_CTL_HOST,     /* controller: one host row, see wire_attr */
 	WIRE_CTL_END,      /* controller: RESULT [ERROR] [EPOCH] [COMMAND] */
 	WIRE_ALERT,        /* agent: STATUS (kind) ERROR (what happened) TAMPERS */
+	/* a host policy, in parts: NAME HASH PART PARTS, part 0 also CTL_ADDR...
+	 * PORT COLLECTOR...; every part ELEMS_IN and/or ELEMS_OUT */
+	WIRE_POLICY,
+	WIRE_CONFIRM,      /* controller: EPOCH; commits a change that opened traffic */
+	WIRE_CTL_APPLY,    /* CLI: REASON TIMEOUT_MS CONFIRM_MS [MANUAL], then plan frames */
+	WIRE_PLAN_HOST,    /* plan: NAME MODE HASH (new) BASE_HASH, then its WIRE_POLICY frames */
+	WIRE_CTL_APPLY_END, /* CLI: end of the plan */
+	WIRE_CTL_POLICIES, /* CLI: send every host's applied policy (HOST rows + WIRE_POLICY) */
+	WIRE_CTL_CONFIRM,  /* CLI: confirm every change waiting for confirmation */
 	WIRE_TYPE_MAX
 };
 
@@ -61,6 +72,16 @@ enum wire_attr {
 	WA_COMMAND,    /* u64, command id in the controller's log */
 	WA_ADDR,       /* string, peer address */
 	WA_TAMPERS,    /* u32, tampering events the agent has undone since it started */
+	WA_PART,       /* u32 */
+	WA_PARTS,      /* u32 */
+	WA_ELEMS_IN,   /* binary, WIRE_ELEM_LEN bytes per element */
+	WA_ELEMS_OUT,  /* binary */
+	WA_CTL_ADDR,   /* string, may repeat */
+	WA_PORT,       /* u32 */
+	WA_COLLECTOR,  /* string, may repeat */
+	WA_CONFIRM_MS, /* u32, rollback timer; 0: the change needs no confirmation */
+	WA_MANUAL,     /* u8 flag */
+	WA_BASE_HASH,  /* string */
 	__WA_MAX
 };
 #define WA_MAX (__WA_MAX - 1)
@@ -113,6 +134,27 @@ uint64_t wire_get_u64(const struct wire_frame *f, uint16_t attr, uint64_t dflt);
 
 /* Call fn for every WA_HOST attribute, in order. Stops and returns -1 if fn does. */
 int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg), void *arg);
+/* The same for any repeated string attribute. */
+int wire_strs_foreach(const struct wire_frame *f, uint16_t attr,
+		      int (*fn)(const char *s, void *arg), void *arg);
+
+/* Host policies on the wire: see policy_wire.c. */
+struct host_policy;
+#define WIRE_ELEM_LEN 38
+#define WIRE_ELEMS_PER_PART 800 /* in and out both fit one frame */
+
+/* Calls emit for each WIRE_POLICY frame of hp (built in buf, WIRE_MAX_FRAME bytes). */
+int policy_wire_encode(const struct host_policy *hp, void *buf,
+		       int (*emit)(const void *frame, int len, void *arg), void *arg);
+/* Receiving side: frames of one policy, in order. */
+struct policy_wire_rx;
+struct policy_wire_rx *policy_wire_rx_new(void);
+void policy_wire_rx_free(struct policy_wire_rx *rx);
+/* Adds a WIRE_POLICY frame. Returns 1 when the policy is complete and its
+ * hash checks, 0 when more parts are due, -1 with *err on a bad frame. */
+int policy_wire_rx_add(struct policy_wire_rx *rx, const struct wire_frame *f, const char **err);
+/* Takes the completed policy (the caller frees it); NULL if incomplete. */
+struct host_policy *policy_wire_rx_take(struct policy_wire_rx *rx);
 
 const char *wire_type_name(uint16_t type);
 

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "bulkhead/conf.h"
+#include "bulkhead/policy.h"
 #include "bulkhead/wire.h"
 #include "nft.h"
 
@@ -139,15 +140,19 @@ static void test_install_readable(void **state)
 
 	(void)state;
 	need_netns();
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN, NULL), 0);
 	l = list_table();
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (!strstr(l, want[i]))
 			fail_msg("missing \"%s\" in:\n%s", want[i], l);
 	}
-	assert_int_equal(count(l, "icmpv6 type nd-neighbor-solicit accept"), 2);
-	assert_int_equal(count(l, "icmpv6 type nd-neighbor-advert accept"), 2);
-	assert_int_equal(count(l, "counter packets 0 bytes 0 drop"), 3);
+	/* isolate_in/out and policy_in/out each keep ND; all six chains end in drop. */
+	assert_int_equal(count(l, "icmpv6 type nd-neighbor-solicit accept"), 4);
+	assert_int_equal(count(l, "icmpv6 type nd-neighbor-advert accept"), 4);
+	assert_int_equal(count(l, "counter packets 0 bytes 0 drop"), 6);
+	assert_non_null(strstr(l, "ip saddr . meta l4proto . th dport @allow_in4 accept"));
+	assert_non_null(strstr(l, "ip6 daddr @ping_out6 icmpv6 type echo-request accept"));
+	assert_non_null(strstr(l, "ct state established,related accept"));
 	assert_null(strstr(l, "unknown"));
 	assert_null(strstr(l, "jump"));
 }
@@ -158,7 +163,7 @@ static void test_mode_switch(void **state)
 
 	(void)state;
 	need_netns();
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN, NULL), 0);
 	assert_int_equal(nft_mode_apply(nft, MODE_ISOLATED, &us), 0);
 	assert_true(us > 0);
 	assert_jumps(1);
@@ -176,8 +181,8 @@ static void test_reinstall_keeps_one_jump(void **state)
 {
 	(void)state;
 	need_netns();
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED), 0);
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED, NULL), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED, NULL), 0);
 	assert_jumps(1);
 }
 
@@ -187,11 +192,11 @@ static void test_table_deleted(void **state)
 
 	(void)state;
 	need_netns();
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN, NULL), 0);
 	assert_int_equal(system("nft delete table inet " NFT_TABLE_NAME), 0);
 	assert_int_equal(nft_mode_apply(nft, MODE_ISOLATED, &us), -ENOENT);
 	assert_int_equal(nft_mode_apply(nft, MODE_OPEN, &us), -ENOENT);
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED, NULL), 0);
 	assert_jumps(1);
 }
 
@@ -203,7 +208,7 @@ static void test_chain_deleted_is_atomic(void **state)
 
 	(void)state;
 	need_netns();
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN, NULL), 0);
 	assert_int_equal(nft_mode_apply(nft, MODE_ISOLATED, &us), 0);
 	assert_int_equal(system("nft flush chain inet " NFT_TABLE_NAME " forward && "
 				"nft delete chain inet " NFT_TABLE_NAME " isolate_fwd"),
@@ -212,7 +217,7 @@ static void test_chain_deleted_is_atomic(void **state)
 	list_table();
 	assert_int_equal(count(listing, "jump isolate_in"), 1);
 	assert_int_equal(count(listing, "jump isolate_fwd"), 0);
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED, NULL), 0);
 	assert_jumps(1);
 }
 
@@ -268,7 +273,7 @@ static void test_real_filtering(void **state)
 				"ip addr add 198.18.9.1/24 dev bhv0 && "
 				"ip link set bhv0 up && ip link set bhv1 up"),
 			 0);
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN, NULL), 0);
 	assert_int_equal(udp_send_errno(), 0);
 	assert_int_equal(lo_connect(), 0);
 	assert_int_equal(nft_mode_apply(nft, MODE_ISOLATED, &us), 0);
@@ -294,7 +299,7 @@ static void test_apply_timing(void **state)
 
 	(void)state;
 	need_netns();
-	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_OPEN, NULL), 0);
 	for (i = 0; i < APPLY_RUNS; i++)
 		assert_int_equal(nft_mode_apply(nft, i % 2 ? MODE_OPEN : MODE_ISOLATED, &us[i]), 0);
 	qsort(us, APPLY_RUNS, sizeof(us[0]), cmp_u64);
@@ -303,30 +308,84 @@ static void test_apply_timing(void **state)
 		      (unsigned long long)us[APPLY_RUNS - 1]);
 }
 
-static void test_hash(void **state)
+/* The digest follows what the kernel holds: stable across a reinstall,
+ * changed by someone else's rule, and ENOENT without the table. */
+static void test_digest(void **state)
 {
-	struct conf_addr a[2];
-	struct nft_mgmt m = {a, 2, CTL_PORT}, none = {NULL, 0, CTL_PORT};
-	char h[65];
+	char d1[65], d2[65], d3[65];
 
 	(void)state;
-	addr_set(&a[0], AF_INET, "198.18.0.1");
-	addr_set(&a[1], AF_INET6, "2001:2::1");
-	/* printf 'mode=2\nport=7443\nctl=198.18.0.1\nctl=2001:2::1\n' | sha256sum */
-	nft_ruleset_hash(&m, MODE_ISOLATED, h);
-	assert_string_equal(h, "1d056ceea84a233abdc4577dd2eed963a9ce17c8b5fd10e9ddfb4ffa03d68206");
-	/* printf 'mode=0\nport=7443\n' | sha256sum */
-	nft_ruleset_hash(&none, MODE_OPEN, h);
-	assert_string_equal(h, "d486541530bd713aa417af08b2731de8e2c41a1942d4daf1ea7620eb50caa2d6");
+	need_netns();
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED, NULL), 0);
+	assert_int_equal(nft_table_digest(nft, d1), 0);
+	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED, NULL), 0);
+	assert_int_equal(nft_table_digest(nft, d2), 0);
+	assert_string_equal(d1, d2);
+	assert_int_equal(system("nft add rule inet bulkhead isolate_in accept"), 0);
+	assert_int_equal(nft_table_digest(nft, d3), 0);
+	assert_string_not_equal(d1, d3);
+	assert_int_equal(nft_mode_apply(nft, MODE_OPEN, NULL), 0);
+	assert_int_equal(nft_table_digest(nft, d2), 0);
+	assert_string_not_equal(d3, d2);
+	assert_int_equal(system("nft delete table inet bulkhead"), 0);
+	assert_int_equal(nft_table_digest(nft, d3), -ENOENT);
+}
+
+/* For every host of the example site, the table the agent builds lists
+ * exactly like `bulkhead render` loaded with nft -f. */
+static void test_policy_matches_render(void **state)
+{
+	const char *src = getenv("BH_SOURCE_ROOT");
+	char dir[4096], cmd[8192], tmp[64];
+	struct policy *p;
+	size_t i, n;
+
+	(void)state;
+	need_netns();
+	snprintf(dir, sizeof(dir), "%s/policies", src ? src : ".");
+	p = policy_load(dir, conf_error_stderr, NULL, NULL);
+	assert_non_null(p);
+	n = policy_host_count(p);
+	assert_true(n >= 40);
+	for (i = 0; i < n; i++) {
+		struct host_policy *hp = policy_host_compile(p, policy_host_name(p, i));
+		struct nft_mgmt m = {hp->controllers, hp->ncontrollers, hp->port};
+		FILE *f;
+
+		snprintf(tmp, sizeof(tmp), "/tmp/bh-test-%d", (int)getpid());
+		snprintf(cmd, sizeof(cmd), "%s.nft", tmp);
+		f = fopen(cmd, "w");
+
+		assert_non_null(f);
+		host_policy_render(hp, f);
+		fclose(f);
+		assert_int_equal(nft_table_install(nft, &m, MODE_SEGMENTED, hp), 0);
+		/* The rendered text, loaded by nft in a namespace of its own. */
+		snprintf(cmd, sizeof(cmd),
+			 "nft list table inet bulkhead > %s.agent && "
+			 "unshare -n sh -c 'nft -f %s.nft && nft list table inet bulkhead' > %s.render "
+			 "&& cmp -s %s.agent %s.render",
+			 tmp, tmp, tmp, tmp, tmp);
+		if (system(cmd) != 0)
+			fail_msg("host %s: the agent's table differs from bulkhead render "
+				 "(diff %s.agent %s.render)",
+				 hp->host, tmp, tmp);
+		host_policy_free(hp);
+	}
+	print_message("%zu hosts: agent table == rendered table\n", n);
+	policy_free(p);
+	snprintf(cmd, sizeof(cmd), "rm -f %s.nft %s.agent %s.render", tmp, tmp, tmp);
+	assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hash),	   cmocka_unit_test(test_install_readable),
+	    cmocka_unit_test(test_digest),	   cmocka_unit_test(test_install_readable),
 	    cmocka_unit_test(test_mode_switch),	   cmocka_unit_test(test_reinstall_keeps_one_jump),
 	    cmocka_unit_test(test_table_deleted),  cmocka_unit_test(test_chain_deleted_is_atomic),
 	    cmocka_unit_test(test_real_filtering), cmocka_unit_test(test_apply_timing),
+	    cmocka_unit_test(test_policy_matches_render),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

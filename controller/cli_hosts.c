@@ -1,0 +1,82 @@
+/* bulkhead hosts: the inventory of a policy checkout, one host a line, for
+ * people and for scripts (the lab builds a site's hosts from it). */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "bulkhead/policy.h"
+#include "cli.h"
+
+#define EX_USAGE 64
+
+static void hosts_usage(FILE *out)
+{
+	fprintf(out, "usage: bulkhead hosts [DIR] [--management]\n"
+		     "One line per inventory host of the policy in DIR (default .):\n"
+		     "  NAME IPV4 IPV6 PROFILE   (- where the host has no such address)\n"
+		     "--management prints the management section instead:\n"
+		     "  controllers ADDR... / port PORT / collectors ADDR...\n");
+}
+
+static const char *first_addr(const struct inv_host *h, int family)
+{
+	for (int i = 0; i < h->naddrs; i++)
+		if (h->addrs[i].family == family)
+			return h->addrs[i].text;
+	return "-";
+}
+
+static void management_print(const struct policy *p)
+{
+	struct host_policy *hp = policy_host_compile(p, policy_host_name(p, 0));
+
+	printf("controllers");
+	for (int i = 0; i < hp->ncontrollers; i++)
+		printf(" %s", hp->controllers[i].text);
+	printf("\nport %u\ncollectors", hp->port);
+	for (int i = 0; i < hp->ncollectors; i++)
+		printf(" %s", hp->collectors[i].text);
+	printf("\n");
+	host_policy_free(hp);
+}
+
+int cmd_hosts_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"management", no_argument, NULL, 'm'},
+						 {"help", no_argument, NULL, 'h'},
+						 {0}};
+	const char *dir = ".";
+	struct policy *p;
+	int opt, mgmt = 0;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "mh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'm': mgmt = 1; break;
+		case 'h': hosts_usage(stdout); return 0;
+		default: hosts_usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind < argc)
+		dir = argv[optind++];
+	if (optind != argc) {
+		hosts_usage(stderr);
+		return EX_USAGE;
+	}
+	p = policy_load(dir, conf_error_stderr, NULL, NULL);
+	if (!p)
+		return 1;
+	if (mgmt && policy_host_count(p) > 0) {
+		management_print(p);
+	} else {
+		for (size_t i = 0; i < policy_host_count(p); i++) {
+			const struct inv_host *h = policy_host(p, i);
+
+			printf("%s %s %s %s\n", h->name, first_addr(h, AF_INET),
+			       first_addr(h, AF_INET6), h->profile);
+		}
+	}
+	policy_free(p);
+	return 0;
+}

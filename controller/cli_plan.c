@@ -1,0 +1,443 @@
+/* bulkhead plan / apply / confirm: what a policy checkout would change on
+ * each host, and pushing exactly that reviewed plan, commit-confirmed. */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/policy.h"
+#include "bulkhead/wire.h"
+#include "cli.h"
+#include "cli_out.h"
+
+#define EX_USAGE 64
+#define EX_UNAVAILABLE 69
+#define PLAN_MAGIC "bulkhead-plan 1\n"
+
+/* What the controller reports each host holds. */
+struct applied {
+	struct cmd_result r;      /* r.hosts[i]: mode, hash */
+	struct host_policy **hp;  /* per row; NULL when none or not stored */
+	int nhp;
+	struct policy_wire_rx *rx;
+	const char *err;
+};
+
+static int applied_frame(const struct wire_frame *f, void *arg)
+{
+	struct applied *ap = arg;
+	int row = ap->r.nhosts - 1, rc;
+
+	if (f->type != WIRE_POLICY || row < 0)
+		return -1;
+	rc = policy_wire_rx_add(ap->rx, f, &ap->err);
+	if (rc < 0) {
+		fprintf(stderr, "bulkhead plan: policy of %s from the controller: %s\n",
+			ap->r.hosts[row].name, ap->err);
+		return -1;
+	}
+	if (rc == 1) {
+		ap->hp = realloc(ap->hp, sizeof(*ap->hp) * (size_t)(row + 1));
+		if (!ap->hp)
+			fatal("out of memory");
+		while (ap->nhp <= row)
+			ap->hp[ap->nhp++] = NULL;
+		ap->hp[row] = policy_wire_rx_take(ap->rx);
+	}
+	return 0;
+}
+
+static const struct host_policy *applied_find(const struct applied *ap, const char *host,
+					      const struct host_row **row)
+{
+	for (int i = 0; i < ap->r.nhosts; i++)
+		if (strcmp(ap->r.hosts[i].name, host) == 0) {
+			*row = &ap->r.hosts[i];
+			return i < ap->nhp ? ap->hp[i] : NULL;
+		}
+	*row = NULL;
+	return NULL;
+}
+
+static const char *elem_set(const struct policy_elem *e, int in)
+{
+	static const char *const names[2][2][2] = {
+		{{"allow_out4", "allow_out6"}, {"ping_out4", "ping_out6"}},
+		{{"allow_in4", "allow_in6"}, {"ping_in4", "ping_in6"}},
+	};
+	int ping = e->proto == IPPROTO_ICMP || e->proto == IPPROTO_ICMPV6;
+
+	return names[in][ping][e->family == AF_INET6];
+}
+
+static int elem_cmp(const void *pa, const void *pb)
+{
+	return memcmp(pa, pb, sizeof(struct policy_elem));
+}
+
+/* Prints one direction's added and removed elements; returns how many. */
+static size_t elems_diff(const struct policy_elem *old, size_t nold, const struct policy_elem *new,
+			 size_t nnew, int in)
+{
+	struct policy_elem *a = xcalloc(nold + 1, sizeof(*a)), *b = xcalloc(nnew + 1, sizeof(*b));
+	char text[POLICY_ELEM_TEXT];
+	size_t i = 0, j = 0, changes = 0;
+
+	if (nold)
+		memcpy(a, old, nold * sizeof(*a));
+	if (nnew)
+		memcpy(b, new, nnew * sizeof(*b));
+	qsort(a, nold, sizeof(*a), elem_cmp);
+	qsort(b, nnew, sizeof(*b), elem_cmp);
+	while (i < nold || j < nnew) {
+		int c = i == nold ? 1 : j == nnew ? -1 : elem_cmp(&a[i], &b[j]);
+
+		if (c == 0) {
+			i++;
+			j++;
+			continue;
+		}
+		policy_elem_format(c < 0 ? &a[i] : &b[j], text);
+		printf("      %c %-11s %s\n", c < 0 ? '-' : '+', elem_set(c < 0 ? &a[i] : &b[j], in),
+		       text);
+		changes++;
+		if (c < 0)
+			i++;
+		else
+			j++;
+	}
+	free(a);
+	free(b);
+	return changes;
+}
+
+static int plan_write_frame(const void *frame, int len, void *arg)
+{
+	return fwrite(frame, 1, (size_t)len, arg) == (size_t)len ? 0 : -1;
+}
+
+static void plan_usage(FILE *out)
+{
+	fprintf(out, "usage: bulkhead plan [DIR] [-o FILE]\n"
+		     "Compiles the policy in DIR (default .) and compares it with what every\n"
+		     "agent reports it has applied: per host, the set elements added (+) and\n"
+		     "removed (-), and the mode changes. -o FILE writes the plan for\n"
+		     "`bulkhead apply FILE`.\n"
+		     "Exit status: 0 nothing would change, 2 something would, 1 on errors.\n");
+}
+
+int cmd_plan_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static char buf[WIRE_MAX_FRAME];
+	struct applied ap = {.r = {.action = "plan"}};
+	const char *dir = ".", *out_path = NULL;
+	struct wire_builder b;
+	struct policy *p = NULL;
+	FILE *out = NULL;
+	size_t nchanged = 0, n;
+	int opt, rc = 1;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o': out_path = optarg; break;
+		case 'h': plan_usage(stdout); return 0;
+		default: plan_usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind < argc)
+		dir = argv[optind++];
+	if (optind != argc) {
+		plan_usage(stderr);
+		return EX_USAGE;
+	}
+	p = policy_load(dir, conf_error_stderr, NULL, NULL);
+	if (!p) {
+		fprintf(stderr, "bulkhead plan: %s: the policy has errors; nothing planned\n", dir);
+		return 1;
+	}
+	ap.rx = policy_wire_rx_new();
+	wire_build_start(&b, buf, WIRE_CTL_POLICIES, 1);
+	rc = ctl_exchange(buf, (size_t)wire_build_end(&b), &ap.r, 30000, applied_frame, &ap);
+	if (rc < 0) {
+		rc = rc == -2 ? EX_UNAVAILABLE : 1;
+		goto out;
+	}
+	if (out_path) {
+		out = fopen(out_path, "we");
+		if (!out || fputs(PLAN_MAGIC, out) < 0) {
+			fprintf(stderr, "bulkhead plan: %s: %s\n", out_path, strerror(errno));
+			rc = 1;
+			goto out;
+		}
+	}
+	n = policy_host_count(p);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = policy_host_name(p, i);
+		struct host_policy *hp = policy_host_compile(p, name);
+		const struct host_row *row;
+		const struct host_policy *old = applied_find(&ap, name, &row);
+		int mode = row ? row->mode : MODE_OPEN;
+
+		if (!row) {
+			printf("! %s: not in the controller's inventory; skipped\n", name);
+			host_policy_free(hp);
+			continue;
+		}
+		if (strcmp(row->hash, hp->hash) == 0 && mode != MODE_OPEN) {
+			host_policy_free(hp);
+			continue;
+		}
+		nchanged++;
+		printf("~ %s: %s -> %s, policy %.12s -> %.12s%s\n", name, mode_name(mode),
+		       mode == MODE_ISOLATED ? "isolated (stays isolated; the policy is staged)"
+					     : "segmented",
+		       row->hash[0] ? row->hash : "(none)", hp->hash,
+		       row->status[0] ? " [a change is in flight]" : "");
+		if (row->hash[0] && !old)
+			printf("      (the controller does not hold the applied policy; showing all "
+			       "elements)\n");
+		elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1);
+		elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0);
+		if (out) {
+			wire_build_start(&b, buf, WIRE_PLAN_HOST, 0);
+			wire_put_str(&b, WA_NAME, name);
+			wire_put_u8(&b, WA_MODE, MODE_SEGMENTED);
+			wire_put_str(&b, WA_HASH, hp->hash);
+			wire_put_str(&b, WA_BASE_HASH, row->hash);
+			if (plan_write_frame(buf, wire_build_end(&b), out) < 0 ||
+			    policy_wire_encode(hp, buf, plan_write_frame, out) < 0) {
+				fprintf(stderr, "bulkhead plan: %s: %s\n", out_path, strerror(errno));
+				host_policy_free(hp);
+				rc = 1;
+				goto out;
+			}
+		}
+		host_policy_free(hp);
+	}
+	printf("%zu of %zu hosts would change.\n", nchanged, n);
+	if (out) {
+		if (fclose(out) != 0) {
+			out = NULL;
+			fprintf(stderr, "bulkhead plan: %s: %s\n", out_path, strerror(errno));
+			rc = 1;
+			goto out;
+		}
+		out = NULL;
+		printf("Plan written to %s; push it with: bulkhead apply %s\n", out_path, out_path);
+	}
+	rc = nchanged ? 2 : 0;
+out:
+	if (out)
+		fclose(out);
+	for (int i = 0; i < ap.nhp; i++)
+		host_policy_free(ap.hp[i]);
+	free(ap.hp);
+	free(ap.r.hosts);
+	policy_wire_rx_free(ap.rx);
+	policy_free(p);
+	return rc;
+}
+
+static void apply_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bulkhead apply FILE [--reason TEXT] [--confirm-timeout SECONDS]\n"
+		"                      [--confirm manual] [--timeout SECONDS] [--json]\n"
+		"Pushes exactly the plan in FILE (made by `bulkhead plan -o FILE`). It is\n"
+		"refused whole if any host changed since the plan was made.\n"
+		"Each host that opens traffic arms a rollback timer (--confirm-timeout,\n"
+		"default 30 s): the controller confirms the change once the host acks it,\n"
+		"and a host that is not confirmed in time returns to its previous state.\n"
+		"With --confirm manual the controller does not confirm: run\n"
+		"`bulkhead confirm` within the timeout, or every host rolls back.\n"
+		"Isolated hosts take the new policy and stay isolated.\n");
+}
+
+static char *plan_read(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char magic[sizeof(PLAN_MAGIC)] = "";
+	char *data = NULL;
+	size_t cap = 0;
+
+	*len = 0;
+	if (!f) {
+		fprintf(stderr, "bulkhead apply: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if (fread(magic, 1, strlen(PLAN_MAGIC), f) != strlen(PLAN_MAGIC) ||
+	    memcmp(magic, PLAN_MAGIC, strlen(PLAN_MAGIC)) != 0) {
+		fprintf(stderr, "bulkhead apply: %s: not a plan made by `bulkhead plan -o`\n", path);
+		fclose(f);
+		return NULL;
+	}
+	for (;;) {
+		size_t n;
+
+		if (*len + 65536 > cap) {
+			cap = 2 * cap + 65536;
+			data = realloc(data, cap);
+			if (!data)
+				fatal("out of memory");
+		}
+		n = fread(data + *len, 1, cap - *len - WIRE_MAX_FRAME / 2, f);
+		*len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	return data;
+}
+
+/* The plan's frames must all decode before anything is sent. */
+static int plan_check(const char *path, const char *data, size_t len, size_t *nhosts)
+{
+	size_t off = 0;
+
+	*nhosts = 0;
+	while (off < len) {
+		int flen = wire_frame_peek_len(data + off, len - off);
+		struct wire_frame f;
+		const char *err = "truncated";
+
+		if (flen <= 0 || (size_t)flen > len - off ||
+		    wire_frame_decode(data + off, (size_t)flen, &f, &err) < 0 ||
+		    (f.type != WIRE_PLAN_HOST && f.type != WIRE_POLICY)) {
+			fprintf(stderr, "bulkhead apply: %s: damaged at byte %zu: %s\n", path,
+				off + strlen(PLAN_MAGIC), err);
+			return -1;
+		}
+		*nhosts += f.type == WIRE_PLAN_HOST;
+		off += (size_t)flen;
+	}
+	return 0;
+}
+
+int cmd_apply_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"reason", required_argument, NULL, 'r'},
+		{"timeout", required_argument, NULL, 't'},
+		{"confirm-timeout", required_argument, NULL, 'c'},
+		{"confirm", required_argument, NULL, 'm'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
+	static char buf[WIRE_MAX_FRAME];
+	struct cmd_result r = {.action = "apply"};
+	double timeout_s = 60, confirm_s = 30;
+	struct wire_builder b;
+	size_t len, nhosts, hlen;
+	char *data, *req;
+	int opt, manual = 0, rc;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "r:t:c:m:jh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': r.reason = optarg; break;
+		case 't':
+			if (cli_seconds_parse("apply", "--timeout", optarg, &timeout_s) < 0)
+				return EX_USAGE;
+			break;
+		case 'c':
+			if (cli_seconds_parse("apply", "--confirm-timeout", optarg, &confirm_s) < 0)
+				return EX_USAGE;
+			break;
+		case 'm':
+			if (strcmp(optarg, "manual") != 0 && strcmp(optarg, "auto") != 0) {
+				fprintf(stderr, "bulkhead apply: --confirm: expected manual or auto\n");
+				return EX_USAGE;
+			}
+			manual = strcmp(optarg, "manual") == 0;
+			break;
+		case 'j': cli.json = 1; break;
+		case 'h': apply_usage(stdout); return 0;
+		default: apply_usage(stderr); return EX_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		apply_usage(stderr);
+		return EX_USAGE;
+	}
+	data = plan_read(argv[optind], &len);
+	if (!data)
+		return 1;
+	if (plan_check(argv[optind], data, len, &nhosts) < 0) {
+		free(data);
+		return 1;
+	}
+	if (nhosts == 0) {
+		printf("bulkhead apply: %s changes nothing\n", argv[optind]);
+		free(data);
+		return 0;
+	}
+	/* APPLY, the plan's frames, APPLY_END: one request. */
+	wire_build_start(&b, buf, WIRE_CTL_APPLY, 1);
+	if (r.reason)
+		wire_put_str(&b, WA_REASON, r.reason);
+	wire_put_u32(&b, WA_TIMEOUT_MS, (uint32_t)(timeout_s * 1000));
+	wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)(confirm_s * 1000));
+	if (manual)
+		wire_put_u8(&b, WA_MANUAL, 1);
+	hlen = (size_t)wire_build_end(&b);
+	req = malloc(hlen + len + WIRE_HDRLEN);
+	if (!req)
+		fatal("out of memory");
+	memcpy(req, buf, hlen);
+	memcpy(req + hlen, data, len);
+	wire_build_start(&b, buf, WIRE_CTL_APPLY_END, 1);
+	memcpy(req + hlen + len, buf, (size_t)wire_build_end(&b));
+	rc = ctl_exchange(req, hlen + len + (size_t)wire_build_end(&b), &r,
+			  (int)(timeout_s * 1000) + 5000, NULL, NULL);
+	free(req);
+	free(data);
+	if (rc == -2)
+		return EX_UNAVAILABLE;
+	if (rc < 0)
+		return 1;
+	output_command(&r, cli.json);
+	if (manual && r.result == 0 && !cli.json)
+		printf("Every change waits for confirmation: run `bulkhead confirm` within %.0f s, "
+		       "or the hosts roll back by themselves.\n",
+		       confirm_s);
+	free(r.hosts);
+	return r.result == 0 ? 0 : 1;
+}
+
+int cmd_confirm_main(int argc, char **argv)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct cmd_result r = {.action = "confirm"};
+	struct wire_builder b;
+	int rc;
+
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("usage: bulkhead confirm [--json]\n"
+		       "Confirms every change that `bulkhead apply --confirm manual` left\n"
+		       "waiting; without it, those hosts roll back when their timer ends.\n");
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "--json") == 0)
+		cli.json = 1;
+	else if (argc > 1) {
+		fprintf(stderr, "usage: bulkhead confirm [--json]\n");
+		return EX_USAGE;
+	}
+	wire_build_start(&b, buf, WIRE_CTL_CONFIRM, 1);
+	wire_put_u32(&b, WA_TIMEOUT_MS, 10000);
+	rc = ctl_exchange(buf, (size_t)wire_build_end(&b), &r, 15000, NULL, NULL);
+	if (rc == -2)
+		return EX_UNAVAILABLE;
+	if (rc < 0)
+		return 1;
+	output_command(&r, cli.json);
+	free(r.hosts);
+	return r.result == 0 ? 0 : 1;
+}

@@ -1,0 +1,412 @@
+/* A host policy as nft -f input: the fixed skeleton of table inet bulkhead,
+ * whose rules never change, and the eight sets that hold the policy. The
+ * same bytes for the same policy, and formatted as `nft list` prints it. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/policy.h"
+#include "policy_int.h"
+
+struct text {
+	char *buf;
+	size_t len, cap;
+};
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		while (t->len + n + 1 > t->cap)
+			t->cap = t->cap != 0 ? 2 * t->cap : 4096;
+		t->buf = realloc(t->buf, t->cap);
+		if (t->buf == NULL)
+			fatal("out of memory");
+	}
+	memcpy(t->buf + t->len, s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+static void text_puts(struct text *t, const char *s)
+{
+	text_put(t, s, strlen(s));
+}
+
+/* Room for n more bytes; returns where they go. */
+static char *text_reserve(struct text *t, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		while (t->len + n + 1 > t->cap)
+			t->cap = t->cap != 0 ? 2 * t->cap : 4096;
+		t->buf = realloc(t->buf, t->cap);
+		if (t->buf == NULL)
+			fatal("out of memory");
+	}
+	return t->buf + t->len;
+}
+
+/* Sets can hold tens of thousands of elements: they are written straight
+ * into the buffer, without printf or inet_ntop. Each put_ returns the end. */
+static char *put_str(char *o, const char *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+
+static char *put_uint(char *o, unsigned v)
+{
+	unsigned w, n = 1;
+	char *end;
+
+	for (w = v; w >= 10; w /= 10)
+		n++;
+	end = o + n;
+	o = end;
+	do {
+		*--o = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return end;
+}
+
+static char *put_hex(char *o, unsigned v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int shift;
+
+	for (shift = 12; shift > 0 && (v >> shift) == 0; shift -= 4)
+		;
+	for (; shift >= 0; shift -= 4)
+		*o++ = hex[(v >> shift) & 0xf];
+	return o;
+}
+
+/* As inet_ntop writes it (RFC 5952): the first longest run of two or more
+ * zero groups as "::". The forms with an embedded IPv4 address are left to
+ * inet_ntop itself. */
+static char *put_addr6(char *o, const uint8_t *a)
+{
+	unsigned w[8];
+	int i, run = -1, runlen = 0, len;
+
+	for (i = 0; i < 8; i++)
+		w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+	if ((w[0] | w[1] | w[2] | w[3] | w[4]) == 0 &&
+	    (w[5] == 0xffff || (w[5] == 0 && w[6] != 0))) {
+		inet_ntop(AF_INET6, a, o, INET6_ADDRSTRLEN);
+		return o + strlen(o);
+	}
+	for (i = 0; i<8; i += len> 0 ? len : 1) {
+		for (len = 0; i + len < 8 && w[i + len] == 0; len++)
+			;
+		if (len > runlen) {
+			run = i;
+			runlen = len;
+		}
+	}
+	if (runlen < 2)
+		run = -1;
+	for (i = 0; i < 8; i++) {
+		if (i == run) {
+			*o++ = ':';
+			*o++ = ':';
+			i += runlen - 1;
+			continue;
+		}
+		if (i > 0 && i != run + runlen)
+			*o++ = ':';
+		o = put_hex(o, w[i]);
+	}
+	return o;
+}
+
+static const char octet_text[256][4] = {
+    "0",   "1",	  "2",	 "3",	"4",   "5",   "6",   "7",   "8",   "9",	  "10",	 "11",	"12",
+    "13",  "14",  "15",	 "16",	"17",  "18",  "19",  "20",  "21",  "22",  "23",	 "24",	"25",
+    "26",  "27",  "28",	 "29",	"30",  "31",  "32",  "33",  "34",  "35",  "36",	 "37",	"38",
+    "39",  "40",  "41",	 "42",	"43",  "44",  "45",  "46",  "47",  "48",  "49",	 "50",	"51",
+    "52",  "53",  "54",	 "55",	"56",  "57",  "58",  "59",  "60",  "61",  "62",	 "63",	"64",
+    "65",  "66",  "67",	 "68",	"69",  "70",  "71",  "72",  "73",  "74",  "75",	 "76",	"77",
+    "78",  "79",  "80",	 "81",	"82",  "83",  "84",  "85",  "86",  "87",  "88",	 "89",	"90",
+    "91",  "92",  "93",	 "94",	"95",  "96",  "97",  "98",  "99",  "100", "101", "102", "103",
+    "104", "105", "106", "107", "108", "109", "110", "111", "112", "113", "114", "115", "116",
+    "117", "118", "119", "120", "121", "122", "123", "124", "125", "126", "127", "128", "129",
+    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "140", "141", "142",
+    "143", "144", "145", "146", "147", "148", "149", "150", "151", "152", "153", "154", "155",
+    "156", "157", "158", "159", "160", "161", "162", "163", "164", "165", "166", "167", "168",
+    "169", "170", "171", "172", "173", "174", "175", "176", "177", "178", "179", "180", "181",
+    "182", "183", "184", "185", "186", "187", "188", "189", "190", "191", "192", "193", "194",
+    "195", "196", "197", "198", "199", "200", "201", "202", "203", "204", "205", "206", "207",
+    "208", "209", "210", "211", "212", "213", "214", "215", "216", "217", "218", "219", "220",
+    "221", "222", "223", "224", "225", "226", "227", "228", "229", "230", "231", "232", "233",
+    "234", "235", "236", "237", "238", "239", "240", "241", "242", "243", "244", "245", "246",
+    "247", "248", "249", "250", "251", "252", "253", "254", "255",
+};
+
+/* Writes all four bytes of the entry; the buffer always has room past the
+ * end, and what follows overwrites the spare ones. */
+static char *put_octet(char *o, unsigned v)
+{
+	memcpy(o, octet_text[v], 4);
+	return o + (v < 10 ? 1 : v < 100 ? 2 : 3);
+}
+
+static char *put_addr(char *o, int family, const uint8_t *a)
+{
+	if (family == AF_INET6)
+		return put_addr6(o, a);
+	o = put_octet(o, a[0]);
+	*o++ = '.';
+	o = put_octet(o, a[1]);
+	*o++ = '.';
+	o = put_octet(o, a[2]);
+	*o++ = '.';
+	return put_octet(o, a[3]);
+}
+
+/* As nft prints an interval: one address, a prefix where the range is one,
+ * else lo-hi. */
+static char *put_range(char *o, int family, const uint8_t *lo, const uint8_t *hi)
+{
+	int len = policy_addr_len(family), i = 0, j;
+	uint32_t a, b, x;
+	uint8_t xb;
+
+	if (family == AF_INET) {
+		a = (uint32_t)lo[0] << 24 | (uint32_t)lo[1] << 16 | (uint32_t)lo[2] << 8 | lo[3];
+		b = (uint32_t)hi[0] << 24 | (uint32_t)hi[1] << 16 | (uint32_t)hi[2] << 8 | hi[3];
+		o = put_addr(o, family, lo);
+		if (a == b)
+			return o;
+		x = a ^ b;
+		if ((x & (x + 1)) == 0 && (a & x) == 0) {
+			*o++ = '/';
+			return put_uint(o, (unsigned)(32 - __builtin_popcount(x)));
+		}
+		*o++ = '-';
+		return put_addr(o, family, hi);
+	}
+	while (i < len && lo[i] == hi[i])
+		i++;
+	o = put_addr(o, family, lo);
+	if (i == len)
+		return o;
+	xb = lo[i] ^ hi[i];
+	if ((xb & (xb + 1)) == 0 && (lo[i] & xb) == 0 && (hi[i] & xb) == xb) {
+		for (j = i + 1; j < len && lo[j] == 0 && hi[j] == 0xff; j++)
+			;
+		if (j == len) {
+			*o++ = '/';
+			return put_uint(o, (unsigned)(8 * i + 8 - __builtin_popcount(xb)));
+		}
+	}
+	*o++ = '-';
+	return put_addr(o, family, hi);
+}
+
+static char *put_ports(char *o, uint16_t lo, uint16_t hi)
+{
+	o = put_uint(o, lo);
+	if (hi == lo)
+		return o;
+	*o++ = '-';
+	return put_uint(o, hi);
+}
+
+static void text_uint(struct text *t, unsigned v)
+{
+	t->len = (size_t)(put_uint(text_reserve(t, 12), v) - t->buf);
+	t->buf[t->len] = '\0';
+}
+
+static int elem_icmp(const struct policy_elem *e)
+{
+	return e->proto == IPPROTO_ICMP || e->proto == IPPROTO_ICMPV6;
+}
+
+/* One set: allow_* (address . protocol . port) or ping_* (address). */
+static void set_write(struct text *t, const char *name, int family, int ping,
+		      const struct policy_elem *e, size_t n)
+{
+	size_t i, count = 0;
+	char *o;
+
+	text_puts(t, "\tset ");
+	text_puts(t, name);
+	text_puts(t, " {\n\t\ttype ");
+	text_puts(t, family == AF_INET ? "ipv4_addr" : "ipv6_addr");
+	if (!ping)
+		text_puts(t, " . inet_proto . inet_service");
+	text_puts(t, "\n\t\tflags interval\n");
+	for (i = 0; i < n; i++) {
+		if (e[i].family != family || elem_icmp(&e[i]) != ping)
+			continue;
+		/* two v6 addresses, a protocol and two ports fit easily */
+		o = text_reserve(t, 160);
+		o = count++ == 0 ? put_str(o, "\t\telements = { ", 15) : put_str(o, ", ", 2);
+		o = put_range(o, family, e[i].addr_lo, e[i].addr_hi);
+		if (!ping) {
+			o = put_str(o, e[i].proto == IPPROTO_TCP ? " . tcp . " : " . udp . ", 9);
+			o = put_ports(o, e[i].port_lo, e[i].port_hi);
+		}
+		t->len = (size_t)(o - t->buf);
+	}
+	if (count > 0)
+		text_puts(t, " }\n");
+	text_puts(t, "\t}\n\n");
+}
+
+static void base_chain_write(struct text *t, const char *name, const char *hook, const char *to)
+{
+	text_puts(t, "\tchain ");
+	text_puts(t, name);
+	text_puts(t, " {\n\t\ttype filter hook ");
+	text_puts(t, hook);
+	text_puts(t, " priority -200; policy accept;\n\t\tjump ");
+	text_puts(t, to);
+	text_puts(t, "\n\t}\n\n");
+}
+
+/* What stays open whatever the mode: loopback, the controllers' session,
+ * the collectors and IPv6 neighbour discovery. */
+static void mgmt_rules_write(struct text *t, const struct host_policy *hp, int in)
+{
+	const char *end = in ? "saddr " : "daddr ";
+	int i;
+
+	text_puts(t, in ? "\t\tiif \"lo\" accept\n" : "\t\toif \"lo\" accept\n");
+	for (i = 0; i < hp->ncontrollers; i++) {
+		text_puts(t, hp->controllers[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
+		text_puts(t, end);
+		text_puts(t, hp->controllers[i].text);
+		text_puts(t, in ? " tcp sport " : " tcp dport ");
+		text_uint(t, hp->port);
+		text_puts(t, " accept\n");
+	}
+	/* The same session as the controller's own host sees it. */
+	for (i = 0; i < hp->ncontrollers; i++) {
+		text_puts(t, hp->controllers[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
+		text_puts(t, in ? "daddr " : "saddr ");
+		text_puts(t, hp->controllers[i].text);
+		text_puts(t, in ? " tcp dport " : " tcp sport ");
+		text_uint(t, hp->port);
+		text_puts(t, " accept\n");
+	}
+	for (i = 0; i < hp->ncollectors; i++) {
+		text_puts(t, hp->collectors[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
+		text_puts(t, end);
+		text_puts(t, hp->collectors[i].text);
+		text_puts(t, " accept\n");
+	}
+	text_puts(t, "\t\ticmpv6 type nd-neighbor-solicit accept\n"
+		     "\t\ticmpv6 type nd-neighbor-advert accept\n");
+}
+
+static void policy_chain_write(struct text *t, const struct host_policy *hp, int in)
+{
+	const char *end = in ? "saddr" : "daddr", *dir = in ? "in" : "out";
+	char line[512];
+
+	text_puts(t, in ? "\tchain policy_in {\n" : "\tchain policy_out {\n");
+	mgmt_rules_write(t, hp, in);
+	text_puts(t, "\t\tct state established,related accept\n");
+	snprintf(line, sizeof(line),
+		 "\t\tip %s . meta l4proto . th dport @allow_%s4 accept\n"
+		 "\t\tip6 %s . meta l4proto . th dport @allow_%s6 accept\n"
+		 "\t\tip %s @ping_%s4 icmp type echo-request accept\n"
+		 "\t\tip6 %s @ping_%s6 icmpv6 type echo-request accept\n",
+		 end, dir, end, dir, end, dir, end, dir);
+	text_puts(t, line);
+	text_puts(t, "\t\tcounter drop\n\t}\n\n");
+}
+
+char *host_policy_text(const struct host_policy *hp, size_t *len)
+{
+	struct text t = {NULL, 0, 0};
+
+	if (hp->text != NULL) {
+		t.buf = xcalloc(hp->textlen + 1, 1);
+		memcpy(t.buf, hp->text, hp->textlen);
+		*len = hp->textlen;
+		return t.buf;
+	}
+
+	/* the skeleton, and a typical element's length */
+	t.cap = 4096 + (hp->nin + hp->nout) * 40;
+	t.buf = malloc(t.cap);
+	if (t.buf == NULL)
+		fatal("out of memory");
+
+	text_puts(&t, "table inet bulkhead {\n");
+	set_write(&t, "allow_in4", AF_INET, 0, hp->in, hp->nin);
+	set_write(&t, "allow_in6", AF_INET6, 0, hp->in, hp->nin);
+	set_write(&t, "allow_out4", AF_INET, 0, hp->out, hp->nout);
+	set_write(&t, "allow_out6", AF_INET6, 0, hp->out, hp->nout);
+	set_write(&t, "ping_in4", AF_INET, 1, hp->in, hp->nin);
+	set_write(&t, "ping_in6", AF_INET6, 1, hp->in, hp->nin);
+	set_write(&t, "ping_out4", AF_INET, 1, hp->out, hp->nout);
+	set_write(&t, "ping_out6", AF_INET6, 1, hp->out, hp->nout);
+	base_chain_write(&t, "input", "input", "policy_in");
+	base_chain_write(&t, "output", "output", "policy_out");
+	base_chain_write(&t, "forward", "forward", "policy_fwd");
+	text_puts(&t, "\tchain isolate_in {\n");
+	mgmt_rules_write(&t, hp, 1);
+	text_puts(&t, "\t\tcounter drop\n\t}\n\n");
+	text_puts(&t, "\tchain isolate_out {\n");
+	mgmt_rules_write(&t, hp, 0);
+	text_puts(&t, "\t\tcounter drop\n\t}\n\n");
+	text_puts(&t, "\tchain isolate_fwd {\n\t\tcounter drop\n\t}\n\n");
+	policy_chain_write(&t, hp, 1);
+	policy_chain_write(&t, hp, 0);
+	text_puts(&t, "\tchain policy_fwd {\n\t\tcounter drop\n\t}\n}\n");
+	*len = t.len;
+	return t.buf;
+}
+
+void host_policy_render(const struct host_policy *hp, FILE *out)
+{
+	size_t len;
+	char *text;
+
+	if (hp->text != NULL) {
+		fwrite(hp->text, 1, hp->textlen, out);
+		return;
+	}
+	text = host_policy_text(hp, &len);
+	fwrite(text, 1, len, out);
+	free(text);
+}
+
+void policy_sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+		fatal("cannot compute SHA-256");
+	for (i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+}
+
+/* One element as the set lists it: "198.18.1.0/24 . tcp . 443", or the
+ * address alone for an echo-request element. */
+void policy_elem_format(const struct policy_elem *e, char buf[POLICY_ELEM_TEXT])
+{
+	char *o = buf;
+
+	o = put_range(o, e->family, e->addr_lo, e->addr_hi);
+	if (e->proto != IPPROTO_ICMP && e->proto != IPPROTO_ICMPV6) {
+		o = put_str(o, e->proto == IPPROTO_TCP ? " . tcp . " : " . udp . ", 9);
+		o = put_ports(o, e->port_lo, e->port_hi);
+	}
+	*o = '\0';
+}
