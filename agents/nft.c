@@ -1120,15 +1120,35 @@ static int nft_dump_rule_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-/* One dump request filtered to our table; every reply goes through cb. */
-static int nft_dump_run(struct agent_nft *n, uint16_t type, mnl_cb_t cb, struct nft_dump *d)
+/* A set's elements, as the kernel returns them: everything after the
+ * nfgenmsg, whose res_id carries the ruleset generation. */
+static int nft_dump_elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct nft_dump *d = data;
+	const char *p = mnl_nlmsg_get_payload(nlh);
+	size_t skip = MNL_ALIGN(sizeof(struct nfgenmsg));
+
+	if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + skip)
+		return MNL_CB_ERROR;
+	if (!EVP_DigestUpdate(d->md, p + skip, nlh->nlmsg_len - MNL_NLMSG_HDRLEN - skip))
+		fatal("nft: EVP_DigestUpdate failed");
+	return MNL_CB_OK;
+}
+
+/* One dump request filtered to our table (and set, for elements); every
+ * reply goes through cb. */
+static int nft_dump_run(struct agent_nft *n, uint16_t type, const char *set, mnl_cb_t cb,
+			struct nft_dump *d)
 {
 	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(n->sndbuf, type, NFPROTO_INET, NLM_F_DUMP,
 						      n->seq);
 	uint32_t seq = n->seq++;
 	int ret;
 
-	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, NFT_TABLE_NAME); /* NFTA_CHAIN_TABLE too */
+	/* NFTA_RULE_TABLE, NFTA_CHAIN_TABLE and NFTA_SET_ELEM_LIST_TABLE are all 1. */
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, NFT_TABLE_NAME);
+	if (set)
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
 	if (mnl_socket_sendto(n->nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
 	do {
@@ -1151,11 +1171,16 @@ int nft_table_digest(struct agent_nft *n, char out[65])
 
 	if (!d.md || !EVP_DigestInit_ex(d.md, EVP_sha256(), NULL))
 		fatal("nft: cannot start SHA-256");
-	ret = nft_dump_run(n, NFT_MSG_GETCHAIN, nft_dump_chain_cb, &d);
+	ret = nft_dump_run(n, NFT_MSG_GETCHAIN, NULL, nft_dump_chain_cb, &d);
 	if (ret == 0)
-		ret = nft_dump_run(n, NFT_MSG_GETRULE, nft_dump_rule_cb, &d);
+		ret = nft_dump_run(n, NFT_MSG_GETRULE, NULL, nft_dump_rule_cb, &d);
 	if (ret == 0 && d.nobj == 0)
 		ret = -ENOENT;
+	/* The policy lives in the sets: an element slipped in is tampering too. */
+	for (size_t i = 0; ret == 0 && i < NFT_NSETS; i++) {
+		EVP_DigestUpdate(d.md, nft_sets[i].name, strlen(nft_sets[i].name));
+		ret = nft_dump_run(n, NFT_MSG_GETSETELEM, nft_sets[i].name, nft_dump_elems_cb, &d);
+	}
 	if (ret == 0) {
 		if (!EVP_DigestFinal_ex(d.md, md, &mdlen) || mdlen != 32)
 			fatal("nft: cannot finish SHA-256");

@@ -41,8 +41,8 @@ int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode
 int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us);
 
 
-/* Hex SHA-256 of what the kernel holds in our table (chains and rules,
- * without handles or counter values). -ENOENT when the table is gone. */
+/* Hex SHA-256 of what the kernel holds in our table (chains, rules without
+ * handles or counter values, set elements). -ENOENT when the table is gone. */
 int nft_table_digest(struct agent_nft *n, char out[65]);
 
 /* Flush and delete a base chain of another table (family NFPROTO_*). */

@@ -321,9 +321,16 @@ static void test_digest(void **state)
 	assert_int_equal(nft_table_install(nft, &mgmt, MODE_ISOLATED, NULL), 0);
 	assert_int_equal(nft_table_digest(nft, d2), 0);
 	assert_string_equal(d1, d2);
-	assert_int_equal(system("nft add rule inet bulkhead isolate_in accept"), 0);
+	/* An element slipped into an allow set is a change too. */
+	assert_int_equal(system("nft add element inet bulkhead allow_in4 "
+				"'{ 198.18.9.9 . tcp . 22 }'"),
+			 0);
 	assert_int_equal(nft_table_digest(nft, d3), 0);
 	assert_string_not_equal(d1, d3);
+	assert_int_equal(system("nft add rule inet bulkhead isolate_in accept"), 0);
+	assert_int_equal(nft_table_digest(nft, d2), 0);
+	assert_string_not_equal(d3, d2);
+	memcpy(d3, d2, sizeof(d3));
 	assert_int_equal(nft_mode_apply(nft, MODE_OPEN, NULL), 0);
 	assert_int_equal(nft_table_digest(nft, d2), 0);
 	assert_string_not_equal(d3, d2);
