@@ -1,0 +1,104 @@
+/* The agent's apply times: installing a host policy of N set elements in
+ * one transaction, and the isolate transaction on top of it, whose cost
+ * must not grow with N. Runs in a network namespace of its own (root). */
+#include <arpa/inet.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/policy.h"
+#include "bulkhead/wire.h"
+#include "nft.h"
+
+#define ISOLATE_RUNS 400
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* n disjoint elements: distinct /32s in 198.18.0.0/15, tcp, one port each. */
+static struct host_policy *policy_make(size_t n)
+{
+	struct host_policy *hp = xcalloc(1, sizeof(*hp));
+
+	hp->host = xstrdup("bench");
+	hp->in = xcalloc(n, sizeof(*hp->in));
+	hp->nin = n;
+	for (size_t i = 0; i < n; i++) {
+		struct policy_elem *e = &hp->in[i];
+		uint32_t a = htonl(0xc6120000u + (uint32_t)(i / 4)); /* 198.18.x.y */
+
+		e->family = AF_INET;
+		e->proto = IPPROTO_TCP;
+		e->port_lo = e->port_hi = (uint16_t)(1000 + i % 4);
+		memcpy(e->addr_lo, &a, 4);
+		memcpy(e->addr_hi, &a, 4);
+	}
+	return hp;
+}
+
+static void measure(struct agent_nft *n, const struct nft_mgmt *m, size_t elems,
+		    uint64_t *install_us, uint64_t *isolate_med)
+{
+	struct host_policy *hp = policy_make(elems);
+	static uint64_t us[ISOLATE_RUNS];
+	uint64_t t0 = now_us();
+
+	if (nft_table_install(n, m, MODE_SEGMENTED, hp) < 0)
+		fatal("install of %zu elements failed", elems);
+	*install_us = now_us() - t0;
+	for (int i = 0; i < ISOLATE_RUNS; i++)
+		if (nft_mode_apply(n, i % 2 ? MODE_SEGMENTED : MODE_ISOLATED, &us[i]) < 0)
+			fatal("mode apply failed");
+	qsort(us, ISOLATE_RUNS, sizeof(us[0]), cmp_u64);
+	*isolate_med = us[ISOLATE_RUNS / 2];
+	host_policy_free(hp);
+}
+
+int main(int argc, char **argv)
+{
+	size_t big = argc > 1 ? (size_t)atol(argv[1]) : 50000;
+	struct conf_addr ctl;
+	struct nft_mgmt m = {&ctl, 1, 7443};
+	uint64_t inst_small, iso_small, inst_big, iso_big;
+	struct agent_nft *n;
+
+	log_init("agent-apply-bench", 0);
+	if (unshare(CLONE_NEWNET) < 0) {
+		perror("unshare(CLONE_NEWNET) (run as root)");
+		return 1;
+	}
+	conf_addr_parse("198.18.0.1", &ctl);
+	n = agent_nft_new(false);
+	if (!n)
+		return 1;
+	/* Warm the kernel's modules and caches once. */
+	measure(n, &m, 10, &inst_small, &iso_small);
+	measure(n, &m, 10, &inst_small, &iso_small);
+	measure(n, &m, big, &inst_big, &iso_big);
+	printf("policy install, 10 elements:      %8.2f ms (one transaction)\n", inst_small / 1000.0);
+	printf("policy install, %zu elements:  %8.2f ms (one transaction)\n", big, inst_big / 1000.0);
+	printf("isolate apply, host of 10 elements:   median %4llu us over %d runs\n",
+	       (unsigned long long)iso_small, ISOLATE_RUNS);
+	printf("isolate apply, host of %zu elements: median %4llu us over %d runs\n", big,
+	       (unsigned long long)iso_big, ISOLATE_RUNS);
+	printf("isolate ratio (%zu / 10 elements): %.2f  (target: within 1.20)\n", big,
+	       (double)iso_big / (double)(iso_small ? iso_small : 1));
+	agent_nft_free(n);
+	return 0;
+}
