@@ -253,6 +253,38 @@ static void agent_rollback_cb(evutil_socket_t fd, short what, void *arg)
 	agent_rollback(a, why);
 }
 
+static void agent_deadman_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	uint32_t s = a->policy ? a->policy->deadman_s : 0;
+
+	if (a->admitted || a->mode == MODE_ISOLATED)
+		return;
+	log_warn("controller out of reach for %u s: isolating (on_controller_loss)", s);
+	/* Same epoch: the controller's next command still supersedes it. */
+	agent_mode_set(a, a->epoch, MODE_ISOLATED, NULL, 0, 0);
+	agent_alert(a, "deadman",
+		    "controller out of reach for %u s; isolated by on_controller_loss (epoch %" PRIu64
+		    ")",
+		    s, a->epoch);
+}
+
+void agent_deadman_arm(struct agent *a)
+{
+	uint32_t s = a->policy ? a->policy->deadman_s : 0;
+	struct timeval tv = {(time_t)s, 0};
+
+	if (!s || a->mode == MODE_ISOLATED || evtimer_pending(a->deadman_ev, NULL))
+		return;
+	log_info("on_controller_loss: isolating in %u s unless the controller is reached", s);
+	evtimer_add(a->deadman_ev, &tv);
+}
+
+void agent_deadman_disarm(struct agent *a)
+{
+	evtimer_del(a->deadman_ev);
+}
+
 void agent_policy_part(struct agent *a, const struct wire_frame *f)
 {
 	const char *err;
@@ -361,7 +393,8 @@ static int agent_setup(struct agent *a, const char *conf_path)
 
 	a->rx = policy_wire_rx_new();
 	a->rollback_ev = evtimer_new(a->base, agent_rollback_cb, a);
-	if (!a->rollback_ev)
+	a->deadman_ev = evtimer_new(a->base, agent_deadman_cb, a);
+	if (!a->rollback_ev || !a->deadman_ev)
 		fatal("out of memory");
 	agent_state_restore(a);
 	a->nft = agent_nft_new(a->own_table);
@@ -452,6 +485,8 @@ out:
 	guard_stop(&a);
 	if (a.rollback_ev)
 		event_free(a.rollback_ev);
+	if (a.deadman_ev)
+		event_free(a.deadman_ev);
 	policy_wire_rx_free(a.rx);
 	if (a.prev_policy != a.policy)
 		host_policy_free(a.prev_policy);

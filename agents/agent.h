@@ -43,6 +43,7 @@ struct agent {
 	struct host_policy *prev_policy;
 	uint32_t confirm_ms;
 	struct event *rollback_ev;
+	struct event *deadman_ev; /* on_controller_loss: isolate after a while alone */
 	int persisted;   /* the recorded state matches mode/epoch */
 	int sync_due;    /* fsync the record once the ack has left */
 
@@ -77,6 +78,9 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq);
 void agent_policy_part(struct agent *a, const struct wire_frame *f);
 void agent_after_ack(struct agent *a);
+/* The dead-man switch: armed while the controller is out of reach. */
+void agent_deadman_arm(struct agent *a);
+void agent_deadman_disarm(struct agent *a);
 uint64_t agent_now_ms(void);
 
 /* guard.c */

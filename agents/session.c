@@ -120,6 +120,8 @@ static void session_close(struct agent *a, const char *why)
 	bufferevent_free(a->bev);
 	a->bev = NULL;
 	a->established = 0;
+	a->admitted = 0;
+	agent_deadman_arm(a);
 	session_schedule_reconnect(a);
 }
 
@@ -180,6 +182,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 		a->backoff_ms = BACKOFF_MIN_MS;
 		if (!a->admitted) {
 			a->admitted = 1;
+			agent_deadman_disarm(a);
 			log_info("session to controller established (TLS 1.3, mutual certificates)");
 		}
 		session_frame(a, &f);
@@ -317,6 +320,8 @@ void session_start(struct agent *a)
 	if (!a->reconnect_ev || !a->heartbeat_ev)
 		fatal("out of memory");
 	event_add(a->heartbeat_ev, &hb);
+	/* Until the controller answers, it is out of reach. */
+	agent_deadman_arm(a);
 	session_connect(a);
 }
 

@@ -673,6 +673,14 @@ struct host_policy *policy_host_compile(const struct policy *p, const char *host
 	hp->port = p->port;
 	memcpy(hp->collectors, p->collectors, sizeof(hp->collectors));
 	hp->ncollectors = p->ncollectors;
+	/* The shortest dead-man time of the groups the host is in. */
+	for (i = 0; i < p->ngroups; i++) {
+		const struct policy_group *g = &p->groups[i];
+
+		if (g->deadman_s && g->members && POLICY_BIT_TEST(g->members, hi) &&
+		    (!hp->deadman_s || g->deadman_s < hp->deadman_s))
+			hp->deadman_s = g->deadman_s;
+	}
 	hp->text = host_policy_text(hp, &hp->textlen);
 	policy_sha256_hex(hp->text, hp->textlen, hp->hash);
 	return hp;

@@ -68,6 +68,7 @@ struct policy_group {
 	int nrefs;
 	struct policy_net *nets; /* GROUP_NETWORKS */
 	int nnets;
+	uint32_t deadman_s; /* on_controller_loss: isolate-after, 0 for none */
 
 	/* resolved */
 	int state;	   /* 0 not yet, 1 being resolved (a cycle if met again), 2 done */

@@ -399,7 +399,31 @@ static int group_networks_set(struct conf_ctx *ctx, const struct conf_key *key, 
 	return ctx->nerrors == errors ? 0 : -1;
 }
 
-enum { GKEY_MATCH, GKEY_HOSTS, GKEY_GROUPS, GKEY_NETWORKS };
+/* "isolate-after 15m": seconds (s), minutes (m) or hours (h), 1 s .. 7 days. */
+static int group_deadman_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			     void *base)
+{
+	struct policy_group *g = base;
+	const char *s = conf_scalar(v);
+	unsigned long n = 0, mult = 0;
+	char unit = 0, d[80];
+	int used = 0;
+
+	if (s && sscanf(s, "isolate-after %lu%c%n", &n, &unit, &used) == 2 && s[used] == '\0')
+		mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 0;
+	if (!mult || n == 0 || n * mult > 7 * 86400) {
+		conf_report(ctx, v,
+			    "\"on_controller_loss\": expected \"isolate-after N\" with N in s, m or "
+			    "h (at most 7 days), got %s",
+			    conf_node_describe(v, d, sizeof(d)));
+		return -1;
+	}
+	g->deadman_s = (uint32_t)(n * mult);
+	return 0;
+}
+
+/* The first four keys say what kind of group it is; exactly one is given. */
+enum { GKEY_MATCH, GKEY_HOSTS, GKEY_GROUPS, GKEY_NETWORKS, GKEY_NKINDS, GKEY_DEADMAN = GKEY_NKINDS };
 
 static const struct conf_key group_keys[] = {
     [GKEY_MATCH] = {"match", CONF_LABELS, offsetof(struct policy_group, match),
@@ -408,6 +432,8 @@ static const struct conf_key group_keys[] = {
     [GKEY_GROUPS] = {"groups", CONF_FN, 0, 0, 0, NULL, 0, group_refs_set, "a list of group names"},
     [GKEY_NETWORKS] = {"networks", CONF_FN, 0, 0, 0, NULL, 0, group_networks_set,
 		       "a list of addresses and prefixes"},
+    [GKEY_DEADMAN] = {"on_controller_loss", CONF_FN, 0, 0, 0, NULL, 0, group_deadman_set,
+		      "isolate-after DURATION"},
 };
 
 static void group_parse(struct conf_ctx *ctx, struct policy *p, yaml_node_t *name_node,
@@ -443,7 +469,7 @@ static void group_parse(struct conf_ctx *ctx, struct policy *p, yaml_node_t *nam
 	}
 	memset(seen, 0, sizeof(seen));
 	conf_map_apply(ctx, body, group_keys, nitems(group_keys), g, seen);
-	for (i = 0; i < nitems(group_keys); i++) {
+	for (i = 0; i < GKEY_NKINDS; i++) {
 		if (seen[i].value == NULL)
 			continue;
 		if (nkinds++ == 0)

@@ -342,6 +342,13 @@ char *host_policy_text(const struct host_policy *hp, size_t *len)
 	if (t.buf == NULL)
 		fatal("out of memory");
 
+	if (hp->deadman_s) {
+		/* Not an nft statement, but part of what the host enforces (and of
+		 * the hash): a comment nft -f skips. */
+		text_puts(&t, "# bulkhead: on controller loss, isolate after ");
+		text_uint(&t, hp->deadman_s);
+		text_puts(&t, " s\n");
+	}
 	text_puts(&t, "table inet bulkhead {\n");
 	set_write(&t, "allow_in4", AF_INET, 0, hp->in, hp->nin);
 	set_write(&t, "allow_in6", AF_INET6, 0, hp->in, hp->nin);

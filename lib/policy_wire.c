@@ -85,6 +85,8 @@ int policy_wire_encode(const struct host_policy *hp, void *buf,
 			for (int i = 0; i < hp->ncontrollers; i++)
 				wire_put_str(&b, WA_CTL_ADDR, hp->controllers[i].text);
 			wire_put_u32(&b, WA_PORT, hp->port);
+			if (hp->deadman_s)
+				wire_put_u32(&b, WA_DEADMAN_S, hp->deadman_s);
 			for (int i = 0; i < hp->ncollectors; i++)
 				wire_put_str(&b, WA_COLLECTOR, hp->collectors[i].text);
 		}
@@ -195,6 +197,7 @@ int policy_wire_rx_add(struct policy_wire_rx *rx, const struct wire_frame *f, co
 		memcpy(rx->hp->collectors, col.a, sizeof(col.a));
 		rx->hp->ncollectors = col.n;
 		rx->hp->port = (uint16_t)wire_get_u32(f, WA_PORT, 0);
+		rx->hp->deadman_s = wire_get_u32(f, WA_DEADMAN_S, 0);
 	} else if (!rx->hp || part != rx->next || parts != rx->parts ||
 		   strcmp(hash, rx->hp->hash) != 0) {
 		*err = "policy part out of order";

@@ -73,6 +73,7 @@ static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
 	[WA_CTL_ADDR] = MNL_TYPE_NUL_STRING, [WA_PORT] = MNL_TYPE_U32,
 	[WA_COLLECTOR] = MNL_TYPE_NUL_STRING, [WA_CONFIRM_MS] = MNL_TYPE_U32,
 	[WA_MANUAL] = MNL_TYPE_U8,           [WA_BASE_HASH] = MNL_TYPE_NUL_STRING,
+	[WA_DEADMAN_S] = MNL_TYPE_U32,
 };
 
 void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)

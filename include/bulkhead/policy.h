@@ -38,6 +38,9 @@ struct host_policy {
 	struct conf_addr
 	    collectors[CONF_MAX_ADDRS]; /* forensic collectors, reachable while isolated */
 	int ncollectors;
+	/* on_controller_loss: a host that has lost its controller this long
+	 * isolates itself; 0 for never. The shortest of the host's groups. */
+	uint32_t deadman_s;
 	char hash[65]; /* hex SHA-256 of the rendered text */
 	/* The rendered text, kept by policy_host_compile since it made it for the
 	 * hash anyway; render prints it. NULL: render builds it from the fields.

@@ -82,6 +82,7 @@ enum wire_attr {
 	WA_CONFIRM_MS, /* u32, rollback timer; 0: the change needs no confirmation */
 	WA_MANUAL,     /* u8 flag */
 	WA_BASE_HASH,  /* string */
+	WA_DEADMAN_S,  /* u32, on_controller_loss isolate-after, seconds */
 	__WA_MAX
 };
 #define WA_MAX (__WA_MAX - 1)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "bulkhead/policy.h"
+#include "bulkhead/wire.h"
 
 #define MAX_MSGS 32
 
@@ -154,6 +155,14 @@ static const char inv_merge[] =
 static const char groups_ct[] = "groups:\n"
 				"  clients: {match: {c: y}}\n"
 				"  target: {hosts: [t]}\n";
+
+/* Keeps the length of the one frame a small policy encodes to. */
+static int frame_keep(const void *frame, int len, void *arg)
+{
+	(void)frame;
+	*(int *)arg = len;
+	return 0;
+}
 
 static void test_merge_address_ranges(void **state)
 {
@@ -540,10 +549,56 @@ static void test_dates(void **state)
 	assert_int_equal(policy_date_parse("", &d), -1);
 }
 
+/* on_controller_loss: a host takes the shortest time of its groups, the
+ * render carries it (so the hash does), and the wire brings it to the agent. */
+static void test_deadman(void **state)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct host_policy *t, *a1, *got;
+	struct policy_wire_rx *rx;
+	struct wire_frame f;
+	struct policy *p;
+	const char *err;
+	int len;
+
+	(void)state;
+	p = site_load(inv_merge,
+		      "groups:\n"
+		      "  clients: {match: {c: y}, on_controller_loss: isolate-after 15m}\n"
+		      "  some: {hosts: [a1, t], on_controller_loss: isolate-after 90s}\n"
+		      "  target: {hosts: [t]}\n",
+		      NULL, NULL);
+	assert_non_null(p);
+	assert_int_equal(errs.n, 0);
+	t = policy_host_compile(p, "t");
+	a1 = policy_host_compile(p, "a1");
+	assert_int_equal(t->deadman_s, 90);
+	assert_int_equal(a1->deadman_s, 90);
+	host_policy_free(a1);
+	a1 = policy_host_compile(p, "a2");
+	assert_int_equal(a1->deadman_s, 900);
+	assert_non_null(strstr(a1->text, "# bulkhead: on controller loss, isolate after 900 s\n"));
+	/* The wire keeps it, and the hash check covers it. */
+	rx = policy_wire_rx_new();
+	len = 0;
+	assert_int_equal(policy_wire_encode(a1, buf, frame_keep, &len), 0);
+	assert_int_equal(wire_frame_decode(buf, (size_t)len, &f, &err), 0);
+	assert_int_equal(policy_wire_rx_add(rx, &f, &err), 1);
+	got = policy_wire_rx_take(rx);
+	assert_int_equal(got->deadman_s, 900);
+	assert_string_equal(got->hash, a1->hash);
+	host_policy_free(got);
+	policy_wire_rx_free(rx);
+	host_policy_free(a1);
+	host_policy_free(t);
+	policy_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_merge_address_ranges, test_teardown),
+	    cmocka_unit_test_teardown(test_deadman, test_teardown),
 	    cmocka_unit_test_teardown(test_merge_ports, test_teardown),
 	    cmocka_unit_test_teardown(test_overlapping_ports_split, test_teardown),
 	    cmocka_unit_test_teardown(test_families, test_teardown),
