@@ -325,23 +325,24 @@ static struct nftnl_expr *nft_expr_new(const char *name)
 	return e;
 }
 
-static void nft_expr_meta_add(struct nftnl_rule *r, uint32_t key)
+static void nft_expr_meta_add(struct nftnl_rule *r, uint32_t key, uint32_t dreg)
 {
 	struct nftnl_expr *e = nft_expr_new("meta");
 
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
 	nftnl_rule_add_expr(r, e);
 }
 
-static void nft_expr_payload_add(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len)
+static void nft_expr_payload_add(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+				 uint32_t dreg)
 {
 	struct nftnl_expr *e = nft_expr_new("payload");
 
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
 	nftnl_rule_add_expr(r, e);
 }
 
@@ -375,37 +376,39 @@ static void nft_expr_verdict_add(struct nftnl_rule *r, int verdict, const char *
 /* `meta nfproto ipv4`: nft's implicit dependency of `ip saddr` in inet. */
 static void nft_match_nfproto(struct nftnl_rule *r, uint8_t nfproto)
 {
-	nft_expr_meta_add(r, NFT_META_NFPROTO);
+	nft_expr_meta_add(r, NFT_META_NFPROTO, NFT_REG_1);
 	nft_expr_cmp_eq_add(r, &nfproto, sizeof(nfproto));
 }
 
 static void nft_match_l4proto(struct nftnl_rule *r, uint8_t proto)
 {
-	nft_expr_meta_add(r, NFT_META_L4PROTO);
+	nft_expr_meta_add(r, NFT_META_L4PROTO, NFT_REG_1);
 	nft_expr_cmp_eq_add(r, &proto, sizeof(proto));
 }
 
 /* `iif "lo"` / `oif "lo"`. */
 static void nft_match_ifindex(struct nftnl_rule *r, uint32_t key, uint32_t ifindex)
 {
-	nft_expr_meta_add(r, key);
+	nft_expr_meta_add(r, key, NFT_REG_1);
 	nft_expr_cmp_eq_add(r, &ifindex, sizeof(ifindex));
+}
+
+/* `meta nfproto ipv4; ip saddr` and the like, into reg 1: what `ip saddr`
+ * (or `ip6 daddr`...) loads before it compares or looks up. */
+static void nft_load_addr(struct nftnl_rule *r, int family, enum nft_dir dir)
+{
+	bool v4 = family == AF_INET, src = dir == NFT_DIR_SRC;
+
+	nft_match_nfproto(r, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	nft_expr_payload_add(r, NFT_PAYLOAD_NETWORK_HEADER, v4 ? (src ? 12 : 16) : (src ? 8 : 24),
+			     v4 ? 4 : 16, NFT_REG_1);
 }
 
 /* `ip saddr A` / `ip6 daddr A` and so on. */
 static void nft_match_addr(struct nftnl_rule *r, const struct conf_addr *a, enum nft_dir dir)
 {
-	if (a->family == AF_INET) {
-		nft_match_nfproto(r, NFPROTO_IPV4);
-		nft_expr_payload_add(r, NFT_PAYLOAD_NETWORK_HEADER, dir == NFT_DIR_SRC ? 12 : 16,
-				     sizeof(a->a.v4));
-		nft_expr_cmp_eq_add(r, a->a.v4, sizeof(a->a.v4));
-	} else {
-		nft_match_nfproto(r, NFPROTO_IPV6);
-		nft_expr_payload_add(r, NFT_PAYLOAD_NETWORK_HEADER, dir == NFT_DIR_SRC ? 8 : 24,
-				     sizeof(a->a.v6));
-		nft_expr_cmp_eq_add(r, a->a.v6, sizeof(a->a.v6));
-	}
+	nft_load_addr(r, a->family, dir);
+	nft_expr_cmp_eq_add(r, &a->a, a->family == AF_INET ? 4 : 16);
 }
 
 /* `tcp sport P` / `tcp dport P`. */
@@ -415,7 +418,7 @@ static void nft_match_tcp_port(struct nftnl_rule *r, uint16_t port, enum nft_dir
 
 	nft_match_l4proto(r, IPPROTO_TCP);
 	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, dir == NFT_DIR_SRC ? 0 : 2,
-			     sizeof(be));
+			     sizeof(be), NFT_REG_1);
 	nft_expr_cmp_eq_add(r, &be, sizeof(be));
 }
 
@@ -424,7 +427,7 @@ static void nft_match_icmpv6_type(struct nftnl_rule *r, uint8_t type)
 {
 	nft_match_nfproto(r, NFPROTO_IPV6);
 	nft_match_l4proto(r, IPPROTO_ICMPV6);
-	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, sizeof(type));
+	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, sizeof(type), NFT_REG_1);
 	nft_expr_cmp_eq_add(r, &type, sizeof(type));
 }
 
@@ -651,23 +654,6 @@ static int nft_rule_ct_put(struct agent_nft *n, const char *chain)
 	return nft_rule_put(n, r, "ct state established,related accept");
 }
 
-static void nft_expr_load_add(struct nftnl_rule *r, const char *what, uint32_t key_or_base,
-			      uint32_t off, uint32_t len, uint32_t dreg)
-{
-	struct nftnl_expr *e = nft_expr_new(what);
-
-	if (strcmp(what, "meta") == 0) {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key_or_base);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, dreg);
-	} else {
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, key_or_base);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-		nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-	}
-	nftnl_rule_add_expr(r, e);
-}
-
 static void nft_expr_lookup_add(struct nftnl_rule *r, const char *set, uint32_t set_id)
 {
 	struct nftnl_expr *e = nft_expr_new("lookup");
@@ -688,11 +674,9 @@ static int nft_rule_allow_put(struct agent_nft *n, const char *chain, size_t set
 	uint32_t alen = v4 ? 4 : 16, reg = NFT_REG32_00 + alen / 4;
 	char text[NFT_DESC_LEN];
 
-	nft_match_nfproto(r, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
-	nft_expr_load_add(r, "payload", NFT_PAYLOAD_NETWORK_HEADER,
-			  v4 ? (src ? 12 : 16) : (src ? 8 : 24), alen, NFT_REG_1);
-	nft_expr_load_add(r, "meta", NFT_META_L4PROTO, 0, 0, reg);
-	nft_expr_load_add(r, "payload", NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg + 1);
+	nft_load_addr(r, d->family, src ? NFT_DIR_SRC : NFT_DIR_DST);
+	nft_expr_meta_add(r, NFT_META_L4PROTO, reg);
+	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg + 1);
 	nft_expr_lookup_add(r, d->name, (uint32_t)set + 1);
 	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
 	snprintf(text, sizeof(text), "%s %saddr . meta l4proto . th dport @%s accept",
@@ -709,12 +693,10 @@ static int nft_rule_ping_put(struct agent_nft *n, const char *chain, size_t set)
 	uint8_t proto = v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, type = v4 ? 8 : 128;
 	char text[NFT_DESC_LEN];
 
-	nft_match_nfproto(r, v4 ? NFPROTO_IPV4 : NFPROTO_IPV6);
-	nft_expr_load_add(r, "payload", NFT_PAYLOAD_NETWORK_HEADER,
-			  v4 ? (src ? 12 : 16) : (src ? 8 : 24), v4 ? 4 : 16, NFT_REG_1);
+	nft_load_addr(r, d->family, src ? NFT_DIR_SRC : NFT_DIR_DST);
 	nft_expr_lookup_add(r, d->name, (uint32_t)set + 1);
 	nft_match_l4proto(r, proto);
-	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+	nft_expr_payload_add(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1);
 	nft_expr_cmp_eq_add(r, &type, 1);
 	nft_expr_verdict_add(r, NF_ACCEPT, NULL);
 	snprintf(text, sizeof(text), "%s %saddr @%s %s type echo-request accept", v4 ? "ip" : "ip6",
