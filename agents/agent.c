@@ -263,10 +263,10 @@ static void agent_deadman_cb(evutil_socket_t fd, short what, void *arg)
 	log_warn("controller out of reach for %u s: isolating (on_controller_loss)", s);
 	/* Same epoch: the controller's next command still supersedes it. */
 	agent_mode_set(a, a->epoch, MODE_ISOLATED, NULL, 0, 0);
-	agent_alert(a, "deadman",
-		    "controller out of reach for %u s; isolated by on_controller_loss (epoch %" PRIu64
-		    ")",
-		    s, a->epoch);
+	agent_alert(
+	    a, "deadman",
+	    "controller out of reach for %u s; isolated by on_controller_loss (epoch %" PRIu64 ")",
+	    s, a->epoch);
 }
 
 void agent_deadman_arm(struct agent *a)
@@ -431,11 +431,10 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'},
-		{"config", required_argument, NULL, 'f'},
-		{"no-table-owner", no_argument, NULL, 'O'},
-		{0}};
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"config", required_argument, NULL, 'f'},
+						 {"no-table-owner", no_argument, NULL, 'O'},
+						 {0}};
 	struct agent a = {.own_table = 1};
 	struct event *sigs[3] = {0};
 	const char *conf_path = NULL;

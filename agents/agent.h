@@ -16,8 +16,8 @@ struct agent_record {
 	int mode;
 	uint64_t epoch;
 	char policy[65]; /* hash, "" for none */
-	int pending;     /* the change to mode/policy awaits confirmation */
-	int prev_mode;   /* while pending: what to return to */
+	int pending;	 /* the change to mode/policy awaits confirmation */
+	int prev_mode;	 /* while pending: what to return to */
 	uint64_t prev_epoch;
 	char prev_policy[65];
 };
@@ -44,27 +44,27 @@ struct agent {
 	uint32_t confirm_ms;
 	struct event *rollback_ev;
 	struct event *deadman_ev; /* on_controller_loss: isolate after a while alone */
-	int persisted;   /* the recorded state matches mode/epoch */
-	int sync_due;    /* fsync the record once the ack has left */
+	int persisted;		  /* the recorded state matches mode/epoch */
+	int sync_due;		  /* fsync the record once the ack has left */
 
 	/* tamper guard */
-	int own_table;          /* ask for an owned, persistent table */
+	int own_table; /* ask for an owned, persistent table */
 	struct nft_watch *watch;
 	struct event *watch_ev, *verify_ev;
-	char digest[65];        /* what the kernel held after our last change */
-	int digest_due;         /* take a new digest once the ack has left */
-	uint32_t tampers;       /* changes undone since start */
+	char digest[65];  /* what the kernel held after our last change */
+	int digest_due;	  /* take a new digest once the ack has left */
+	uint32_t tampers; /* changes undone since start */
 	struct {
 		char kind[16];
 		char text[240];
-	} alerts[8];            /* not yet sent to the controller */
+	} alerts[8]; /* not yet sent to the controller */
 	int nalerts;
 
 	/* session to the controller */
 	struct bufferevent *bev;
-	int established;  /* TLS handshake done */
-	int admitted;     /* the controller has answered: our name is in its inventory */
-	int next_ctl;     /* which controller address to try next */
+	int established; /* TLS handshake done */
+	int admitted;	 /* the controller has answered: our name is in its inventory */
+	int next_ctl;	 /* which controller address to try next */
 	int backoff_ms;
 	uint64_t last_rx_ms;
 	uint32_t seq;
@@ -97,7 +97,7 @@ void session_send_ack(struct agent *a, uint32_t seq, const char *status, uint32_
 /* Queues an alert for the controller (and logs it); sent at once when there
  * is a session, else after the next hello. */
 void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void session_alerts_flush(struct agent *a);
 
 /* state.c */

@@ -74,8 +74,8 @@ static void guard_verify(struct agent *a, const struct nft_event *ev, const char
 	}
 	guard_baseline(a);
 	guard_alert(a, "table inet %s was %s by %s (%s); restored to %s in %" PRIu64 " us",
-		    NFT_TABLE_NAME, gone ? "deleted" : "changed", who, how,
-		    mode_name(a->mode), guard_mono_us() - t0);
+		    NFT_TABLE_NAME, gone ? "deleted" : "changed", who, how, mode_name(a->mode),
+		    guard_mono_us() - t0);
 }
 
 static const char *guard_family(int family)
@@ -139,8 +139,8 @@ int guard_start(struct agent *a)
 	a->watch = nft_watch_new();
 	if (!a->watch)
 		return -1;
-	a->watch_ev = event_new(a->base, nft_watch_fd(a->watch), EV_READ | EV_PERSIST,
-				guard_watch_cb, a);
+	a->watch_ev =
+	    event_new(a->base, nft_watch_fd(a->watch), EV_READ | EV_PERSIST, guard_watch_cb, a);
 	a->verify_ev = event_new(a->base, -1, EV_PERSIST, guard_verify_cb, a);
 	if (!a->watch_ev || !a->verify_ev)
 		fatal("out of memory");

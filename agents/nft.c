@@ -51,7 +51,7 @@ struct nft_batch {
 	int err;     /* first error, -errno */
 	int err_idx; /* its message, or -1 for the batch as a whole */
 	bool refused;
-	int cap;       /* room in acked[] and desc[] */
+	int cap; /* room in acked[] and desc[] */
 	bool *acked;
 	char (*desc)[NFT_DESC_LEN];
 };
@@ -93,10 +93,14 @@ static const struct nft_set_def {
 	enum policy_dir dir;
 	uint8_t family;
 } nft_sets[] = {
-    {"allow_in4", NFT_SET_ALLOW, POLICY_IN, AF_INET},  {"allow_in6", NFT_SET_ALLOW, POLICY_IN, AF_INET6},
-    {"allow_out4", NFT_SET_ALLOW, POLICY_OUT, AF_INET}, {"allow_out6", NFT_SET_ALLOW, POLICY_OUT, AF_INET6},
-    {"ping_in4", NFT_SET_PING, POLICY_IN, AF_INET},    {"ping_in6", NFT_SET_PING, POLICY_IN, AF_INET6},
-    {"ping_out4", NFT_SET_PING, POLICY_OUT, AF_INET},  {"ping_out6", NFT_SET_PING, POLICY_OUT, AF_INET6},
+    {"allow_in4", NFT_SET_ALLOW, POLICY_IN, AF_INET},
+    {"allow_in6", NFT_SET_ALLOW, POLICY_IN, AF_INET6},
+    {"allow_out4", NFT_SET_ALLOW, POLICY_OUT, AF_INET},
+    {"allow_out6", NFT_SET_ALLOW, POLICY_OUT, AF_INET6},
+    {"ping_in4", NFT_SET_PING, POLICY_IN, AF_INET},
+    {"ping_in6", NFT_SET_PING, POLICY_IN, AF_INET6},
+    {"ping_out4", NFT_SET_PING, POLICY_OUT, AF_INET},
+    {"ping_out6", NFT_SET_PING, POLICY_OUT, AF_INET6},
 };
 #define NFT_NSETS (sizeof(nft_sets) / sizeof(nft_sets[0]))
 #define NFT_ELEMS_PER_MSG 512
@@ -174,7 +178,8 @@ static void nft_batch_start(struct agent_nft *n, size_t limit)
 
 		if (setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_SNDBUFFORCE, &sz,
 			       sizeof(sz)) == 0 ||
-		    setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) == 0)
+		    setsockopt(mnl_socket_get_fd(n->nl), SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) ==
+			0)
 			n->sock_sndbuf = sz;
 	}
 	b->mb = mnl_nlmsg_batch_start(n->sndbuf, limit);
@@ -706,9 +711,8 @@ static int nft_rule_ping_put(struct agent_nft *n, const char *chain, size_t set)
 
 /* policy_in / policy_out: what every mode keeps open, established flows,
  * the four set lookups of the direction, then drop. */
-static int nft_policy_chain_put(struct agent_nft *n, const char *chain,
-				const struct nft_mgmt *mgmt, const struct host_policy *hp,
-				enum nft_dir dir)
+static int nft_policy_chain_put(struct agent_nft *n, const char *chain, const struct nft_mgmt *mgmt,
+				const struct host_policy *hp, enum nft_dir dir)
 {
 	enum policy_dir pdir = dir == NFT_DIR_SRC ? POLICY_IN : POLICY_OUT;
 	int ret = nft_mgmt_rules_put(n, chain, mgmt, hp, dir);
@@ -755,7 +759,7 @@ static int nft_set_put(struct agent_nft *n, size_t set)
 		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_INTERVAL | NFT_SET_CONCAT);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
 				  (addr_type << (2 * NFT_DTYPE_BITS)) |
-					  (NFT_DTYPE_PROTO << NFT_DTYPE_BITS) | NFT_DTYPE_SERVICE);
+				      (NFT_DTYPE_PROTO << NFT_DTYPE_BITS) | NFT_DTYPE_SERVICE);
 		nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, (v4 ? 4 : 16) + 4 + 4);
 		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields, sizeof(fields));
 	} else {
@@ -1060,13 +1064,13 @@ static int nft_dump_chain_cb(const struct nlmsghdr *nlh, void *data)
 	snprintf(line, sizeof(line), "chain %s hook %d prio %d policy %d",
 		 nftnl_chain_get_str(c, NFTNL_CHAIN_NAME),
 		 nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)
-			 ? (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM)
-			 : -1,
+		     ? (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM)
+		     : -1,
 		 nftnl_chain_is_set(c, NFTNL_CHAIN_PRIO) ? nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO)
 							 : 0,
 		 nftnl_chain_is_set(c, NFTNL_CHAIN_POLICY)
-			 ? (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY)
-			 : -1);
+		     ? (int)nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY)
+		     : -1);
 	nft_digest_text(data, line);
 	nftnl_chain_free(c);
 	return MNL_CB_OK;
@@ -1122,8 +1126,8 @@ static int nft_dump_elems_cb(const struct nlmsghdr *nlh, void *data)
 static int nft_dump_run(struct agent_nft *n, uint16_t type, const char *set, mnl_cb_t cb,
 			struct nft_dump *d)
 {
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(n->sndbuf, type, NFPROTO_INET, NLM_F_DUMP,
-						      n->seq);
+	struct nlmsghdr *nlh =
+	    nftnl_nlmsg_build_hdr(n->sndbuf, type, NFPROTO_INET, NLM_F_DUMP, n->seq);
 	uint32_t seq = n->seq++;
 	int ret;
 

@@ -40,7 +40,6 @@ int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode
  * built to last ACK read. */
 int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us);
 
-
 /* Hex SHA-256 of what the kernel holds in our table (chains, rules without
  * handles or counter values, set elements). -ENOENT when the table is gone. */
 int nft_table_digest(struct agent_nft *n, char out[65]);
@@ -53,12 +52,12 @@ struct nft_watch;
 
 /* What one committed generation did that concerns us. */
 struct nft_event {
-	bool table_touched;   /* table inet bulkhead changed or deleted */
-	bool foreign_chain;   /* a base chain was added in another table */
-	bool overrun;         /* events were lost: verify everything */
+	bool table_touched; /* table inet bulkhead changed or deleted */
+	bool foreign_chain; /* a base chain was added in another table */
+	bool overrun;	    /* events were lost: verify everything */
 	int chain_family;
 	char chain_table[64], chain_name[64];
-	uint32_t pid;         /* the committing process, where the kernel says */
+	uint32_t pid; /* the committing process, where the kernel says */
 	char comm[32];
 };
 
@@ -67,6 +66,7 @@ void nft_watch_free(struct nft_watch *w);
 int nft_watch_fd(const struct nft_watch *w);
 /* Reads what is pending. For each foreign generation that concerns us (not
  * committed by this process) calls fn. Returns 0 or -errno. */
-int nft_watch_read(struct nft_watch *w, void (*fn)(const struct nft_event *ev, void *arg), void *arg);
+int nft_watch_read(struct nft_watch *w, void (*fn)(const struct nft_event *ev, void *arg),
+		   void *arg);
 
 #endif

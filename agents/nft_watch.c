@@ -134,7 +134,8 @@ static void watch_generation(struct nft_watch *w, const struct nlmsghdr *nlh,
 	memset(ev, 0, sizeof(*ev));
 }
 
-int nft_watch_read(struct nft_watch *w, void (*fn)(const struct nft_event *ev, void *arg), void *arg)
+int nft_watch_read(struct nft_watch *w, void (*fn)(const struct nft_event *ev, void *arg),
+		   void *arg)
 {
 	for (;;) {
 		ssize_t len = mnl_socket_recvfrom(w->nl, w->buf, sizeof(w->buf));

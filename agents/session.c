@@ -128,8 +128,7 @@ static void session_close(struct agent *a, const char *why)
 static void session_frame(struct agent *a, const struct wire_frame *f)
 {
 	switch (f->type) {
-	case WIRE_HEARTBEAT:
-		break;
+	case WIRE_HEARTBEAT: break;
 	case WIRE_SET_MODE:
 		if (!f->tb[WA_EPOCH] || !f->tb[WA_MODE]) {
 			session_close(a, "set-mode without epoch or mode");
@@ -139,15 +138,9 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 			       wire_get_str(f, WA_HASH, NULL), wire_get_u32(f, WA_CONFIRM_MS, 0),
 			       f->nlh->nlmsg_seq);
 		break;
-	case WIRE_CONFIRM:
-		agent_confirm(a, wire_get_u64(f, WA_EPOCH, 0), f->nlh->nlmsg_seq);
-		break;
-	case WIRE_POLICY:
-		agent_policy_part(a, f);
-		break;
-	default:
-		log_warn("unexpected %s frame from controller", wire_type_name(f->type));
-		break;
+	case WIRE_CONFIRM: agent_confirm(a, wire_get_u64(f, WA_EPOCH, 0), f->nlh->nlmsg_seq); break;
+	case WIRE_POLICY: agent_policy_part(a, f); break;
+	default: log_warn("unexpected %s frame from controller", wire_type_name(f->type)); break;
 	}
 }
 
@@ -183,7 +176,8 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 		if (!a->admitted) {
 			a->admitted = 1;
 			agent_deadman_disarm(a);
-			log_info("session to controller established (TLS 1.3, mutual certificates)");
+			log_info(
+			    "session to controller established (TLS 1.3, mutual certificates)");
 		}
 		session_frame(a, &f);
 		if (!a->bev)
@@ -214,9 +208,10 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		a->last_rx_ms = agent_now_ms();
 		log_debug("TLS 1.3 handshake with controller %s done; waiting to be admitted",
-			  a->conf.controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
-					      a->conf.ncontrollers]
-				  .text);
+			  a->conf
+			      .controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
+					   a->conf.ncontrollers]
+			      .text);
 		session_send_hello(a);
 		return;
 	}

@@ -101,7 +101,8 @@ int state_record(const char *dir, const struct agent_record *r)
 		     STATE_MAGIC "\nmode %s\nepoch %" PRIu64 "\npolicy %s\npending %d\n"
 				 "prev-mode %s\nprev-epoch %" PRIu64 "\nprev-policy %s\n",
 		     mode_name(r->mode), r->epoch, r->policy[0] ? r->policy : "-", r->pending,
-		     mode_name(r->prev_mode), r->prev_epoch, r->prev_policy[0] ? r->prev_policy : "-");
+		     mode_name(r->prev_mode), r->prev_epoch,
+		     r->prev_policy[0] ? r->prev_policy : "-");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		log_err("%s: %s", tmp, strerror(errno));
@@ -138,7 +139,8 @@ int state_sync(const char *dir)
 	char path[4096];
 
 	state_path(path, sizeof(path), dir, "state");
-	if (state_fsync_path(path, O_RDONLY) < 0 || state_fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0) {
+	if (state_fsync_path(path, O_RDONLY) < 0 ||
+	    state_fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0) {
 		log_err("%s: fsync: %s", path, strerror(errno));
 		return -1;
 	}

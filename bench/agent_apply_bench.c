@@ -91,8 +91,10 @@ int main(int argc, char **argv)
 	measure(n, &m, 10, &inst_small, &iso_small);
 	measure(n, &m, 10, &inst_small, &iso_small);
 	measure(n, &m, big, &inst_big, &iso_big);
-	printf("policy install, 10 elements:      %8.2f ms (one transaction)\n", inst_small / 1000.0);
-	printf("policy install, %zu elements:  %8.2f ms (one transaction)\n", big, inst_big / 1000.0);
+	printf("policy install, 10 elements:      %8.2f ms (one transaction)\n",
+	       inst_small / 1000.0);
+	printf("policy install, %zu elements:  %8.2f ms (one transaction)\n", big,
+	       inst_big / 1000.0);
 	printf("isolate apply, host of 10 elements:   median %4llu us over %d runs\n",
 	       (unsigned long long)iso_small, ISOLATE_RUNS);
 	printf("isolate apply, host of %zu elements: median %4llu us over %d runs\n", big,

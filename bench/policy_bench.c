@@ -303,18 +303,10 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "n:r:j:k")) != -1) {
 		switch (c) {
-		case 'n':
-			nhosts = atoi(optarg);
-			break;
-		case 'r':
-			nrules = atoi(optarg);
-			break;
-		case 'j':
-			nthreads = atoi(optarg);
-			break;
-		case 'k':
-			keep = 1;
-			break;
+		case 'n': nhosts = atoi(optarg); break;
+		case 'r': nrules = atoi(optarg); break;
+		case 'j': nthreads = atoi(optarg); break;
+		case 'k': keep = 1; break;
 		default:
 			fprintf(stderr,
 				"usage: policy_bench [-n HOSTS] [-r RULES] [-j THREADS] [-k]\n");

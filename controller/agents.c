@@ -174,8 +174,8 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 	 * operator asked to confirm by hand. */
 	if (h->pending_confirm && epoch == h->want_epoch && !h->hold_confirm)
 		agent_conn_send_confirm(ac, epoch);
-	command_host_acked(ac->ctl, h, epoch, mode, status, result,
-			   wire_get_u64(f, WA_APPLY_US, 0), wire_get_u8(f, WA_PERSISTED, 1),
+	command_host_acked(ac->ctl, h, epoch, mode, status, result, wire_get_u64(f, WA_APPLY_US, 0),
+			   wire_get_u8(f, WA_PERSISTED, 1),
 			   wire_get_str(f, WA_ERROR, result ? strerror((int)result) : NULL));
 }
 
@@ -183,9 +183,7 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 static int agent_frame(struct agent_conn *ac, const struct wire_frame *f)
 {
 	switch (f->type) {
-	case WIRE_HELLO:
-		agent_hello(ac, f);
-		return 0;
+	case WIRE_HELLO: agent_hello(ac, f); return 0;
 	case WIRE_HEARTBEAT:
 		snprintf(ac->host->digest, sizeof(ac->host->digest), "%s",
 			 wire_get_str(f, WA_HASH, ""));
@@ -205,8 +203,7 @@ static int agent_frame(struct agent_conn *ac, const struct wire_frame *f)
 			return -1;
 		agent_ack(ac, f);
 		return 0;
-	default:
-		return -1;
+	default: return -1;
 	}
 }
 
@@ -379,7 +376,7 @@ int agents_listen(struct ctl *c)
 		return -1;
 	}
 	c->agent_listener =
-		evconnlistener_new(c->base, agent_accept_cb, c, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	    evconnlistener_new(c->base, agent_accept_cb, c, LEV_OPT_CLOSE_ON_FREE, -1, fd);
 	if (!c->agent_listener)
 		fatal("evconnlistener_new failed");
 	log_info("listening for agents on %s port %u", c->conf.listen, c->conf.port);

@@ -10,17 +10,17 @@ static const struct {
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } subcommands[] = {
-	{"isolate", cmd_isolate_main, "cut hosts off the network, except their management channel"},
-	{"release", cmd_release_main, "return isolated hosts to their previous mode"},
-	{"status", cmd_status_main, "show every host's mode, epoch, session and ruleset hash"},
-	{"check", cmd_check_main, "check a policy checkout; every error as file:line:col"},
-	{"render", cmd_render_main, "print the exact nftables ruleset a host gets"},
-	{"explain", cmd_explain_main, "say whether a flow is allowed, and by which rule"},
-	{"hosts", cmd_hosts_main, "list the inventory of a policy checkout"},
-	{"plan", cmd_plan_main, "compare a policy checkout with what every host has applied"},
-	{"apply", cmd_apply_main, "push a reviewed plan, commit-confirmed"},
-	{"confirm", cmd_confirm_main, "confirm the changes an apply left waiting"},
-	{"pki", cmd_pki_main, "create the site CA and issue certificates"},
+    {"isolate", cmd_isolate_main, "cut hosts off the network, except their management channel"},
+    {"release", cmd_release_main, "return isolated hosts to their previous mode"},
+    {"status", cmd_status_main, "show every host's mode, epoch, session and ruleset hash"},
+    {"check", cmd_check_main, "check a policy checkout; every error as file:line:col"},
+    {"render", cmd_render_main, "print the exact nftables ruleset a host gets"},
+    {"explain", cmd_explain_main, "say whether a flow is allowed, and by which rule"},
+    {"hosts", cmd_hosts_main, "list the inventory of a policy checkout"},
+    {"plan", cmd_plan_main, "compare a policy checkout with what every host has applied"},
+    {"apply", cmd_apply_main, "push a reviewed plan, commit-confirmed"},
+    {"confirm", cmd_confirm_main, "confirm the changes an apply left waiting"},
+    {"pki", cmd_pki_main, "create the site CA and issue certificates"},
 };
 
 static void usage(FILE *out)

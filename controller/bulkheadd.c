@@ -77,8 +77,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	if (!c->flush_ev)
 		fatal("out of memory");
 	event_add(c->flush_ev, &flush);
-	log_info("%d hosts in the inventory, epoch %llu", c->nhosts,
-		 (unsigned long long)c->epoch);
+	log_info("%d hosts in the inventory, epoch %llu", c->nhosts, (unsigned long long)c->epoch);
 	return 0;
 }
 
@@ -126,7 +125,7 @@ static int ctl_check(const char *conf_path)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'}, {"config", required_argument, NULL, 'f'}, {0}};
+	    {"help", no_argument, NULL, 'h'}, {"config", required_argument, NULL, 'f'}, {0}};
 	struct ctl c = {0};
 	struct event *sigs[2] = {0};
 	const char *conf_path = NULL;

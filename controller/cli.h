@@ -4,7 +4,7 @@
 
 struct cli_global {
 	const char *socket; /* -s SOCKET, else $BULKHEAD_SOCKET, else the default */
-	int json;           /* --json */
+	int json;	    /* --json */
 };
 extern struct cli_global cli;
 

@@ -41,10 +41,11 @@ static int ctl_connect(void)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr,
-			"bulkhead: cannot reach the controller at %s: %s\n"
-			"  (is bulkheadd running? use -s SOCKET or BULKHEAD_SOCKET for another one)\n",
-			path, strerror(errno));
+		fprintf(
+		    stderr,
+		    "bulkhead: cannot reach the controller at %s: %s\n"
+		    "  (is bulkheadd running? use -s SOCKET or BULKHEAD_SOCKET for another one)\n",
+		    path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -72,7 +73,8 @@ static int ctl_frame_read(int fd, char *buf, size_t *have, struct wire_frame *f,
 			memmove(buf, buf + len, *have - (size_t)len);
 			*have -= (size_t)len;
 			if (wire_frame_decode(frame, (size_t)len, f, &err) < 0) {
-				fprintf(stderr, "bulkhead: bad frame from the controller: %s\n", err);
+				fprintf(stderr, "bulkhead: bad frame from the controller: %s\n",
+					err);
 				return -1;
 			}
 			return 1;
@@ -143,7 +145,8 @@ int ctl_exchange(const void *req, size_t reqlen, struct cmd_result *r, int timeo
 		switch (f.type) {
 		case WIRE_CTL_PROGRESS:
 			output_progress(r->action, wire_get_u32(&f, WA_CONFIRMED, 0),
-					wire_get_u32(&f, WA_TOTAL, 0), wire_get_str(&f, WA_HOST, NULL),
+					wire_get_u32(&f, WA_TOTAL, 0),
+					wire_get_str(&f, WA_HOST, NULL),
 					wire_get_u64(&f, WA_LATENCY_US, 0));
 			break;
 		case WIRE_CTL_HOST:
@@ -212,11 +215,13 @@ static void mode_usage(FILE *out, const char *cmd)
 
 static int cmd_mode_main(int argc, char **argv, uint16_t type)
 {
-	static const struct option longopts[] = {
-		{"all", no_argument, NULL, 'a'},       {"reason", required_argument, NULL, 'r'},
-		{"timeout", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-		{"confirm-timeout", required_argument, NULL, 'c'},
-		{"help", no_argument, NULL, 'h'},      {0}};
+	static const struct option longopts[] = {{"all", no_argument, NULL, 'a'},
+						 {"reason", required_argument, NULL, 'r'},
+						 {"timeout", required_argument, NULL, 't'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"confirm-timeout", required_argument, NULL, 'c'},
+						 {"help", no_argument, NULL, 'h'},
+						 {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct cmd_result r = {.action = argv[0]};
 	struct wire_builder b;
@@ -287,7 +292,7 @@ int cmd_release_main(int argc, char **argv)
 int cmd_status_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct cmd_result r = {.action = "status"};
 	struct wire_builder b;
@@ -299,7 +304,8 @@ int cmd_status_main(int argc, char **argv)
 		case 'j': cli.json = 1; break;
 		case 'h':
 			printf("usage: bulkhead status [--json]\n"
-			       "Every inventory host: mode, epoch, connected, last seen, and the hash\n"
+			       "Every inventory host: mode, epoch, connected, last seen, and the "
+			       "hash\n"
 			       "of the ruleset its agent applied.\n");
 			return 0;
 		default: fprintf(stderr, "usage: bulkhead status [--json]\n"); return EX_USAGE;

@@ -43,9 +43,8 @@ static void management_print(const struct policy *p)
 
 int cmd_hosts_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"management", no_argument, NULL, 'm'},
-						 {"help", no_argument, NULL, 'h'},
-						 {0}};
+	static const struct option longopts[] = {
+	    {"management", no_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'}, {0}};
 	const char *dir = ".";
 	struct policy *p;
 	int opt, mgmt = 0;

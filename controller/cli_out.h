@@ -13,8 +13,8 @@ struct host_row {
 	int connected;
 	uint64_t apply_us, latency_us, last_seen_ms;
 	uint32_t tampers;
-	int persisted; /* command results: the host recorded the change on disk */
-	char hash[65];   /* policy */
+	int persisted;	 /* command results: the host recorded the change on disk */
+	char hash[65];	 /* policy */
 	char digest[65]; /* what the kernel holds */
 	char error[256];
 };

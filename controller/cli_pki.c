@@ -144,9 +144,7 @@ static int pki_opts_parse(int argc, char **argv, const struct pki_cmd *cmd, int 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f':
-			*force = 1;
-			break;
+		case 'f': *force = 1; break;
 		case 'h':
 			pki_usage(stdout, cmd);
 			*status = EX_OK;

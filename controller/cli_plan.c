@@ -20,8 +20,8 @@
 
 /* What the controller reports each host holds. */
 struct applied {
-	struct cmd_result r;      /* r.hosts[i]: mode, hash */
-	struct host_policy **hp;  /* per row; NULL when none or not stored */
+	struct cmd_result r;	 /* r.hosts[i]: mode, hash */
+	struct host_policy **hp; /* per row; NULL when none or not stored */
 	int nhp;
 	struct policy_wire_rx *rx;
 	const char *err;
@@ -66,8 +66,8 @@ static const struct host_policy *applied_find(const struct applied *ap, const ch
 static const char *elem_set(const struct policy_elem *e, int in)
 {
 	static const char *const names[2][2][2] = {
-		{{"allow_out4", "allow_out6"}, {"ping_out4", "ping_out6"}},
-		{{"allow_in4", "allow_in6"}, {"ping_in4", "ping_in6"}},
+	    {{"allow_out4", "allow_out6"}, {"ping_out4", "ping_out6"}},
+	    {{"allow_in4", "allow_in6"}, {"ping_in4", "ping_in6"}},
 	};
 	int ping = e->proto == IPPROTO_ICMP || e->proto == IPPROTO_ICMPV6;
 
@@ -102,8 +102,8 @@ static size_t elems_diff(const struct policy_elem *old, size_t nold, const struc
 			continue;
 		}
 		policy_elem_format(c < 0 ? &a[i] : &b[j], text);
-		printf("      %c %-11s %s\n", c < 0 ? '-' : '+', elem_set(c < 0 ? &a[i] : &b[j], in),
-		       text);
+		printf("      %c %-11s %s\n", c < 0 ? '-' : '+',
+		       elem_set(c < 0 ? &a[i] : &b[j], in), text);
 		changes++;
 		if (c < 0)
 			i++;
@@ -133,7 +133,7 @@ static void plan_usage(FILE *out)
 int cmd_plan_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+	    {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct applied ap = {.r = {.action = "plan"}};
 	const char *dir = ".", *out_path = NULL;
@@ -201,8 +201,9 @@ int cmd_plan_main(int argc, char **argv)
 		       row->hash[0] ? row->hash : "(none)", hp->hash,
 		       row->status[0] ? " [a change is in flight]" : "");
 		if (row->hash[0] && !old)
-			printf("      (the controller does not hold the applied policy; showing all "
-			       "elements)\n");
+			printf(
+			    "      (the controller does not hold the applied policy; showing all "
+			    "elements)\n");
 		elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1);
 		elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0);
 		if (out) {
@@ -213,7 +214,8 @@ int cmd_plan_main(int argc, char **argv)
 			wire_put_str(&b, WA_BASE_HASH, row->hash);
 			if (plan_write_frame(buf, wire_build_end(&b), out) < 0 ||
 			    policy_wire_encode(hp, buf, plan_write_frame, out) < 0) {
-				fprintf(stderr, "bulkhead plan: %s: %s\n", out_path, strerror(errno));
+				fprintf(stderr, "bulkhead plan: %s: %s\n", out_path,
+					strerror(errno));
 				host_policy_free(hp);
 				rc = 1;
 				goto out;
@@ -247,17 +249,16 @@ out:
 
 static void apply_usage(FILE *out)
 {
-	fprintf(out,
-		"usage: bulkhead apply FILE [--reason TEXT] [--confirm-timeout SECONDS]\n"
-		"                      [--confirm manual] [--timeout SECONDS] [--json]\n"
-		"Pushes exactly the plan in FILE (made by `bulkhead plan -o FILE`). It is\n"
-		"refused whole if any host changed since the plan was made.\n"
-		"Each host that opens traffic arms a rollback timer (--confirm-timeout,\n"
-		"default 30 s): the controller confirms the change once the host acks it,\n"
-		"and a host that is not confirmed in time returns to its previous state.\n"
-		"With --confirm manual the controller does not confirm: run\n"
-		"`bulkhead confirm` within the timeout, or every host rolls back.\n"
-		"Isolated hosts take the new policy and stay isolated.\n");
+	fprintf(out, "usage: bulkhead apply FILE [--reason TEXT] [--confirm-timeout SECONDS]\n"
+		     "                      [--confirm manual] [--timeout SECONDS] [--json]\n"
+		     "Pushes exactly the plan in FILE (made by `bulkhead plan -o FILE`). It is\n"
+		     "refused whole if any host changed since the plan was made.\n"
+		     "Each host that opens traffic arms a rollback timer (--confirm-timeout,\n"
+		     "default 30 s): the controller confirms the change once the host acks it,\n"
+		     "and a host that is not confirmed in time returns to its previous state.\n"
+		     "With --confirm manual the controller does not confirm: run\n"
+		     "`bulkhead confirm` within the timeout, or every host rolls back.\n"
+		     "Isolated hosts take the new policy and stay isolated.\n");
 }
 
 static char *plan_read(const char *path, size_t *len)
@@ -274,7 +275,8 @@ static char *plan_read(const char *path, size_t *len)
 	}
 	if (fread(magic, 1, strlen(PLAN_MAGIC), f) != strlen(PLAN_MAGIC) ||
 	    memcmp(magic, PLAN_MAGIC, strlen(PLAN_MAGIC)) != 0) {
-		fprintf(stderr, "bulkhead apply: %s: not a plan made by `bulkhead plan -o`\n", path);
+		fprintf(stderr, "bulkhead apply: %s: not a plan made by `bulkhead plan -o`\n",
+			path);
 		fclose(f);
 		return NULL;
 	}
@@ -322,14 +324,13 @@ static int plan_check(const char *path, const char *data, size_t len, size_t *nh
 
 int cmd_apply_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"reason", required_argument, NULL, 'r'},
-		{"timeout", required_argument, NULL, 't'},
-		{"confirm-timeout", required_argument, NULL, 'c'},
-		{"confirm", required_argument, NULL, 'm'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{0}};
+	static const struct option longopts[] = {{"reason", required_argument, NULL, 'r'},
+						 {"timeout", required_argument, NULL, 't'},
+						 {"confirm-timeout", required_argument, NULL, 'c'},
+						 {"confirm", required_argument, NULL, 'm'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"help", no_argument, NULL, 'h'},
+						 {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct cmd_result r = {.action = "apply"};
 	double timeout_s = 60, confirm_s = 30;
@@ -352,7 +353,8 @@ int cmd_apply_main(int argc, char **argv)
 			break;
 		case 'm':
 			if (strcmp(optarg, "manual") != 0 && strcmp(optarg, "auto") != 0) {
-				fprintf(stderr, "bulkhead apply: --confirm: expected manual or auto\n");
+				fprintf(stderr,
+					"bulkhead apply: --confirm: expected manual or auto\n");
 				return EX_USAGE;
 			}
 			manual = strcmp(optarg, "manual") == 0;

@@ -65,15 +65,9 @@ int cmd_check_main(int argc, char **argv)
 			if (today_parse("check", optarg, &today) == -1)
 				return EX_USAGE;
 			break;
-		case 's':
-			strict = 1;
-			break;
-		case 'h':
-			check_usage(stdout);
-			return 0;
-		default:
-			check_usage(stderr);
-			return EX_USAGE;
+		case 's': strict = 1; break;
+		case 'h': check_usage(stdout); return 0;
+		default: check_usage(stderr); return EX_USAGE;
 		}
 	}
 	if (argc - optind > 1) {
@@ -130,15 +124,9 @@ int cmd_render_main(int argc, char **argv)
 			if (today_parse("render", optarg, &today) == -1)
 				return EX_USAGE;
 			break;
-		case 'l':
-			list = 1;
-			break;
-		case 'h':
-			render_usage(stdout);
-			return 0;
-		default:
-			render_usage(stderr);
-			return EX_USAGE;
+		case 'l': list = 1; break;
+		case 'h': render_usage(stdout); return 0;
+		default: render_usage(stderr); return EX_USAGE;
 		}
 	}
 	npos = argc - optind;
@@ -230,22 +218,14 @@ int cmd_explain_main(int argc, char **argv)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f':
-			from = optarg;
-			break;
-		case 'o':
-			to = optarg;
-			break;
+		case 'f': from = optarg; break;
+		case 'o': to = optarg; break;
 		case 't':
 			if (today_parse("explain", optarg, &today) == -1)
 				return EX_USAGE;
 			break;
-		case 'h':
-			explain_usage(stdout);
-			return 0;
-		default:
-			explain_usage(stderr);
-			return EX_USAGE;
+		case 'h': explain_usage(stdout); return 0;
+		default: explain_usage(stderr); return EX_USAGE;
 		}
 	}
 	if (from == NULL || to == NULL || argc - optind < 1 || argc - optind > 2) {

@@ -16,8 +16,8 @@
 struct target {
 	struct host *host;
 	int mode;
-	int new_policy; /* the command changes the host's policy */
-	int persisted;  /* the agent recorded the change on disk */
+	int new_policy;	    /* the command changes the host's policy */
+	int persisted;	    /* the agent recorded the change on disk */
 	const char *status; /* NULL while pending */
 	uint64_t apply_us;
 	uint64_t latency_us;
@@ -270,9 +270,8 @@ static int target_ack(struct command *cmd, struct target *t, uint64_t epoch, int
 	return 1;
 }
 
-void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode,
-			const char *status, uint32_t result, uint64_t apply_us, int persisted,
-			const char *err)
+void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode, const char *status,
+			uint32_t result, uint64_t apply_us, int persisted, const char *err)
 {
 	struct command *cmd, *next;
 

@@ -19,8 +19,8 @@ struct client {
 	struct bufferevent *bev;
 	uid_t uid;
 	pid_t pid;
-	int busy;     /* a request is being served */
-	int finished; /* close once the output has drained */
+	int busy;	       /* a request is being served */
+	int finished;	       /* close once the output has drained */
 	struct plan_rx *apply; /* a plan being received */
 };
 
@@ -86,10 +86,10 @@ static void status_send(struct client *cl)
 		wire_put_str(&b, WA_BASE_HASH, h->digest);
 		wire_put_u32(&b, WA_TAMPERS, h->tampers);
 		if (h->want_epoch > h->epoch)
-			wire_put_str(&b, WA_STATUS, h->want_mode == MODE_ISOLATED ? "pending-isolate"
-						    : h->want_mode == MODE_SEGMENTED
-							    ? "pending-segment"
-							    : "pending-open");
+			wire_put_str(&b, WA_STATUS,
+				     h->want_mode == MODE_ISOLATED    ? "pending-isolate"
+				     : h->want_mode == MODE_SEGMENTED ? "pending-segment"
+								      : "pending-open");
 		else if (h->pending_confirm)
 			wire_put_str(&b, WA_STATUS, "awaiting-confirmation");
 		client_send(cl, buf, wire_build_end(&b));
@@ -159,8 +159,9 @@ static void client_mode_request(struct client *cl, const struct wire_frame *f)
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++)
-		l.specs[i].mode = isolate ? MODE_ISOLATED
-					  : l.specs[i].host->want_hash[0] ? MODE_SEGMENTED : MODE_OPEN;
+		l.specs[i].mode = isolate			  ? MODE_ISOLATED
+				  : l.specs[i].host->want_hash[0] ? MODE_SEGMENTED
+								  : MODE_OPEN;
 	command_opts_fill(cl, f, isolate ? "isolate" : "release", &o);
 	command_start(c, cl, &o, l.specs, l.n);
 out:
@@ -195,19 +196,11 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 {
 	cl->busy = 1;
 	switch (f->type) {
-	case WIRE_CTL_STATUS:
-		status_send(cl);
-		break;
+	case WIRE_CTL_STATUS: status_send(cl); break;
 	case WIRE_CTL_ISOLATE:
-	case WIRE_CTL_RELEASE:
-		client_mode_request(cl, f);
-		break;
-	case WIRE_CTL_CONFIRM:
-		client_confirm_request(cl, f);
-		break;
-	case WIRE_CTL_POLICIES:
-		plan_policies_send(cl->ctl, cl);
-		break;
+	case WIRE_CTL_RELEASE: client_mode_request(cl, f); break;
+	case WIRE_CTL_CONFIRM: client_confirm_request(cl, f); break;
+	case WIRE_CTL_POLICIES: plan_policies_send(cl->ctl, cl); break;
 	case WIRE_CTL_APPLY: {
 		struct command_opts o;
 
@@ -215,9 +208,7 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 		cl->apply = plan_rx_new(cl->ctl, &o);
 		break;
 	}
-	default:
-		client_end(cl, 1, "unknown request");
-		break;
+	default: client_end(cl, 1, "unknown request"); break;
 	}
 }
 
@@ -328,9 +319,9 @@ int control_listen(struct ctl *c)
 	unlink(path);
 	/* Created 0660 from the start: no window in which others may connect. */
 	old_umask = umask(0117);
-	c->control_listener = evconnlistener_new_bind(c->base, control_accept_cb, c,
-						      LEV_OPT_CLOSE_ON_FREE, 64,
-						      (struct sockaddr *)&sun, sizeof(sun));
+	c->control_listener =
+	    evconnlistener_new_bind(c->base, control_accept_cb, c, LEV_OPT_CLOSE_ON_FREE, 64,
+				    (struct sockaddr *)&sun, sizeof(sun));
 	umask(old_umask);
 	if (!c->control_listener) {
 		log_err("control socket %s: %s", path, strerror(errno));

@@ -24,17 +24,17 @@ struct wire_frame;
 struct host {
 	const struct inv_host *inv;
 	const char *name;
-	int mode;            /* last reported by the agent */
+	int mode; /* last reported by the agent */
 	uint64_t epoch;
-	char hash[65];       /* policy the agent holds, "" for none */
-	int want_mode;       /* commanded */
+	char hash[65]; /* policy the agent holds, "" for none */
+	int want_mode; /* commanded */
 	uint64_t want_epoch;
 	char want_hash[65];  /* policy commanded */
 	int hold_confirm;    /* a change waits for `bulkhead confirm` */
 	int pending_confirm; /* the agent holds an unconfirmed change of want_epoch */
 	char digest[65];     /* what the kernel holds, from the agent's heartbeat */
 	uint64_t last_seen_ms;
-	uint32_t tampers;        /* tampering the agent reports having undone */
+	uint32_t tampers;	 /* tampering the agent reports having undone */
 	struct agent_conn *conn; /* NULL while not connected */
 };
 
@@ -49,7 +49,7 @@ struct ctl {
 	struct evconnlistener *control_listener;
 	struct event *flush_ev;
 	sqlite3 *db;
-	uint64_t epoch;           /* controller-wide, monotonic */
+	uint64_t epoch;		  /* controller-wide, monotonic */
 	struct command *commands; /* in flight */
 };
 
@@ -120,16 +120,15 @@ struct command_opts {
 	const char *reason;
 	uint32_t timeout_ms;
 	uint32_t confirm_ms; /* rollback timer for changes that open traffic */
-	int manual;          /* leave changes waiting for `bulkhead confirm` */
+	int manual;	     /* leave changes waiting for `bulkhead confirm` */
 	uid_t uid;
 	pid_t pid;
 };
 /* Answers the client itself, errors included. */
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *t, int n);
-void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode,
-			const char *status, uint32_t result, uint64_t apply_us, int persisted,
-			const char *err);
+void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode, const char *status,
+			uint32_t result, uint64_t apply_us, int persisted, const char *err);
 void command_host_gone(struct ctl *c, struct host *h);
 void command_client_gone(struct ctl *c, struct client *cl);
 void command_free_all(struct ctl *c);

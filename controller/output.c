@@ -185,7 +185,8 @@ static void command_json(const struct cmd_result *r)
 	printf(",\"command_id\":%" PRIu64 ",\"epoch\":%" PRIu64 ",\"reason\":", r->command_id,
 	       r->epoch);
 	json_str(r->reason ? r->reason : "");
-	printf(",\"targeted\":%" PRIu32 ",\"confirmed\":%" PRIu32 ",\"elapsed_ms\":%.3f,\"hosts\":[",
+	printf(",\"targeted\":%" PRIu32 ",\"confirmed\":%" PRIu32
+	       ",\"elapsed_ms\":%.3f,\"hosts\":[",
 	       r->total, r->confirmed, (double)r->elapsed_us / 1000.0);
 	for (int i = 0; i < r->nhosts; i++) {
 		if (i)

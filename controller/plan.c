@@ -57,7 +57,8 @@ void plan_rx_free(struct plan_rx *rx)
 	free(rx);
 }
 
-static int plan_error(struct plan_rx *rx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int plan_error(struct plan_rx *rx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int plan_error(struct plan_rx *rx, const char *fmt, ...)
 {
@@ -80,8 +81,10 @@ int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct 
 		struct host *h = ctl_host_find(rx->ctl, name);
 
 		if (!h)
-			return plan_error(rx, "the plan names host \"%s\", which is not in the "
-					      "controller's inventory", name);
+			return plan_error(rx,
+					  "the plan names host \"%s\", which is not in the "
+					  "controller's inventory",
+					  name);
 		for (int i = 0; i < rx->n; i++)
 			if (rx->hosts[i].host == h)
 				return plan_error(rx, "the plan names host \"%s\" twice", name);
@@ -102,7 +105,8 @@ int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct 
 	/* Checked here as the agent will check it: in order, and to the hash. */
 	rc = policy_wire_rx_add(rx->wrx, f, &err);
 	if (rc < 0)
-		return plan_error(rx, "the plan's policy for %s is damaged: %s", ph->host->name, err);
+		return plan_error(rx, "the plan's policy for %s is damaged: %s", ph->host->name,
+				  err);
 	ph->frames = realloc(ph->frames, ph->len + len);
 	if (!ph->frames)
 		fatal("out of memory");
@@ -155,8 +159,9 @@ void plan_rx_finish(struct plan_rx *rx, struct client *cl)
 		}
 	}
 	if (!rx->err[0] && nstale)
-		plan_error(rx, "the plan is stale: %d host%s changed since it was made (%s%s); "
-			       "run bulkhead plan again",
+		plan_error(rx,
+			   "the plan is stale: %d host%s changed since it was made (%s%s); "
+			   "run bulkhead plan again",
 			   nstale, nstale == 1 ? "" : "s", stale, nstale > 8 ? ", ..." : "");
 	if (rx->err[0]) {
 		free(specs);

@@ -12,29 +12,29 @@
 #include "controller.h"
 
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=NORMAL;"
-	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-	"INSERT OR IGNORE INTO meta VALUES('epoch', 0);"
-	"CREATE TABLE IF NOT EXISTS hosts("
-	" name TEXT PRIMARY KEY, mode INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,"
-	" want_mode INTEGER NOT NULL DEFAULT 0, want_epoch INTEGER NOT NULL DEFAULT 0,"
-	" hash TEXT NOT NULL DEFAULT '', last_seen_ms INTEGER NOT NULL DEFAULT 0,"
-	" want_hash TEXT NOT NULL DEFAULT '', hold_confirm INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE IF NOT EXISTS host_policies("
-	" host TEXT NOT NULL, hash TEXT NOT NULL, frames BLOB NOT NULL, stored_ms INTEGER,"
-	" PRIMARY KEY(host, hash));"
-	"CREATE TABLE IF NOT EXISTS commands("
-	" id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, finished_ms INTEGER,"
-	" uid INTEGER, user TEXT, pid INTEGER, action TEXT NOT NULL, reason TEXT,"
-	" epoch INTEGER, targeted INTEGER, confirmed INTEGER);"
-	"CREATE TABLE IF NOT EXISTS command_results("
-	" command_id INTEGER NOT NULL REFERENCES commands(id), host TEXT NOT NULL,"
-	" status TEXT NOT NULL, apply_us INTEGER, latency_us INTEGER, error TEXT);"
-	"CREATE TABLE IF NOT EXISTS host_events("
-	" id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, host TEXT NOT NULL,"
-	" kind TEXT NOT NULL, detail TEXT);"
-	"CREATE TABLE IF NOT EXISTS host_tampers(host TEXT PRIMARY KEY, count INTEGER NOT NULL);";
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta VALUES('epoch', 0);"
+    "CREATE TABLE IF NOT EXISTS hosts("
+    " name TEXT PRIMARY KEY, mode INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,"
+    " want_mode INTEGER NOT NULL DEFAULT 0, want_epoch INTEGER NOT NULL DEFAULT 0,"
+    " hash TEXT NOT NULL DEFAULT '', last_seen_ms INTEGER NOT NULL DEFAULT 0,"
+    " want_hash TEXT NOT NULL DEFAULT '', hold_confirm INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS host_policies("
+    " host TEXT NOT NULL, hash TEXT NOT NULL, frames BLOB NOT NULL, stored_ms INTEGER,"
+    " PRIMARY KEY(host, hash));"
+    "CREATE TABLE IF NOT EXISTS commands("
+    " id INTEGER PRIMARY KEY, started_ms INTEGER NOT NULL, finished_ms INTEGER,"
+    " uid INTEGER, user TEXT, pid INTEGER, action TEXT NOT NULL, reason TEXT,"
+    " epoch INTEGER, targeted INTEGER, confirmed INTEGER);"
+    "CREATE TABLE IF NOT EXISTS command_results("
+    " command_id INTEGER NOT NULL REFERENCES commands(id), host TEXT NOT NULL,"
+    " status TEXT NOT NULL, apply_us INTEGER, latency_us INTEGER, error TEXT);"
+    "CREATE TABLE IF NOT EXISTS host_events("
+    " id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, host TEXT NOT NULL,"
+    " kind TEXT NOT NULL, detail TEXT);"
+    "CREATE TABLE IF NOT EXISTS host_tampers(host TEXT PRIMARY KEY, count INTEGER NOT NULL);";
 
 static int store_exec(struct ctl *c, const char *sql)
 {
@@ -103,10 +103,10 @@ void store_close(struct ctl *c)
 int store_hosts_load(struct ctl *c)
 {
 	sqlite3_stmt *ins = store_prepare(c, "INSERT OR IGNORE INTO hosts(name) VALUES(?)");
-	sqlite3_stmt *sel = store_prepare(
-		c, "SELECT mode, epoch, want_mode, want_epoch, hash, last_seen_ms,"
-		   " (SELECT count FROM host_tampers t WHERE t.host = hosts.name),"
-		   " want_hash, hold_confirm FROM hosts WHERE name=?");
+	sqlite3_stmt *sel =
+	    store_prepare(c, "SELECT mode, epoch, want_mode, want_epoch, hash, last_seen_ms,"
+			     " (SELECT count FROM host_tampers t WHERE t.host = hosts.name),"
+			     " want_hash, hold_confirm FROM hosts WHERE name=?");
 
 	store_exec(c, "BEGIN");
 	for (int i = 0; i < c->nhosts; i++) {
@@ -167,8 +167,8 @@ void store_epoch_raise(struct ctl *c, uint64_t seen)
 int store_hosts_want(struct ctl *c, struct host **hosts, int n)
 {
 	sqlite3_stmt *st = store_prepare(
-		c, "UPDATE hosts SET want_mode=?, want_epoch=?, want_hash=?, hold_confirm=?"
-		   " WHERE name=?");
+	    c, "UPDATE hosts SET want_mode=?, want_epoch=?, want_hash=?, hold_confirm=?"
+	       " WHERE name=?");
 	int rc = store_exec(c, "BEGIN");
 
 	for (int i = 0; rc == 0 && i < n; i++) {
@@ -196,7 +196,8 @@ int store_policy_put(struct ctl *c, const char *host, const char *hash, const vo
 		     size_t len)
 {
 	sqlite3_stmt *st = store_prepare(
-		c, "INSERT OR IGNORE INTO host_policies(host, hash, frames, stored_ms) VALUES(?,?,?,?)");
+	    c,
+	    "INSERT OR IGNORE INTO host_policies(host, hash, frames, stored_ms) VALUES(?,?,?,?)");
 	int rc;
 
 	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
@@ -205,7 +206,8 @@ int store_policy_put(struct ctl *c, const char *host, const char *hash, const vo
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)ctl_now_ms());
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	if (rc < 0)
-		log_err("sqlite: storing policy %.12s of %s: %s", hash, host, sqlite3_errmsg(c->db));
+		log_err("sqlite: storing policy %.12s of %s: %s", hash, host,
+			sqlite3_errmsg(c->db));
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -213,7 +215,7 @@ int store_policy_put(struct ctl *c, const char *host, const char *hash, const vo
 void *store_policy_get(struct ctl *c, const char *host, const char *hash, size_t *len)
 {
 	sqlite3_stmt *st =
-		store_prepare(c, "SELECT frames FROM host_policies WHERE host=? AND hash=?");
+	    store_prepare(c, "SELECT frames FROM host_policies WHERE host=? AND hash=?");
 	void *out = NULL;
 
 	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
@@ -232,7 +234,7 @@ void *store_policy_get(struct ctl *c, const char *host, const char *hash, size_t
 void store_host_confirmed(struct ctl *c, struct host *h)
 {
 	sqlite3_stmt *st = store_prepare(
-		c, "UPDATE hosts SET mode=?, epoch=?, hash=?, last_seen_ms=? WHERE name=?");
+	    c, "UPDATE hosts SET mode=?, epoch=?, hash=?, last_seen_ms=? WHERE name=?");
 
 	sqlite3_bind_int(st, 1, h->mode);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)h->epoch);
@@ -264,8 +266,8 @@ int64_t store_command_begin(struct ctl *c, uid_t uid, pid_t pid, const char *act
 			    const char *reason, uint64_t epoch, int targeted)
 {
 	sqlite3_stmt *st = store_prepare(
-		c, "INSERT INTO commands(started_ms, uid, user, pid, action, reason, epoch, targeted)"
-		   " VALUES(?,?,?,?,?,?,?,?)");
+	    c, "INSERT INTO commands(started_ms, uid, user, pid, action, reason, epoch, targeted)"
+	       " VALUES(?,?,?,?,?,?,?,?)");
 	struct passwd pw, *pwp = NULL;
 	char pwbuf[1024];
 
@@ -288,8 +290,8 @@ void store_command_result(struct ctl *c, int64_t id, const char *host, const cha
 			  uint64_t apply_us, uint64_t latency_us, const char *err)
 {
 	sqlite3_stmt *st = store_prepare(
-		c, "INSERT INTO command_results(command_id, host, status, apply_us, latency_us, error)"
-		   " VALUES(?,?,?,?,?,?)");
+	    c, "INSERT INTO command_results(command_id, host, status, apply_us, latency_us, error)"
+	       " VALUES(?,?,?,?,?,?)");
 
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, host, -1, SQLITE_STATIC);
@@ -305,7 +307,7 @@ void store_command_result(struct ctl *c, int64_t id, const char *host, const cha
 void store_host_event(struct ctl *c, struct host *h, const char *kind, const char *detail)
 {
 	sqlite3_stmt *st = store_prepare(
-		c, "INSERT INTO host_events(time_ms, host, kind, detail) VALUES(?,?,?,?)");
+	    c, "INSERT INTO host_events(time_ms, host, kind, detail) VALUES(?,?,?,?)");
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctl_now_ms());
 	sqlite3_bind_text(st, 2, h->name, -1, SQLITE_STATIC);
@@ -321,7 +323,7 @@ void store_host_event(struct ctl *c, struct host *h, const char *kind, const cha
 void store_command_end(struct ctl *c, int64_t id, int confirmed)
 {
 	sqlite3_stmt *st =
-		store_prepare(c, "UPDATE commands SET finished_ms=?, confirmed=? WHERE id=?");
+	    store_prepare(c, "UPDATE commands SET finished_ms=?, confirmed=? WHERE id=?");
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctl_now_ms());
 	sqlite3_bind_int(st, 2, confirmed);

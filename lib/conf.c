@@ -399,29 +399,17 @@ static int conf_key_find(const struct conf_key *keys, size_t nkeys, const char *
 static const char *conf_key_expect(const struct conf_key *key, char *buf, size_t size)
 {
 	switch (key->type) {
-	case CONF_STR:
-		return "a string";
-	case CONF_NAME:
-		return "1..63 characters of [A-Za-z0-9._-]";
-	case CONF_IFNAME:
-		return "an interface name of 1..15 characters";
-	case CONF_ADDR:
-		return "an IPv4 or IPv6 address";
-	case CONF_PORT:
-		return "an integer 1..65535";
-	case CONF_MS:
-		snprintf(buf, size, "an integer 1..%d", CONF_MS_MAX);
-		return buf;
-	case CONF_ADDRS:
-		return "a list of IPv4 or IPv6 addresses";
-	case CONF_LABELS:
-		return "a mapping of strings";
-	case CONF_HOSTS:
-		return "a list of hosts";
-	case CONF_SWITCHES:
-		return "a list of switches";
-	case CONF_FN:
-		return key->expect;
+	case CONF_STR: return "a string";
+	case CONF_NAME: return "1..63 characters of [A-Za-z0-9._-]";
+	case CONF_IFNAME: return "an interface name of 1..15 characters";
+	case CONF_ADDR: return "an IPv4 or IPv6 address";
+	case CONF_PORT: return "an integer 1..65535";
+	case CONF_MS: snprintf(buf, size, "an integer 1..%d", CONF_MS_MAX); return buf;
+	case CONF_ADDRS: return "a list of IPv4 or IPv6 addresses";
+	case CONF_LABELS: return "a mapping of strings";
+	case CONF_HOSTS: return "a list of hosts";
+	case CONF_SWITCHES: return "a list of switches";
+	case CONF_FN: return key->expect;
 	}
 	return "something else";
 }
@@ -464,20 +452,14 @@ static int conf_string_set(struct conf_ctx *ctx, const struct conf_key *key, yam
 		return -1;
 	}
 	switch (key->type) {
-	case CONF_NAME:
-		ok = conf_name_valid(s);
-		break;
-	case CONF_IFNAME:
-		ok = conf_ifname_valid(s);
-		break;
+	case CONF_NAME: ok = conf_name_valid(s); break;
+	case CONF_IFNAME: ok = conf_ifname_valid(s); break;
 	case CONF_ADDR:
 		ok = conf_addr_parse(s, &a) == 0;
 		if (ok)
 			s = a.text;
 		break;
-	default:
-		ok = 1;
-		break;
+	default: ok = 1; break;
 	}
 	if (!ok) {
 		conf_value_bad(ctx, key, v);
@@ -1007,24 +989,18 @@ static int conf_value_set(struct conf_ctx *ctx, const struct conf_key *key, yaml
 	case CONF_STR:
 	case CONF_NAME:
 	case CONF_IFNAME:
-	case CONF_ADDR:
-		return conf_string_set(ctx, key, v, field);
+	case CONF_ADDR: return conf_string_set(ctx, key, v, field);
 	case CONF_PORT:
 		if (conf_int_get(ctx, key, v, 1, 65535, &n) == -1)
 			return -1;
 		*port = (uint16_t)n;
 		return 0;
-	case CONF_MS:
-		return conf_int_get(ctx, key, v, 1, CONF_MS_MAX, field);
-	case CONF_ADDRS:
-		return conf_addrs_set(ctx, key, v, field, count);
-	case CONF_LABELS:
-		return inv_labels_set(ctx, key, v, field, count);
+	case CONF_MS: return conf_int_get(ctx, key, v, 1, CONF_MS_MAX, field);
+	case CONF_ADDRS: return conf_addrs_set(ctx, key, v, field, count);
+	case CONF_LABELS: return inv_labels_set(ctx, key, v, field, count);
 	case CONF_HOSTS:
-	case CONF_SWITCHES:
-		return inv_list_set(ctx, key, v);
-	case CONF_FN:
-		return key->fn(ctx, key, v, base);
+	case CONF_SWITCHES: return inv_list_set(ctx, key, v);
+	case CONF_FN: return key->fn(ctx, key, v, base);
 	}
 	return -1;
 }
@@ -1070,8 +1046,7 @@ static void conf_strings_free(const struct conf_key *keys, size_t nkeys, void *b
 			free(*s);
 			*s = NULL;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 }

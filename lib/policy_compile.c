@@ -282,9 +282,7 @@ static void group_resolve(struct policy *p, int gi, const struct label_postings 
 	g->members = xcalloc(p->nwords, sizeof(*g->members));
 	/* the networks first: they are all a networks group has */
 	switch (g->kind) {
-	case GROUP_MATCH:
-		group_match_resolve(p, g, lp);
-		break;
+	case GROUP_MATCH: group_match_resolve(p, g, lp); break;
 	case GROUP_HOSTS:
 		for (i = 0; i < g->nrefs; i++)
 			g->members[g->refs[i].idx >> 6] |= 1ull << (g->refs[i].idx & 63);
@@ -305,8 +303,7 @@ static void group_resolve(struct policy *p, int gi, const struct label_postings 
 		for (i = 0; i < g->nnets; i++)
 			range_buf_add(g->nets[i].family == AF_INET ? &b4 : &b6, &g->nets[i].r);
 		break;
-	case GROUP_NONE:
-		break;
+	case GROUP_NONE: break;
 	}
 	g->x4 = range_buf_take(&b4, &g->nx4);
 	g->x6 = range_buf_take(&b6, &g->nx6);

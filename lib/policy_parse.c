@@ -412,10 +412,11 @@ static int group_deadman_set(struct conf_ctx *ctx, const struct conf_key *key, y
 	if (s && sscanf(s, "isolate-after %lu%c%n", &n, &unit, &used) == 2 && s[used] == '\0')
 		mult = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : 0;
 	if (!mult || n == 0 || n * mult > 7 * 86400) {
-		conf_report(ctx, v,
-			    "\"on_controller_loss\": expected \"isolate-after N\" with N in s, m or "
-			    "h (at most 7 days), got %s",
-			    conf_node_describe(v, d, sizeof(d)));
+		conf_report(
+		    ctx, v,
+		    "\"on_controller_loss\": expected \"isolate-after N\" with N in s, m or "
+		    "h (at most 7 days), got %s",
+		    conf_node_describe(v, d, sizeof(d)));
 		return -1;
 	}
 	g->deadman_s = (uint32_t)(n * mult);
@@ -423,7 +424,14 @@ static int group_deadman_set(struct conf_ctx *ctx, const struct conf_key *key, y
 }
 
 /* The first four keys say what kind of group it is; exactly one is given. */
-enum { GKEY_MATCH, GKEY_HOSTS, GKEY_GROUPS, GKEY_NETWORKS, GKEY_NKINDS, GKEY_DEADMAN = GKEY_NKINDS };
+enum {
+	GKEY_MATCH,
+	GKEY_HOSTS,
+	GKEY_GROUPS,
+	GKEY_NETWORKS,
+	GKEY_NKINDS,
+	GKEY_DEADMAN = GKEY_NKINDS
+};
 
 static const struct conf_key group_keys[] = {
     [GKEY_MATCH] = {"match", CONF_LABELS, offsetof(struct policy_group, match),

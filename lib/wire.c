@@ -28,24 +28,24 @@ int mode_parse(const char *s)
 }
 
 static const char *const type_names[] = {
-	[WIRE_HELLO - NLMSG_MIN_TYPE] = "hello",
-	[WIRE_HEARTBEAT - NLMSG_MIN_TYPE] = "heartbeat",
-	[WIRE_SET_MODE - NLMSG_MIN_TYPE] = "set-mode",
-	[WIRE_ACK - NLMSG_MIN_TYPE] = "ack",
-	[WIRE_CTL_ISOLATE - NLMSG_MIN_TYPE] = "isolate",
-	[WIRE_CTL_RELEASE - NLMSG_MIN_TYPE] = "release",
-	[WIRE_CTL_STATUS - NLMSG_MIN_TYPE] = "status",
-	[WIRE_CTL_PROGRESS - NLMSG_MIN_TYPE] = "progress",
-	[WIRE_CTL_HOST - NLMSG_MIN_TYPE] = "host",
-	[WIRE_CTL_END - NLMSG_MIN_TYPE] = "end",
-	[WIRE_ALERT - NLMSG_MIN_TYPE] = "alert",
-	[WIRE_POLICY - NLMSG_MIN_TYPE] = "policy",
-	[WIRE_CONFIRM - NLMSG_MIN_TYPE] = "confirm",
-	[WIRE_CTL_APPLY - NLMSG_MIN_TYPE] = "apply",
-	[WIRE_PLAN_HOST - NLMSG_MIN_TYPE] = "plan-host",
-	[WIRE_CTL_APPLY_END - NLMSG_MIN_TYPE] = "apply-end",
-	[WIRE_CTL_POLICIES - NLMSG_MIN_TYPE] = "policies",
-	[WIRE_CTL_CONFIRM - NLMSG_MIN_TYPE] = "confirm-request",
+    [WIRE_HELLO - NLMSG_MIN_TYPE] = "hello",
+    [WIRE_HEARTBEAT - NLMSG_MIN_TYPE] = "heartbeat",
+    [WIRE_SET_MODE - NLMSG_MIN_TYPE] = "set-mode",
+    [WIRE_ACK - NLMSG_MIN_TYPE] = "ack",
+    [WIRE_CTL_ISOLATE - NLMSG_MIN_TYPE] = "isolate",
+    [WIRE_CTL_RELEASE - NLMSG_MIN_TYPE] = "release",
+    [WIRE_CTL_STATUS - NLMSG_MIN_TYPE] = "status",
+    [WIRE_CTL_PROGRESS - NLMSG_MIN_TYPE] = "progress",
+    [WIRE_CTL_HOST - NLMSG_MIN_TYPE] = "host",
+    [WIRE_CTL_END - NLMSG_MIN_TYPE] = "end",
+    [WIRE_ALERT - NLMSG_MIN_TYPE] = "alert",
+    [WIRE_POLICY - NLMSG_MIN_TYPE] = "policy",
+    [WIRE_CONFIRM - NLMSG_MIN_TYPE] = "confirm",
+    [WIRE_CTL_APPLY - NLMSG_MIN_TYPE] = "apply",
+    [WIRE_PLAN_HOST - NLMSG_MIN_TYPE] = "plan-host",
+    [WIRE_CTL_APPLY_END - NLMSG_MIN_TYPE] = "apply-end",
+    [WIRE_CTL_POLICIES - NLMSG_MIN_TYPE] = "policies",
+    [WIRE_CTL_CONFIRM - NLMSG_MIN_TYPE] = "confirm-request",
 };
 
 const char *wire_type_name(uint16_t type)
@@ -57,23 +57,39 @@ const char *wire_type_name(uint16_t type)
 
 /* The type each attribute must have; the decoder refuses anything else. */
 static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
-	[WA_NAME] = MNL_TYPE_NUL_STRING,     [WA_MODE] = MNL_TYPE_U8,
-	[WA_EPOCH] = MNL_TYPE_U64,           [WA_HASH] = MNL_TYPE_NUL_STRING,
-	[WA_RESULT] = MNL_TYPE_U32,          [WA_APPLY_US] = MNL_TYPE_U64,
-	[WA_ERROR] = MNL_TYPE_NUL_STRING,    [WA_ALL] = MNL_TYPE_U8,
-	[WA_HOST] = MNL_TYPE_NUL_STRING,     [WA_REASON] = MNL_TYPE_NUL_STRING,
-	[WA_TIMEOUT_MS] = MNL_TYPE_U32,      [WA_CONFIRMED] = MNL_TYPE_U32,
-	[WA_TOTAL] = MNL_TYPE_U32,           [WA_CONNECTED] = MNL_TYPE_U8,
-	[WA_LAST_SEEN] = MNL_TYPE_U64,       [WA_LATENCY_US] = MNL_TYPE_U64,
-	[WA_STATUS] = MNL_TYPE_NUL_STRING,   [WA_PERSISTED] = MNL_TYPE_U8,
-	[WA_SOFTWARE] = MNL_TYPE_NUL_STRING, [WA_COMMAND] = MNL_TYPE_U64,
-	[WA_ADDR] = MNL_TYPE_NUL_STRING,     [WA_TAMPERS] = MNL_TYPE_U32,
-	[WA_PART] = MNL_TYPE_U32,            [WA_PARTS] = MNL_TYPE_U32,
-	[WA_ELEMS_IN] = MNL_TYPE_BINARY,     [WA_ELEMS_OUT] = MNL_TYPE_BINARY,
-	[WA_CTL_ADDR] = MNL_TYPE_NUL_STRING, [WA_PORT] = MNL_TYPE_U32,
-	[WA_COLLECTOR] = MNL_TYPE_NUL_STRING, [WA_CONFIRM_MS] = MNL_TYPE_U32,
-	[WA_MANUAL] = MNL_TYPE_U8,           [WA_BASE_HASH] = MNL_TYPE_NUL_STRING,
-	[WA_DEADMAN_S] = MNL_TYPE_U32,
+    [WA_NAME] = MNL_TYPE_NUL_STRING,
+    [WA_MODE] = MNL_TYPE_U8,
+    [WA_EPOCH] = MNL_TYPE_U64,
+    [WA_HASH] = MNL_TYPE_NUL_STRING,
+    [WA_RESULT] = MNL_TYPE_U32,
+    [WA_APPLY_US] = MNL_TYPE_U64,
+    [WA_ERROR] = MNL_TYPE_NUL_STRING,
+    [WA_ALL] = MNL_TYPE_U8,
+    [WA_HOST] = MNL_TYPE_NUL_STRING,
+    [WA_REASON] = MNL_TYPE_NUL_STRING,
+    [WA_TIMEOUT_MS] = MNL_TYPE_U32,
+    [WA_CONFIRMED] = MNL_TYPE_U32,
+    [WA_TOTAL] = MNL_TYPE_U32,
+    [WA_CONNECTED] = MNL_TYPE_U8,
+    [WA_LAST_SEEN] = MNL_TYPE_U64,
+    [WA_LATENCY_US] = MNL_TYPE_U64,
+    [WA_STATUS] = MNL_TYPE_NUL_STRING,
+    [WA_PERSISTED] = MNL_TYPE_U8,
+    [WA_SOFTWARE] = MNL_TYPE_NUL_STRING,
+    [WA_COMMAND] = MNL_TYPE_U64,
+    [WA_ADDR] = MNL_TYPE_NUL_STRING,
+    [WA_TAMPERS] = MNL_TYPE_U32,
+    [WA_PART] = MNL_TYPE_U32,
+    [WA_PARTS] = MNL_TYPE_U32,
+    [WA_ELEMS_IN] = MNL_TYPE_BINARY,
+    [WA_ELEMS_OUT] = MNL_TYPE_BINARY,
+    [WA_CTL_ADDR] = MNL_TYPE_NUL_STRING,
+    [WA_PORT] = MNL_TYPE_U32,
+    [WA_COLLECTOR] = MNL_TYPE_NUL_STRING,
+    [WA_CONFIRM_MS] = MNL_TYPE_U32,
+    [WA_MANUAL] = MNL_TYPE_U8,
+    [WA_BASE_HASH] = MNL_TYPE_NUL_STRING,
+    [WA_DEADMAN_S] = MNL_TYPE_U32,
 };
 
 void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)
@@ -234,7 +250,8 @@ int wire_strs_foreach(const struct wire_frame *f, uint16_t type,
 	return 0;
 }
 
-int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg), void *arg)
+int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg),
+		       void *arg)
 {
 	return wire_strs_foreach(f, WA_HOST, fn, arg);
 }

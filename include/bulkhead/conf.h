@@ -21,27 +21,27 @@ struct conf_addr {
 struct agent_conf {
 	struct conf_addr controllers[CONF_MAX_ADDRS];
 	int ncontrollers;
-	uint16_t port;          /* controller port, default 7443 */
-	char *controller_name;  /* name in the controller's certificate, default "bulkheadd" */
-	char *name;             /* this host's name; default: the CN of its certificate */
-	char *ca, *cert, *key;  /* PEM paths, required */
-	char *state_dir;        /* required */
-	char *profile;          /* hardware profile, default "linux-server" */
-	char *mgmt_if;          /* management interface name, optional */
-	int heartbeat_ms;       /* default 1000 */
-	int dead_ms;            /* peer silent this long is gone, default 5000 */
+	uint16_t port;	       /* controller port, default 7443 */
+	char *controller_name; /* name in the controller's certificate, default "bulkheadd" */
+	char *name;	       /* this host's name; default: the CN of its certificate */
+	char *ca, *cert, *key; /* PEM paths, required */
+	char *state_dir;       /* required */
+	char *profile;	       /* hardware profile, default "linux-server" */
+	char *mgmt_if;	       /* management interface name, optional */
+	int heartbeat_ms;      /* default 1000 */
+	int dead_ms;	       /* peer silent this long is gone, default 5000 */
 };
 
 struct ctl_conf {
-	char *listen;           /* address to bind, default "0.0.0.0" (accepts IPv4 and IPv6 literals) */
-	uint16_t port;          /* default 7443 */
-	char *ca, *cert, *key;  /* PEM paths, required */
-	char *state_dir;        /* holds bulkhead.db, required */
-	char *control_socket;   /* default "/run/bulkhead/bulkheadd.sock" */
-	char *control_group;    /* group owning the control socket, optional */
-	char *inventory;        /* path, required; relative paths are relative to the config file */
-	int heartbeat_ms;       /* default 1000 */
-	int dead_ms;            /* default 5000 */
+	char *listen;  /* address to bind, default "0.0.0.0" (accepts IPv4 and IPv6 literals) */
+	uint16_t port; /* default 7443 */
+	char *ca, *cert, *key; /* PEM paths, required */
+	char *state_dir;       /* holds bulkhead.db, required */
+	char *control_socket;  /* default "/run/bulkhead/bulkheadd.sock" */
+	char *control_group;   /* group owning the control socket, optional */
+	char *inventory;       /* path, required; relative paths are relative to the config file */
+	int heartbeat_ms;      /* default 1000 */
+	int dead_ms;	       /* default 5000 */
 };
 
 struct inv_label {

@@ -23,8 +23,8 @@ struct wire_hdr {
 enum wire_type {
 	/* agent <-> controller */
 	WIRE_HELLO = NLMSG_MIN_TYPE, /* agent: NAME MODE EPOCH HASH SOFTWARE TAMPERS */
-	WIRE_HEARTBEAT,              /* both ways, no attributes needed */
-	WIRE_SET_MODE,               /* controller: EPOCH MODE [HASH] [CONFIRM_MS] */
+	WIRE_HEARTBEAT,		     /* both ways, no attributes needed */
+	WIRE_SET_MODE,		     /* controller: EPOCH MODE [HASH] [CONFIRM_MS] */
 	/* agent: EPOCH MODE RESULT APPLY_US HASH PERSISTED STATUS [ERROR]; STATUS is
 	 * applied, pending-confirm, committed, rolled-back or refused */
 	WIRE_ACK,
@@ -33,18 +33,18 @@ enum wire_type {
 	WIRE_CTL_RELEASE,  /* CLI: ALL | HOST..., REASON, TIMEOUT_MS */
 	WIRE_CTL_STATUS,   /* CLI: no attributes */
 	WIRE_CTL_PROGRESS, /* controller: CONFIRMED TOTAL [HOST LATENCY_US] (slowest so far) */
-	WIRE_CTL_HOST,     /* controller: one host row, see wire_attr */
-	WIRE_CTL_END,      /* controller: RESULT [ERROR] [EPOCH] [COMMAND] */
-	WIRE_ALERT,        /* agent: STATUS (kind) ERROR (what happened) TAMPERS */
+	WIRE_CTL_HOST,	   /* controller: one host row, see wire_attr */
+	WIRE_CTL_END,	   /* controller: RESULT [ERROR] [EPOCH] [COMMAND] */
+	WIRE_ALERT,	   /* agent: STATUS (kind) ERROR (what happened) TAMPERS */
 	/* a host policy, in parts: NAME HASH PART PARTS, part 0 also CTL_ADDR...
 	 * PORT COLLECTOR...; every part ELEMS_IN and/or ELEMS_OUT */
 	WIRE_POLICY,
-	WIRE_CONFIRM,      /* controller: EPOCH; commits a change that opened traffic */
-	WIRE_CTL_APPLY,    /* CLI: REASON TIMEOUT_MS CONFIRM_MS [MANUAL], then plan frames */
-	WIRE_PLAN_HOST,    /* plan: NAME MODE HASH (new) BASE_HASH, then its WIRE_POLICY frames */
+	WIRE_CONFIRM,	    /* controller: EPOCH; commits a change that opened traffic */
+	WIRE_CTL_APPLY,	    /* CLI: REASON TIMEOUT_MS CONFIRM_MS [MANUAL], then plan frames */
+	WIRE_PLAN_HOST,	    /* plan: NAME MODE HASH (new) BASE_HASH, then its WIRE_POLICY frames */
 	WIRE_CTL_APPLY_END, /* CLI: end of the plan */
-	WIRE_CTL_POLICIES, /* CLI: send every host's applied policy (HOST rows + WIRE_POLICY) */
-	WIRE_CTL_CONFIRM,  /* CLI: confirm every change waiting for confirmation */
+	WIRE_CTL_POLICIES,  /* CLI: send every host's applied policy (HOST rows + WIRE_POLICY) */
+	WIRE_CTL_CONFIRM,   /* CLI: confirm every change waiting for confirmation */
 	WIRE_TYPE_MAX
 };
 
@@ -57,7 +57,7 @@ enum wire_attr {
 	WA_RESULT,     /* u32: 0 or a positive errno */
 	WA_APPLY_US,   /* u64 */
 	WA_ERROR,      /* string */
-	WA_ALL,        /* u8 flag */
+	WA_ALL,	       /* u8 flag */
 	WA_HOST,       /* string, may repeat */
 	WA_REASON,     /* string */
 	WA_TIMEOUT_MS, /* u32 */
@@ -134,7 +134,8 @@ uint32_t wire_get_u32(const struct wire_frame *f, uint16_t attr, uint32_t dflt);
 uint64_t wire_get_u64(const struct wire_frame *f, uint16_t attr, uint64_t dflt);
 
 /* Call fn for every WA_HOST attribute, in order. Stops and returns -1 if fn does. */
-int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg), void *arg);
+int wire_hosts_foreach(const struct wire_frame *f, int (*fn)(const char *host, void *arg),
+		       void *arg);
 /* The same for any repeated string attribute. */
 int wire_strs_foreach(const struct wire_frame *f, uint16_t attr,
 		      int (*fn)(const char *s, void *arg), void *arg);

@@ -368,11 +368,12 @@ static void test_policy_matches_render(void **state)
 		fclose(f);
 		assert_int_equal(nft_table_install(nft, &m, MODE_SEGMENTED, hp), 0);
 		/* The rendered text, loaded by nft in a namespace of its own. */
-		snprintf(cmd, sizeof(cmd),
-			 "nft list table inet bulkhead > %s.agent && "
-			 "unshare -n sh -c 'nft -f %s.nft && nft list table inet bulkhead' > %s.render "
-			 "&& cmp -s %s.agent %s.render",
-			 tmp, tmp, tmp, tmp, tmp);
+		snprintf(
+		    cmd, sizeof(cmd),
+		    "nft list table inet bulkhead > %s.agent && "
+		    "unshare -n sh -c 'nft -f %s.nft && nft list table inet bulkhead' > %s.render "
+		    "&& cmp -s %s.agent %s.render",
+		    tmp, tmp, tmp, tmp, tmp);
 		if (system(cmd) != 0)
 			fail_msg("host %s: the agent's table differs from bulkhead render "
 				 "(diff %s.agent %s.render)",
@@ -388,10 +389,14 @@ static void test_policy_matches_render(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_digest),	   cmocka_unit_test(test_install_readable),
-	    cmocka_unit_test(test_mode_switch),	   cmocka_unit_test(test_reinstall_keeps_one_jump),
-	    cmocka_unit_test(test_table_deleted),  cmocka_unit_test(test_chain_deleted_is_atomic),
-	    cmocka_unit_test(test_real_filtering), cmocka_unit_test(test_apply_timing),
+	    cmocka_unit_test(test_digest),
+	    cmocka_unit_test(test_install_readable),
+	    cmocka_unit_test(test_mode_switch),
+	    cmocka_unit_test(test_reinstall_keeps_one_jump),
+	    cmocka_unit_test(test_table_deleted),
+	    cmocka_unit_test(test_chain_deleted_is_atomic),
+	    cmocka_unit_test(test_real_filtering),
+	    cmocka_unit_test(test_apply_timing),
 	    cmocka_unit_test(test_policy_matches_render),
 	};
 

@@ -433,8 +433,9 @@ static void *hs_server(void *arg)
 /* Handshake between server (cert sdir/sname, trusting sca) and client
  * (cert cdir/cname, trusting cca); the client runs here, the server on a
  * thread. */
-static void handshake(struct hs_end *srv, struct hs_end *client_ctx, const char *sca, const char *sdir,
-		      const char *sname, const char *cca, const char *cdir, const char *cname)
+static void handshake(struct hs_end *srv, struct hs_end *client_ctx, const char *sca,
+		      const char *sdir, const char *sname, const char *cca, const char *cdir,
+		      const char *cname)
 {
 	char crt[4096], key[4096];
 	pthread_t t;
@@ -447,11 +448,13 @@ static void handshake(struct hs_end *srv, struct hs_end *client_ctx, const char 
 	snprintf(crt, sizeof(crt), "%s/%s.crt", cdir, cname);
 	snprintf(key, sizeof(key), "%s/%s.key", cdir, cname);
 	hs_end_open(client_ctx, 0, cca, crt, key, sv[1]);
-	assert_int_equal(tls_peer_name(client_ctx->ssl, client_ctx->peer, sizeof(client_ctx->peer)), -1);
+	assert_int_equal(tls_peer_name(client_ctx->ssl, client_ctx->peer, sizeof(client_ctx->peer)),
+			 -1);
 
 	assert_int_equal(pthread_create(&t, NULL, hs_server, srv), 0);
 	client_ctx->rc = SSL_connect(client_ctx->ssl);
-	client_ctx->peer_rc = tls_peer_name(client_ctx->ssl, client_ctx->peer, sizeof(client_ctx->peer));
+	client_ctx->peer_rc =
+	    tls_peer_name(client_ctx->ssl, client_ctx->peer, sizeof(client_ctx->peer));
 	if (client_ctx->rc == 1)
 		client_ctx->io = SSL_write(client_ctx->ssl, "ping", 4);
 	else
