@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <event2/buffer.h>
@@ -15,6 +17,7 @@
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
+#include "audit.h"
 #include "controller.h"
 
 static const struct timeval handshake_timeout = {10, 0};
@@ -30,12 +33,31 @@ struct agent_conn {
 	struct event *hb_ev;
 };
 
+/* What a host reported or did on its own, in the audit log. */
+static void agent_audit(struct agent_conn *ac, const char *action, const char *result,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void agent_audit(struct agent_conn *ac, const char *action, const char *result,
+			const char *fmt, ...)
+{
+	char actor[128], detail[512];
+	va_list ap;
+
+	snprintf(actor, sizeof(actor), "agent %s (%s)", ac->host->name, ac->peer);
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	audit_append(ac->ctl->db, ctl_now_ms(), actor, action, ac->host->name, NULL, result, "%s",
+		     detail);
+}
+
 static void agent_conn_free(struct agent_conn *ac, const char *why)
 {
 	struct host *h = ac->host;
 
 	if (h && h->conn == ac) {
 		log_warn("%s (%s): session closed: %s", h->name, ac->peer, why);
+		agent_audit(ac, "session lost", mode_name(h->mode), "%s", why);
 		h->conn = NULL;
 		command_host_gone(ac->ctl, h);
 	} else if (!h) {
@@ -125,6 +147,8 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64 "%s%.12s", h->name, ac->peer,
 		 wire_get_str(f, WA_SOFTWARE, "unknown software"), mode_name(mode), epoch,
 		 h->hash[0] ? ", policy " : "", h->hash);
+	agent_audit(ac, "connected", mode_name(mode), "epoch %" PRIu64 ", policy %.12s, %s", epoch,
+		    h->hash[0] ? h->hash : "none", wire_get_str(f, WA_SOFTWARE, ""));
 	if (h->want_epoch > epoch) {
 		/* Commanded while it was away: it gets the command now. */
 		log_info("%s: sending pending %s (epoch %" PRIu64 ")", h->name,
@@ -167,6 +191,8 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 	if (strcmp(status, "rolled-back") == 0) {
 		log_warn("%s: epoch %" PRIu64 " rolled back to %s: %s", h->name, epoch,
 			 mode_name(mode), wire_get_str(f, WA_ERROR, ""));
+		agent_audit(ac, "rolled back", mode_name(mode), "epoch %" PRIu64 ": %s", epoch,
+			    wire_get_str(f, WA_ERROR, ""));
 		agent_adopt(ac->ctl, h);
 	}
 	store_host_confirmed(ac->ctl, h);
@@ -177,6 +203,19 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 	command_host_acked(ac->ctl, h, epoch, mode, status, result, wire_get_u64(f, WA_APPLY_US, 0),
 			   wire_get_u8(f, WA_PERSISTED, 1),
 			   wire_get_str(f, WA_ERROR, result ? strerror((int)result) : NULL));
+}
+
+/* Tampering undone, a rollback, a dead-man isolation: logged and audited. */
+static void agent_alert(struct agent_conn *ac, const struct wire_frame *f)
+{
+	const char *kind = wire_get_str(f, WA_STATUS, "?"), *text = wire_get_str(f, WA_ERROR, "");
+	char action[48];
+
+	if (strcmp(kind, "tamper") == 0)
+		ac->host->tampers++;
+	log_warn("%s: ALERT %s: %s", ac->host->name, kind, text);
+	snprintf(action, sizeof(action), "alert: %s", kind);
+	agent_audit(ac, action, mode_name(ac->host->mode), "%s", text);
 }
 
 /* Returns -1 when the session must close. */
@@ -191,12 +230,7 @@ static int agent_frame(struct agent_conn *ac, const struct wire_frame *f)
 	case WIRE_ALERT:
 		if (!ac->hello)
 			return -1;
-		if (strcmp(wire_get_str(f, WA_STATUS, ""), "tamper") == 0)
-			ac->host->tampers++;
-		log_warn("%s: ALERT %s: %s", ac->host->name, wire_get_str(f, WA_STATUS, "?"),
-			 wire_get_str(f, WA_ERROR, ""));
-		store_host_event(ac->ctl, ac->host, wire_get_str(f, WA_STATUS, "alert"),
-				 wire_get_str(f, WA_ERROR, ""));
+		agent_alert(ac, f);
 		return 0;
 	case WIRE_ACK:
 		if (!ac->hello)

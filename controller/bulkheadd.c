@@ -1,6 +1,7 @@
 /* bulkheadd: the controller daemon. Holds the inventory and each host's
  * state, keeps a TLS session to every agent, and serves the CLI. */
 #include <errno.h>
+#include <pwd.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,16 @@ struct host *ctl_host_find(struct ctl *c, const char *name)
 		if (strcmp(c->hosts[i].name, name) == 0)
 			return &c->hosts[i];
 	return NULL;
+}
+
+void ctl_actor(uid_t uid, pid_t pid, char *buf, size_t len)
+{
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+
+	getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
+	snprintf(buf, len, "%s (uid %u, pid %d)", pwp ? pwp->pw_name : "?", (unsigned)uid,
+		 (int)pid);
 }
 
 static void ctl_signal_cb(evutil_socket_t sig, short what, void *arg)

@@ -11,6 +11,10 @@ extern struct cli_global cli;
 /* cli_pki.c */
 int cmd_pki_main(int argc, char **argv);
 
+/* cli_audit.c */
+int cmd_audit_main(int argc, char **argv);
+int cmd_timeline_main(int argc, char **argv);
+
 /* cli_hosts.c */
 int cmd_hosts_main(int argc, char **argv);
 

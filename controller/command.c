@@ -9,6 +9,7 @@
 
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
+#include "audit.h"
 #include "controller.h"
 
 #define PROGRESS_INTERVAL_US 50000
@@ -39,6 +40,7 @@ struct command {
 	uint64_t last_progress_us;
 	struct target *slowest;
 	struct event *timeout_ev;
+	char actor[128]; /* who gave the command, for the audit log */
 };
 
 static void command_free(struct command *cmd)
@@ -76,12 +78,13 @@ static void command_progress_send(struct command *cmd)
 	cmd->last_progress_us = ctl_mono_us();
 }
 
-static void command_finish(struct command *cmd)
+/* The command's record: each host's result in command_results and in the
+ * audit log, and a summary row that the timeline shows. One transaction,
+ * written after the operator has the answer. */
+static void command_record(struct command *cmd, uint64_t elapsed_us)
 {
-	static char buf[WIRE_MAX_FRAME];
 	struct ctl *c = cmd->ctl;
-	uint64_t elapsed_us = ctl_mono_us() - cmd->start_us;
-	struct wire_builder b;
+	uint64_t now = ctl_now_ms();
 
 	sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
 	for (int i = 0; i < cmd->ntargets; i++) {
@@ -89,8 +92,28 @@ static void command_finish(struct command *cmd)
 
 		store_command_result(c, cmd->id, t->host->name, t->status, t->apply_us,
 				     t->latency_us, t->err);
-		if (!cmd->client)
-			continue;
+		audit_append(c->db, now, cmd->actor, cmd->o.action, t->host->name, cmd->o.reason,
+			     t->status, "command %" PRId64 ", epoch %" PRIu64 ", mode %s%s%s",
+			     cmd->id, cmd->epoch, mode_name(t->host->mode), t->err ? ": " : "",
+			     t->err ? t->err : "");
+	}
+	store_command_end(c, cmd->id, cmd->nconfirmed);
+	audit_append(c->db, now, cmd->actor, cmd->o.action, NULL, cmd->o.reason, "done",
+		     "command %" PRId64 ", epoch %" PRIu64 ": %d of %d hosts confirmed in %.1f ms",
+		     cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
+		     (double)elapsed_us / 1000.0);
+	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+}
+
+static void command_finish(struct command *cmd)
+{
+	static char buf[WIRE_MAX_FRAME];
+	uint64_t elapsed_us = ctl_mono_us() - cmd->start_us;
+	struct wire_builder b;
+
+	for (int i = 0; i < cmd->ntargets && cmd->client; i++) {
+		struct target *t = &cmd->targets[i];
+
 		wire_build_start(&b, buf, WIRE_CTL_HOST, 0);
 		wire_put_str(&b, WA_NAME, t->host->name);
 		wire_put_str(&b, WA_STATUS, t->status);
@@ -106,9 +129,6 @@ static void command_finish(struct command *cmd)
 			wire_put_str(&b, WA_ERROR, t->err);
 		client_send(cmd->client, buf, wire_build_end(&b));
 	}
-	store_command_end(c, cmd->id, cmd->nconfirmed);
-	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-
 	log_info("%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
 		 cmd->o.action, cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
 		 (double)elapsed_us / 1000.0);
@@ -125,6 +145,7 @@ static void command_finish(struct command *cmd)
 		client_send(cmd->client, buf, wire_build_end(&b));
 		client_finish(cmd->client);
 	}
+	command_record(cmd, elapsed_us);
 	command_free(cmd);
 }
 
@@ -169,9 +190,28 @@ static int command_target_send(struct command *cmd, struct target *t)
 				    cmd->o.confirm_ms);
 }
 
+/* "h01 h02 h03" or "all 51 hosts of the inventory" or "h01 h02 ... (40 more)". */
+static void command_names(const struct command *cmd, char *buf, size_t len)
+{
+	size_t used = 0;
+	int i;
+
+	if (cmd->ntargets == cmd->ctl->nhosts && cmd->ntargets > 1) {
+		snprintf(buf, len, "all %d hosts of the inventory", cmd->ntargets);
+		return;
+	}
+	buf[0] = '\0';
+	for (i = 0; i < cmd->ntargets && used + 80 < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? " " : "",
+					 cmd->targets[i].host->name);
+	if (i < cmd->ntargets)
+		snprintf(buf + used, len - used, " ... (%d more)", cmd->ntargets - i);
+}
+
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *spec, int n)
 {
+	char names[600];
 	struct command *cmd = xcalloc(1, sizeof(*cmd));
 	int confirm = strcmp(o->action, "confirm") == 0;
 	struct host **hosts;
@@ -211,6 +251,14 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	}
 	free(hosts);
 	cmd->id = store_command_begin(c, o->uid, o->pid, o->action, o->reason, cmd->epoch, n);
+	if (o->actor)
+		snprintf(cmd->actor, sizeof(cmd->actor), "%s", o->actor);
+	else
+		ctl_actor(o->uid, o->pid, cmd->actor, sizeof(cmd->actor));
+	command_names(cmd, names, sizeof(names));
+	audit_append(c->db, ctl_now_ms(), cmd->actor, o->action, NULL, o->reason, "started",
+		     "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id, cmd->epoch, n,
+		     n == 1 ? "" : "s", names);
 	cmd->next = c->commands;
 	c->commands = cmd;
 

@@ -1,6 +1,7 @@
 /* The control socket: the bulkhead CLI sends one request and reads frames
  * until an END frame. Who asked is taken from the peer credentials. */
 #include <errno.h>
+#include <inttypes.h>
 #include <grp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
+#include "audit.h"
 #include "controller.h"
 
 struct client {
@@ -192,6 +194,44 @@ static void client_confirm_request(struct client *cl, const struct wire_frame *f
 	free(specs);
 }
 
+static int audit_row_send(const struct audit_row *r, void *arg)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_CTL_AUDIT_ROW, 0);
+	wire_put_u64(&b, WA_SEQ, (uint64_t)r->seq);
+	wire_put_u64(&b, WA_TIME_MS, r->time_ms);
+	wire_put_str(&b, WA_ACTOR, r->actor);
+	wire_put_str(&b, WA_ACTION, r->action);
+	wire_put_str(&b, WA_HOST, r->host);
+	wire_put_str(&b, WA_REASON, r->reason);
+	wire_put_str(&b, WA_RESULT_TEXT, r->result);
+	wire_put_str(&b, WA_DETAIL, r->detail);
+	return client_send(arg, buf, wire_build_end(&b)) < 0 ? -1 : 0;
+}
+
+static void client_audit_request(struct client *cl, const struct wire_frame *f)
+{
+	char err[320] = "";
+	int64_t rows = 0;
+
+	if (f->type == WIRE_CTL_AUDIT_VERIFY) {
+		int ok = audit_verify(cl->ctl->db, err, sizeof(err), &rows) == 0;
+
+		if (ok)
+			snprintf(err, sizeof(err),
+				 "audit log intact: %" PRId64 " rows, hash chain verified", rows);
+		else
+			log_warn("audit verify: %s", err);
+		client_end(cl, ok ? 0 : 1, err);
+		return;
+	}
+	audit_foreach(cl->ctl->db, wire_get_u64(f, WA_TIME_MS, 0), wire_get_str(f, WA_HOST, NULL),
+		      audit_row_send, cl);
+	client_end(cl, 0, NULL);
+}
+
 static void client_request(struct client *cl, const struct wire_frame *f)
 {
 	cl->busy = 1;
@@ -200,6 +240,8 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 	case WIRE_CTL_ISOLATE:
 	case WIRE_CTL_RELEASE: client_mode_request(cl, f); break;
 	case WIRE_CTL_CONFIRM: client_confirm_request(cl, f); break;
+	case WIRE_CTL_AUDIT:
+	case WIRE_CTL_AUDIT_VERIFY: client_audit_request(cl, f); break;
 	case WIRE_CTL_POLICIES: plan_policies_send(cl->ctl, cl); break;
 	case WIRE_CTL_APPLY: {
 		struct command_opts o;

@@ -57,6 +57,8 @@ struct ctl {
 uint64_t ctl_now_ms(void);
 uint64_t ctl_mono_us(void);
 struct host *ctl_host_find(struct ctl *c, const char *name);
+/* "root (uid 0, pid 4242)": who asked, as the audit log names them. */
+void ctl_actor(uid_t uid, pid_t pid, char *buf, size_t len);
 
 #define CTL_CONFIRM_MS_DEFAULT 30000
 
@@ -86,7 +88,6 @@ int64_t store_command_begin(struct ctl *c, uid_t uid, pid_t pid, const char *act
 void store_command_result(struct ctl *c, int64_t id, const char *host, const char *status,
 			  uint64_t apply_us, uint64_t latency_us, const char *err);
 void store_command_end(struct ctl *c, int64_t id, int confirmed);
-void store_host_event(struct ctl *c, struct host *h, const char *kind, const char *detail);
 
 /* agents.c */
 int agents_listen(struct ctl *c);
@@ -121,6 +122,7 @@ struct command_opts {
 	uint32_t timeout_ms;
 	uint32_t confirm_ms; /* rollback timer for changes that open traffic */
 	int manual;	     /* leave changes waiting for `bulkhead confirm` */
+	const char *actor;   /* who, for the audit log; NULL: from uid and pid */
 	uid_t uid;
 	pid_t pid;
 };

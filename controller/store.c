@@ -9,6 +9,7 @@
 #include <errno.h>
 
 #include "bulkhead/log.h"
+#include "audit.h"
 #include "controller.h"
 
 static const char schema[] =
@@ -30,11 +31,7 @@ static const char schema[] =
     " epoch INTEGER, targeted INTEGER, confirmed INTEGER);"
     "CREATE TABLE IF NOT EXISTS command_results("
     " command_id INTEGER NOT NULL REFERENCES commands(id), host TEXT NOT NULL,"
-    " status TEXT NOT NULL, apply_us INTEGER, latency_us INTEGER, error TEXT);"
-    "CREATE TABLE IF NOT EXISTS host_events("
-    " id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, host TEXT NOT NULL,"
-    " kind TEXT NOT NULL, detail TEXT);"
-    "CREATE TABLE IF NOT EXISTS host_tampers(host TEXT PRIMARY KEY, count INTEGER NOT NULL);";
+    " status TEXT NOT NULL, apply_us INTEGER, latency_us INTEGER, error TEXT);";
 
 static int store_exec(struct ctl *c, const char *sql)
 {
@@ -81,7 +78,7 @@ int store_open(struct ctl *c)
 		return -1;
 	}
 	sqlite3_busy_timeout(c->db, 2000);
-	if (store_exec(c, schema) < 0)
+	if (store_exec(c, schema) < 0 || audit_init(c->db) < 0)
 		return -1;
 	st = store_prepare(c, "SELECT value FROM meta WHERE key='epoch'");
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -105,7 +102,8 @@ int store_hosts_load(struct ctl *c)
 	sqlite3_stmt *ins = store_prepare(c, "INSERT OR IGNORE INTO hosts(name) VALUES(?)");
 	sqlite3_stmt *sel =
 	    store_prepare(c, "SELECT mode, epoch, want_mode, want_epoch, hash, last_seen_ms,"
-			     " (SELECT count FROM host_tampers t WHERE t.host = hosts.name),"
+			     " (SELECT count(*) FROM audit a WHERE a.host = hosts.name"
+			     "  AND a.action = 'alert: tamper'),"
 			     " want_hash, hold_confirm FROM hosts WHERE name=?");
 
 	store_exec(c, "BEGIN");
@@ -300,23 +298,6 @@ void store_command_result(struct ctl *c, int64_t id, const char *host, const cha
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)latency_us);
 	if (err)
 		sqlite3_bind_text(st, 6, err, -1, SQLITE_STATIC);
-	store_step_done(c, st);
-}
-
-/* An event a host reported (tampering, say), and the host's running count. */
-void store_host_event(struct ctl *c, struct host *h, const char *kind, const char *detail)
-{
-	sqlite3_stmt *st = store_prepare(
-	    c, "INSERT INTO host_events(time_ms, host, kind, detail) VALUES(?,?,?,?)");
-
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctl_now_ms());
-	sqlite3_bind_text(st, 2, h->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, detail, -1, SQLITE_STATIC);
-	store_step_done(c, st);
-	st = store_prepare(c, "INSERT INTO host_tampers VALUES(?, 1)"
-			      " ON CONFLICT(host) DO UPDATE SET count = count + 1");
-	sqlite3_bind_text(st, 1, h->name, -1, SQLITE_STATIC);
 	store_step_done(c, st);
 }
 

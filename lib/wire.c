@@ -46,13 +46,25 @@ static const char *const type_names[] = {
     [WIRE_CTL_APPLY_END - NLMSG_MIN_TYPE] = "apply-end",
     [WIRE_CTL_POLICIES - NLMSG_MIN_TYPE] = "policies",
     [WIRE_CTL_CONFIRM - NLMSG_MIN_TYPE] = "confirm-request",
+    [WIRE_CTL_AUDIT - NLMSG_MIN_TYPE] = "audit",
+    [WIRE_CTL_AUDIT_ROW - NLMSG_MIN_TYPE] = "audit-row",
+    [WIRE_CTL_AUDIT_VERIFY - NLMSG_MIN_TYPE] = "audit-verify",
+    [WIRE_CHECK - NLMSG_MIN_TYPE] = "check",
+    [WIRE_CHECK_RESULT - NLMSG_MIN_TYPE] = "check-result",
+    [WIRE_CTL_PB_RUN - NLMSG_MIN_TYPE] = "playbook-run",
+    [WIRE_PB_STAGE - NLMSG_MIN_TYPE] = "playbook-stage",
+    [WIRE_PB_CHECK - NLMSG_MIN_TYPE] = "playbook-check",
+    [WIRE_CTL_PB_STATUS - NLMSG_MIN_TYPE] = "playbook-status",
+    [WIRE_CTL_PB_APPROVE - NLMSG_MIN_TYPE] = "playbook-approve",
+    [WIRE_CTL_PB_ABORT - NLMSG_MIN_TYPE] = "playbook-abort",
+    [WIRE_CTL_PB_RESUME - NLMSG_MIN_TYPE] = "playbook-resume",
 };
 
 const char *wire_type_name(uint16_t type)
 {
 	if (type < NLMSG_MIN_TYPE || type >= WIRE_TYPE_MAX)
 		return "unknown";
-	return type_names[type - NLMSG_MIN_TYPE];
+	return type_names[type - NLMSG_MIN_TYPE] ? type_names[type - NLMSG_MIN_TYPE] : "unknown";
 }
 
 /* The type each attribute must have; the decoder refuses anything else. */
@@ -90,6 +102,24 @@ static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
     [WA_MANUAL] = MNL_TYPE_U8,
     [WA_BASE_HASH] = MNL_TYPE_NUL_STRING,
     [WA_DEADMAN_S] = MNL_TYPE_U32,
+    [WA_SEQ] = MNL_TYPE_U64,
+    [WA_TIME_MS] = MNL_TYPE_U64,
+    [WA_ACTOR] = MNL_TYPE_NUL_STRING,
+    [WA_ACTION] = MNL_TYPE_NUL_STRING,
+    [WA_RESULT_TEXT] = MNL_TYPE_NUL_STRING,
+    [WA_DETAIL] = MNL_TYPE_NUL_STRING,
+    [WA_CHECK_ID] = MNL_TYPE_U32,
+    [WA_TARGET] = MNL_TYPE_NUL_STRING,
+    [WA_PROTO] = MNL_TYPE_U8,
+    [WA_EXPECT] = MNL_TYPE_U8,
+    [WA_STAGE] = MNL_TYPE_U32,
+    [WA_APPROVAL] = MNL_TYPE_U8,
+    [WA_SOAK_MS] = MNL_TYPE_U32,
+    [WA_ON_FAILURE] = MNL_TYPE_NUL_STRING,
+    [WA_RESTORE] = MNL_TYPE_NUL_STRING,
+    [WA_RUN] = MNL_TYPE_U64,
+    [WA_DRY] = MNL_TYPE_U8,
+    [WA_STATE] = MNL_TYPE_NUL_STRING,
 };
 
 void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)

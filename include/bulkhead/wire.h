@@ -45,6 +45,18 @@ enum wire_type {
 	WIRE_CTL_APPLY_END, /* CLI: end of the plan */
 	WIRE_CTL_POLICIES,  /* CLI: send every host's applied policy (HOST rows + WIRE_POLICY) */
 	WIRE_CTL_CONFIRM,   /* CLI: confirm every change waiting for confirmation */
+	WIRE_CTL_AUDIT,	    /* CLI: [TIME_MS since] [HOST]; answered by AUDIT_ROWs */
+	WIRE_CTL_AUDIT_ROW, /* controller: SEQ TIME_MS ACTOR ACTION HOST REASON RESULT_TEXT DETAIL */
+	WIRE_CTL_AUDIT_VERIFY, /* CLI: verify the hash chain; END carries the verdict */
+	WIRE_CHECK,	       /* controller: CHECK_ID TARGET PROTO PORT EXPECT TIMEOUT_MS */
+	WIRE_CHECK_RESULT,     /* agent: CHECK_ID RESULT (0 reached) LATENCY_US ERROR */
+	WIRE_CTL_PB_RUN,       /* CLI: NAME REASON [DRY] then PB_STAGE/PB_CHECK/plan frames, APPLY_END */
+	WIRE_PB_STAGE,	       /* stage: STAGE NAME APPROVAL SOAK_MS ON_FAILURE RESTORE HOST... */
+	WIRE_PB_CHECK,	       /* check of the last stage: HOST (runs it) TARGET PROTO PORT EXPECT */
+	WIRE_CTL_PB_STATUS,    /* CLI; answered by PB_STAGE rows and HOST rows */
+	WIRE_CTL_PB_APPROVE,   /* CLI: [STAGE] */
+	WIRE_CTL_PB_ABORT,
+	WIRE_CTL_PB_RESUME,
 	WIRE_TYPE_MAX
 };
 
@@ -83,6 +95,24 @@ enum wire_attr {
 	WA_MANUAL,     /* u8 flag */
 	WA_BASE_HASH,  /* string */
 	WA_DEADMAN_S,  /* u32, on_controller_loss isolate-after, seconds */
+	WA_SEQ,	       /* u64 */
+	WA_TIME_MS,    /* u64, unix time in ms */
+	WA_ACTOR,      /* string */
+	WA_ACTION,     /* string */
+	WA_RESULT_TEXT, /* string */
+	WA_DETAIL,     /* string */
+	WA_CHECK_ID,   /* u32 */
+	WA_TARGET,     /* string, an address literal */
+	WA_PROTO,      /* u8: IPPROTO_TCP, IPPROTO_ICMP */
+	WA_EXPECT,     /* u8: 1 must be reached, 0 must not */
+	WA_STAGE,      /* u32, index in the playbook */
+	WA_APPROVAL,   /* u8: the stage waits for bulkhead playbook approve */
+	WA_SOAK_MS,    /* u32 */
+	WA_ON_FAILURE, /* string: reisolate or halt */
+	WA_RESTORE,    /* string: segmented, or the name of a restricted policy */
+	WA_RUN,	       /* u64, playbook run id */
+	WA_DRY,	       /* u8 flag */
+	WA_STATE,      /* string */
 	__WA_MAX
 };
 #define WA_MAX (__WA_MAX - 1)
