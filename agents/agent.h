@@ -83,6 +83,9 @@ void agent_deadman_arm(struct agent *a);
 void agent_deadman_disarm(struct agent *a);
 uint64_t agent_now_ms(void);
 
+/* check.c */
+void check_start(struct agent *a, const struct wire_frame *f);
+
 /* guard.c */
 int guard_start(struct agent *a);
 void guard_stop(struct agent *a);

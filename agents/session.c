@@ -68,6 +68,8 @@ static void session_send_hello(struct agent *a)
 	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
 	wire_put_str(&b, WA_SOFTWARE, "bulkhead-agent " BULKHEAD_VERSION);
 	wire_put_u32(&b, WA_TAMPERS, a->tampers);
+	if (a->pending)
+		wire_put_str(&b, WA_STATUS, "pending-confirm");
 	session_send(a, buf, wire_build_end(&b));
 	session_alerts_flush(a);
 }
@@ -140,6 +142,7 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 		break;
 	case WIRE_CONFIRM: agent_confirm(a, wire_get_u64(f, WA_EPOCH, 0), f->nlh->nlmsg_seq); break;
 	case WIRE_POLICY: agent_policy_part(a, f); break;
+	case WIRE_CHECK: check_start(a, f); break;
 	default: log_warn("unexpected %s frame from controller", wire_type_name(f->type)); break;
 	}
 }

@@ -121,6 +121,21 @@ int agent_conn_send_confirm(struct agent_conn *ac, uint64_t epoch)
 	return agent_conn_send(ac, buf, wire_build_end(&b));
 }
 
+int agent_conn_send_check(struct agent_conn *ac, uint32_t id, const char *target, uint8_t proto,
+			  uint16_t port, uint32_t timeout_ms)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_CHECK, ++ac->seq);
+	wire_put_u32(&b, WA_CHECK_ID, id);
+	wire_put_str(&b, WA_TARGET, target);
+	wire_put_u8(&b, WA_PROTO, proto);
+	wire_put_u32(&b, WA_PORT, port);
+	wire_put_u32(&b, WA_TIMEOUT_MS, timeout_ms);
+	return agent_conn_send(ac, buf, wire_build_end(&b));
+}
+
 /* Adopts what the agent reports as what is wanted of it. */
 static void agent_adopt(struct ctl *c, struct host *h)
 {
@@ -140,7 +155,8 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 	ac->hello = 1;
 	h->mode = mode;
 	h->epoch = epoch;
-	h->pending_confirm = 0;
+	/* A change the session dropped before it was confirmed still waits. */
+	h->pending_confirm = strcmp(wire_get_str(f, WA_STATUS, ""), "pending-confirm") == 0;
 	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
 	h->last_seen_ms = ctl_now_ms();
 	store_epoch_raise(ac->ctl, epoch);
@@ -164,6 +180,9 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 			 h->name, mode_name(mode), epoch, h->want_epoch);
 		store_hosts_want(ac->ctl, &h, 1);
 		agent_conn_send_mode(ac, h->want_epoch, MODE_ISOLATED, NULL, 0);
+	} else if (h->pending_confirm && epoch == h->want_epoch) {
+		if (!h->hold_confirm)
+			agent_conn_send_confirm(ac, epoch);
 	} else if (epoch > h->want_epoch || mode != h->want_mode ||
 		   strcmp(h->hash, h->want_hash) != 0) {
 		/* The agent holds a newer state than ours, or rolled a change back
@@ -231,6 +250,13 @@ static int agent_frame(struct agent_conn *ac, const struct wire_frame *f)
 		if (!ac->hello)
 			return -1;
 		agent_alert(ac, f);
+		return 0;
+	case WIRE_CHECK_RESULT:
+		if (!ac->hello)
+			return -1;
+		playbook_check_result(ac->ctl, ac->host, wire_get_u32(f, WA_CHECK_ID, 0),
+				      wire_get_u32(f, WA_RESULT, EPROTO),
+				      wire_get_str(f, WA_ERROR, NULL));
 		return 0;
 	case WIRE_ACK:
 		if (!ac->hello)

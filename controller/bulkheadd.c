@@ -82,7 +82,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	c->ssl_ctx = tls_ctx_new(1, c->conf.ca, c->conf.cert, c->conf.key);
 	if (!c->ssl_ctx)
 		return -1;
-	if (agents_listen(c) < 0 || control_listen(c) < 0)
+	if (playbook_init(c) < 0 || agents_listen(c) < 0 || control_listen(c) < 0)
 		return -1;
 	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
 	if (!c->flush_ev)
@@ -95,6 +95,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 static void ctl_teardown(struct ctl *c)
 {
 	command_free_all(c);
+	playbook_close(c);
 	agents_close(c);
 	control_close(c);
 	if (c->flush_ev)

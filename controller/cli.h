@@ -15,6 +15,10 @@ int cmd_pki_main(int argc, char **argv);
 int cmd_audit_main(int argc, char **argv);
 int cmd_timeline_main(int argc, char **argv);
 
+/* cli_playbook.c, cli_playbook_ctl.c */
+int cmd_playbook_main(int argc, char **argv);
+int playbook_ctl_main(int argc, char **argv);
+
 /* cli_hosts.c */
 int cmd_hosts_main(int argc, char **argv);
 

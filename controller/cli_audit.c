@@ -155,6 +155,7 @@ static void audit_print(const struct audit_list *l, int json)
 			       r->detail);
 			continue;
 		}
+		t[10] = 'T'; /* ISO 8601, as the other JSON output */
 		printf("%s{\"seq\":%" PRId64 ",\"time\":\"%sZ\",\"actor\":", i ? "," : "", r->seq, t);
 		json_s(r->actor);
 		printf(",\"action\":");

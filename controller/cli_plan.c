@@ -405,10 +405,13 @@ int cmd_apply_main(int argc, char **argv)
 	if (rc < 0)
 		return 1;
 	output_command(&r, cli.json);
-	if (manual && r.result == 0 && !cli.json)
-		printf("Every change waits for confirmation: run `bulkhead confirm` within %.0f s, "
-		       "or the hosts roll back by themselves.\n",
-		       confirm_s);
+	for (int i = 0; manual && !cli.json && i < r.nhosts; i++)
+		if (strcmp(r.hosts[i].status, "pending-confirm") == 0) {
+			printf("Changes wait for confirmation: run `bulkhead confirm` within %.0f s, "
+			       "or those hosts roll back by themselves.\n",
+			       confirm_s);
+			break;
+		}
 	free(r.hosts);
 	return r.result == 0 ? 0 : 1;
 }

@@ -18,7 +18,7 @@ struct target {
 	struct host *host;
 	int mode;
 	int new_policy;	    /* the command changes the host's policy */
-	int persisted;	    /* the agent recorded the change on disk */
+	int persisted;	    /* the agent recorded the change on disk; -1 no answer */
 	const char *status; /* NULL while pending */
 	uint64_t apply_us;
 	uint64_t latency_us;
@@ -40,7 +40,7 @@ struct command {
 	uint64_t last_progress_us;
 	struct target *slowest;
 	struct event *timeout_ev;
-	char actor[128]; /* who gave the command, for the audit log */
+	char actor[400]; /* who gave the command, for the audit log */
 };
 
 static void command_free(struct command *cmd)
@@ -55,6 +55,7 @@ static void command_free(struct command *cmd)
 	for (int i = 0; i < cmd->ntargets; i++)
 		free(cmd->targets[i].err);
 	free(cmd->targets);
+	free((char *)cmd->o.reason);
 	if (cmd->timeout_ev)
 		event_free(cmd->timeout_ev);
 	free(cmd);
@@ -124,7 +125,8 @@ static void command_finish(struct command *cmd)
 		wire_put_u64(&b, WA_APPLY_US, t->apply_us);
 		wire_put_u64(&b, WA_LATENCY_US, t->latency_us);
 		wire_put_u64(&b, WA_LAST_SEEN, t->host->last_seen_ms);
-		wire_put_u8(&b, WA_PERSISTED, (uint8_t)t->persisted);
+		if (t->persisted >= 0)
+			wire_put_u8(&b, WA_PERSISTED, (uint8_t)t->persisted);
 		if (t->err)
 			wire_put_str(&b, WA_ERROR, t->err);
 		client_send(cmd->client, buf, wire_build_end(&b));
@@ -220,15 +222,22 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	cmd->ctl = c;
 	cmd->client = cl;
 	cmd->o = *o;
+	/* The command outlives the request that carried these. */
+	cmd->o.reason = o->reason ? xstrdup(o->reason) : NULL;
+	cmd->o.actor = NULL;
+	cmd->o.epoch_out = NULL;
 	cmd->ntargets = n;
 	cmd->targets = xcalloc((size_t)n, sizeof(*cmd->targets));
 	cmd->start_us = ctl_mono_us();
 	cmd->epoch = confirm ? 0 : store_epoch_next(c);
+	if (o->epoch_out)
+		*o->epoch_out = cmd->epoch;
 	hosts = xcalloc((size_t)n, sizeof(*hosts));
 	for (int i = 0; i < n; i++) {
 		struct host *h = spec[i].host;
 
 		cmd->targets[i].host = h;
+		cmd->targets[i].persisted = -1;
 		cmd->targets[i].mode = spec[i].mode;
 		cmd->targets[i].new_policy = spec[i].hash != NULL;
 		hosts[i] = h;

@@ -24,14 +24,26 @@ struct client {
 	int busy;	       /* a request is being served */
 	int finished;	       /* close once the output has drained */
 	struct plan_rx *apply; /* a plan being received */
+	struct pb_rx *pbrun;   /* a playbook run being received */
 };
 
 static void client_free(struct client *cl)
 {
 	plan_rx_free(cl->apply);
+	playbook_rx_free(cl->pbrun);
 	command_client_gone(cl->ctl, cl);
 	bufferevent_free(cl->bev);
 	free(cl);
+}
+
+uid_t client_uid(const struct client *cl)
+{
+	return cl->uid;
+}
+
+pid_t client_pid(const struct client *cl)
+{
+	return cl->pid;
 }
 
 int client_send(struct client *cl, const void *frame, int len)
@@ -242,6 +254,11 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 	case WIRE_CTL_CONFIRM: client_confirm_request(cl, f); break;
 	case WIRE_CTL_AUDIT:
 	case WIRE_CTL_AUDIT_VERIFY: client_audit_request(cl, f); break;
+	case WIRE_CTL_PB_RUN: cl->pbrun = playbook_rx_new(cl->ctl, f, cl->uid, cl->pid); break;
+	case WIRE_CTL_PB_STATUS:
+	case WIRE_CTL_PB_APPROVE:
+	case WIRE_CTL_PB_ABORT:
+	case WIRE_CTL_PB_RESUME: playbook_request(cl->ctl, cl, f); break;
 	case WIRE_CTL_POLICIES: plan_policies_send(cl->ctl, cl); break;
 	case WIRE_CTL_APPLY: {
 		struct command_opts o;
@@ -266,7 +283,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		const char *err;
 		int len;
 
-		if (cl->busy && !cl->apply) {
+		if (cl->busy && !cl->apply && !cl->pbrun) {
 			/* One request per connection; anything more is ignored. */
 			evbuffer_drain(in, avail);
 			return;
@@ -286,6 +303,21 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 			log_warn("control client pid %d: %s", (int)cl->pid, err);
 			client_free(cl);
 			return;
+		}
+		if (cl->pbrun) {
+			struct pb_rx *rx = cl->pbrun;
+
+			if (f.type == WIRE_CTL_APPLY_END) {
+				cl->pbrun = NULL;
+				playbook_rx_finish(rx, cl);
+				return;
+			}
+			if (playbook_rx_add(rx, frame, (size_t)len, &f) < 0) {
+				cl->pbrun = NULL;
+				playbook_rx_fail(rx, cl);
+				return;
+			}
+			continue;
 		}
 		if (!cl->apply) {
 			client_request(cl, &f);

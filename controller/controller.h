@@ -18,6 +18,8 @@ struct client;
 struct command;
 struct command_opts;
 struct wire_frame;
+struct pb_run;
+struct pb_rx;
 
 /* One inventory host, with what the controller wants of it and what the
  * agent last confirmed. */
@@ -51,6 +53,9 @@ struct ctl {
 	sqlite3 *db;
 	uint64_t epoch;		  /* controller-wide, monotonic */
 	struct command *commands; /* in flight */
+	struct pb_run *run;       /* the playbook run in progress or halted, if any */
+	struct event *pb_tick;
+	uint32_t check_seq;
 };
 
 /* bulkheadd.c */
@@ -96,11 +101,15 @@ void agents_close(struct ctl *c);
 int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode, const char *hash,
 			 uint32_t confirm_ms);
 int agent_conn_send_confirm(struct agent_conn *ac, uint64_t epoch);
+int agent_conn_send_check(struct agent_conn *ac, uint32_t id, const char *target, uint8_t proto,
+			  uint16_t port, uint32_t timeout_ms);
 
 /* control.c */
 int control_listen(struct ctl *c);
 void control_close(struct ctl *c);
 int client_send(struct client *cl, const void *frame, int len);
+uid_t client_uid(const struct client *cl);
+pid_t client_pid(const struct client *cl);
 void client_finish(struct client *cl);
 void client_end(struct client *cl, uint32_t result, const char *err);
 
@@ -115,6 +124,19 @@ void plan_rx_fail(struct plan_rx *rx, struct client *cl);
 void plan_rx_finish(struct plan_rx *rx, struct client *cl);
 void plan_policies_send(struct ctl *c, struct client *cl);
 
+/* playbook.c: runs of staged reconnection playbooks */
+int playbook_init(struct ctl *c);
+void playbook_close(struct ctl *c);
+struct pb_rx *playbook_rx_new(struct ctl *c, const struct wire_frame *f, uid_t uid, pid_t pid);
+void playbook_rx_free(struct pb_rx *rx);
+int playbook_rx_add(struct pb_rx *rx, const void *frame, size_t len, const struct wire_frame *f);
+/* Answers the client, starts the run if it is sound, frees rx. */
+void playbook_rx_finish(struct pb_rx *rx, struct client *cl);
+void playbook_rx_fail(struct pb_rx *rx, struct client *cl);
+void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame *f);
+void playbook_check_result(struct ctl *c, struct host *h, uint32_t id, uint32_t result,
+			   const char *err);
+
 /* command.c */
 struct command_opts {
 	const char *action; /* isolate, release, apply, confirm */
@@ -123,6 +145,7 @@ struct command_opts {
 	uint32_t confirm_ms; /* rollback timer for changes that open traffic */
 	int manual;	     /* leave changes waiting for `bulkhead confirm` */
 	const char *actor;   /* who, for the audit log; NULL: from uid and pid */
+	uint64_t *epoch_out; /* gets the command's epoch */
 	uid_t uid;
 	pid_t pid;
 };

@@ -86,6 +86,12 @@ void output_progress_clear(void)
 	progress_shown = 0;
 }
 
+/* Done as commanded: confirmed, or left awaiting `bulkhead confirm` on purpose. */
+static int host_ok(const struct host_row *h)
+{
+	return strcmp(h->status, "confirmed") == 0 || strcmp(h->status, "pending-confirm") == 0;
+}
+
 static void command_text(const struct cmd_result *r)
 {
 	const struct host_row *slowest = NULL;
@@ -98,7 +104,7 @@ static void command_text(const struct cmd_result *r)
 	for (int i = 0; i < r->nhosts; i++) {
 		const struct host_row *h = &r->hosts[i];
 
-		if (strcmp(h->status, "confirmed") != 0)
+		if (!host_ok(h))
 			bad++;
 		else if (!slowest || h->latency_us > slowest->latency_us)
 			slowest = h;
@@ -111,7 +117,7 @@ static void command_text(const struct cmd_result *r)
 		printf("slowest: %s, %.1f ms (applied in %" PRIu64 " us)\n", slowest->name,
 		       (double)slowest->latency_us / 1000.0, slowest->apply_us);
 	for (int i = 0; i < r->nhosts; i++)
-		if (strcmp(r->hosts[i].status, "confirmed") == 0 && !r->hosts[i].persisted)
+		if (host_ok(&r->hosts[i]) && r->hosts[i].persisted == 0)
 			printf("WARNING: %s applied the change but could not record it on disk; "
 			       "if its agent restarts first, the controller sends it again\n",
 			       r->hosts[i].name);
@@ -122,13 +128,19 @@ static void command_text(const struct cmd_result *r)
 		const struct host_row *h = &r->hosts[i];
 		char seen[64];
 
-		if (strcmp(h->status, "confirmed") == 0)
+		if (host_ok(h))
 			continue;
 		time_human(h->last_seen_ms, seen, sizeof(seen));
 		printf("  %-16s %-14s last seen %s%s%s\n", h->name, h->status, seen,
 		       h->error[0] ? ": " : "", h->error);
 	}
-	printf("Hosts that were not connected get the command when they reconnect.\n");
+	for (int i = 0; i < r->nhosts; i++)
+		if (strcmp(r->hosts[i].status, "not-connected") == 0 ||
+		    strcmp(r->hosts[i].status, "timeout") == 0) {
+			printf("Hosts not connected stay pending: they get the command when they "
+			       "reconnect.\n");
+			break;
+		}
 }
 
 static void host_json(const struct host_row *h, int with_result)
@@ -142,7 +154,8 @@ static void host_json(const struct host_row *h, int with_result)
 		printf(",\"status\":");
 		json_str(h->status);
 		printf(",\"apply_us\":%" PRIu64 ",\"latency_us\":%" PRIu64 ",\"persisted\":%s",
-		       h->apply_us, h->latency_us, h->persisted ? "true" : "false");
+		       h->apply_us, h->latency_us,
+		       h->persisted < 0 ? "null" : h->persisted ? "true" : "false");
 		if (h->error[0]) {
 			printf(",\"error\":");
 			json_str(h->error);

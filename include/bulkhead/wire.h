@@ -57,6 +57,10 @@ enum wire_type {
 	WIRE_CTL_PB_APPROVE,   /* CLI: [STAGE] */
 	WIRE_CTL_PB_ABORT,
 	WIRE_CTL_PB_RESUME,
+	/* controller -> switch agent: EPOCH PORT_STATE PORT_NAME... [CONFIRM_MS];
+	 * acked by WIRE_ACK: STATUS EPOCH (the ports') PORT_STATE PORT_NAME...
+	 * RESULT APPLY_US [ERROR]. Only a linux-switch agent takes it. */
+	WIRE_PORT_SET,
 	WIRE_TYPE_MAX
 };
 
@@ -113,6 +117,10 @@ enum wire_attr {
 	WA_RUN,	       /* u64, playbook run id */
 	WA_DRY,	       /* u8 flag */
 	WA_STATE,      /* string */
+	WA_HARD,       /* u8: SET_MODE isolated --hard; in ACK and HELLO: the host holds it */
+	WA_PORT_NAME,  /* string, may repeat: a switch port */
+	WA_PORT_STATE, /* string: isolated or open */
+	WA_LINK_NAME,  /* string, may repeat: a link or port hard isolation holds */
 	__WA_MAX
 };
 #define WA_MAX (__WA_MAX - 1)
