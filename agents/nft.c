@@ -36,7 +36,9 @@
 #define NFT_DESC_LEN 96
 /* The kernel always answers a batch; this only guards against a lost ACK. */
 #define NFT_ACK_TIMEOUT_S 5
-#define NFT_PRIO_BASE (-200)
+/* "filter": after conntrack (-200), so that `ct state established` sees replies
+ * the host sends; an accept elsewhere cannot undo our drop whatever the order. */
+#define NFT_PRIO_BASE 0
 /* The loopback device is ifindex 1 in every network namespace. */
 #define NFT_LOOPBACK_IFINDEX 1
 

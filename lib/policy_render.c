@@ -267,7 +267,7 @@ static void base_chain_write(struct text *t, const char *name, const char *hook,
 	text_puts(t, name);
 	text_puts(t, " {\n\t\ttype filter hook ");
 	text_puts(t, hook);
-	text_puts(t, " priority -200; policy accept;\n\t\tjump ");
+	text_puts(t, " priority filter; policy accept;\n\t\tjump ");
 	text_puts(t, to);
 	text_puts(t, "\n\t}\n\n");
 }

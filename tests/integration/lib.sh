@@ -336,3 +336,230 @@ log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 log_since() { tail -c +"$(($2 + 1))" "$1" 2>/dev/null; }
 
 now() { date +%s.%N; }
+
+# ---- policy sites (test_policy.sh) -------------------------------------------
+
+# lab_begin_site DIR [HOST...]: like lab_begin, with 'lab up-site DIR [HOST...]'
+# (a lab of a policy site: each inventory host with its own addresses).
+lab_begin_site() {
+	if [[ $(id -u) != 0 ]]; then
+		echo "1..0 # SKIP needs root (network namespaces)"
+		exit 0
+	fi
+	local b
+	for b in "$BULKHEAD" "$BULKHEADD" "$AGENT"; do
+		[[ -x $b ]] || bail "binary not built: $b (BH_BUILD=$BH_BUILD)"
+	done
+	for b in jq socat ping ip timeout nft ss unshare; do
+		command -v "$b" >/dev/null || bail "missing tool: $b (apt-get install -y jq socat iputils-ping nftables iproute2)"
+	done
+	T_TMP=$(mktemp -d "/tmp/bh-$T_NAME.XXXXXX")
+	trap _t_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	diag "$T_NAME: lab prefix $BH_LAB_PREFIX, dir $LABDIR, build $BH_BUILD"
+	if lab up-site "$@" >"$T_TMP/up.log" 2>&1; then
+		tap_ok "lab up-site $*: controller and every agent started, every host connected"
+	else
+		tap_not_ok "lab up-site $*: controller and every agent started, every host connected"
+		diag_file "$T_TMP/up.log" 60
+		tap_done
+	fi
+	load_hosts
+}
+
+# is the UDP port bound in NODE?
+udp_port_listening() { # NODE PORT
+	[[ -n $(lab exec "$1" -- ss -Hlun "sport = :$2" 2>/dev/null) ]]
+}
+
+# udp_ok NODE ADDR PORT DSTNODE: send a random token from NODE to ADDR:PORT
+# (3 datagrams, 0.2 s apart); ok if DSTNODE's receiver got it (a background
+# process named udp-DSTNODE-PORT, e.g. bg_ns udp-h01-53 h01 timeout ... socat -u
+# UDP6-RECV:53,ipv6only=0,reuseaddr STDOUT, whose output is in $T_TMP)
+# within 2 s of the last one.
+udp_ok() {
+	local from=$1 a=$2 port=$3 dst=$4 tok sa rx
+	tok="bulkhead-udp-$RANDOM$RANDOM-$$"
+	rx=$T_TMP/udp-$dst-$port.out
+	if [[ $a == *:* ]]; then sa="UDP6-SENDTO:[$a]:$port"; else sa="UDP4-SENDTO:$a:$port"; fi
+	timeout 5 "$LAB" exec "$from" -- sh -c \
+		'for i in 1 2 3; do echo "$1" | socat -u - "$2"; sleep 0.2; done' sh "$tok" "$sa" >/dev/null 2>&1
+	wait_for 2 grep -qF -- "$tok" "$rx"
+}
+
+# nft_normalize: a listed table with counter values cleared and the owner
+# marks the agent's table carries (comment "# progname ...", "flags owner")
+# removed, so that it compares with the same ruleset loaded by 'nft -f'.
+nft_normalize() {
+	sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/' |
+		awk 'NR == 1 { sub(/ # progname .*$/, "") }
+		     NR == 2 && /^\tflags [a-z,]*owner[a-z,]*$/ { skip = 1; next }
+		     skip && $0 == "" { skip = 0; next }
+		     { skip = 0; print }'
+}
+
+# ---- faults: nftables table, agent record, logs, processes -------------------
+# (added for test_faults.sh)
+
+# ns_name NODE: the lab namespace of a node of a 'lab up N' lab (hNN, ctl, sw)
+ns_name() { echo "$BH_LAB_PREFIX-$1"; }
+
+# nsx NODE CMD...: run CMD in NODE's namespace (without the lab script, for
+# loops where its start-up time matters)
+nsx() {
+	local n=$1
+	shift
+	ip netns exec "$(ns_name "$n")" "$@"
+}
+
+# bh_table NODE: table inet bulkhead as nft lists it, counters zeroed
+# (non-zero exit if it cannot be listed)
+bh_table() {
+	local out
+	out=$(nsx "$1" nft list table inet bulkhead 2>&1) || { echo "$out"; return 1; }
+	sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/' <<<"$out"
+}
+
+# bh_table_rules TEXT: one line per chain, "NAME: rule; rule; ..." (the
+# chain's type/hook line left out), from the output of bh_table
+bh_table_rules() {
+	awk '
+	/^\tchain [^ ]+ \{$/ { c = $2; n = 0; r[c] = ""; order[++k] = c; next }
+	c != "" && /^\t\}$/ { c = ""; next }
+	c != "" {
+		line = $0; sub(/^\t+/, "", line)
+		if (line == "" || line ~ /^type .* hook /) next
+		r[c] = r[c] (n++ ? "; " : "") line
+	}
+	END { for (i = 1; i <= k; i++) print order[i] ": " r[order[i]] }' <<<"$1"
+}
+
+# bh_table_skeleton TEXT: the table without the rules of its base chains and
+# without the ownership lines (table header comment, "flags owner"): what
+# must be the same in every mode, when nothing is missing
+bh_table_skeleton() {
+	awk '
+	NR == 1 { print "table inet bulkhead {"; next }
+	/^\tflags / || /^$/ { next }
+	/^\tchain (input|output|forward) \{$/ { base = 1; print; next }
+	base && /^\t\}$/ { base = 0; print; next }
+	base && !/^\t\ttype / { next }
+	{ print }' <<<"$1"
+}
+
+# bh_table_mode TEXT [SKELETON]: "isolated" if the three base chains hold
+# exactly jump isolate_in/out/fwd, "open" if they hold nothing, anything
+# else is printed as "partial: ..." (exit 1). With SKELETON (from
+# bh_table_skeleton of a complete table), the rest of the table must match it
+# too, or "incomplete: ..." is printed (exit 1).
+bh_table_mode() {
+	local text=$1 skel=${2:-} rules in out fwd
+	if [[ $text != "table inet bulkhead {"* ]]; then
+		echo "missing: $(head -n 1 <<<"$text")"
+		return 1
+	fi
+	rules=$(bh_table_rules "$text")
+	in=$(sed -n 's/^input: //p' <<<"$rules")
+	out=$(sed -n 's/^output: //p' <<<"$rules")
+	fwd=$(sed -n 's/^forward: //p' <<<"$rules")
+	if [[ -n $skel && $(bh_table_skeleton "$text") != "$skel" ]]; then
+		echo "incomplete: $(diff <(echo "$skel") <(bh_table_skeleton "$text") | grep '^[<>]' | head -n 4 | tr '\n' '|')"
+		return 1
+	fi
+	if [[ $in == "jump isolate_in" && $out == "jump isolate_out" && $fwd == "jump isolate_fwd" ]]; then
+		echo isolated
+	elif [[ -z $in && -z $out && -z $fwd ]] && grep -qx 'input: ' <<<"$rules" &&
+		grep -qx 'output: ' <<<"$rules" && grep -qx 'forward: ' <<<"$rules"; then
+		echo open
+	else
+		echo "partial: input[$in] output[$out] forward[$fwd]"
+		return 1
+	fi
+}
+
+# bh_state_parse FILE: checks an agent record (bulkhead-agent-state 2) and
+# prints "MODE EPOCH PENDING PREV_MODE"; "corrupt: WHY" and exit 1 if it is not
+# a complete, well-formed record
+bh_state_parse() {
+	local f=$1
+	[[ -f $f ]] || { echo "corrupt: no file $f"; return 1; }
+	[[ -s $f && -z $(tail -c 1 "$f") ]] || { echo "corrupt: empty or no final newline"; return 1; }
+	awk '
+	NR == 1 { if ($0 != "bulkhead-agent-state 2") bad = "first line \"" $0 "\""; next }
+	NF != 2 { bad = bad ? bad : "line " NR " \"" $0 "\""; next }
+	$1 == "mode" || $1 == "prev-mode" {
+		if ($2 !~ /^(open|segmented|isolated)$/) bad = $1 " " $2
+		if ($1 == "mode") { mode = $2; m++ } else prev = $2
+		next
+	}
+	$1 == "epoch" || $1 == "prev-epoch" {
+		if ($2 !~ /^[0-9]+$/) bad = $1 " " $2
+		if ($1 == "epoch") { epoch = $2; e++ }
+		next
+	}
+	$1 == "pending" { if ($2 !~ /^[01]$/) bad = "pending " $2; pending = $2; next }
+	$1 == "policy" || $1 == "prev-policy" {
+		if ($2 != "-" && $2 !~ /^[0-9a-f]+$/) bad = $1 " " $2
+		next
+	}
+	{ bad = "unknown line \"" $0 "\"" }
+	END {
+		if (NR == 0) bad = "empty"
+		if (!bad && (m != 1 || e != 1)) bad = "not exactly one mode and one epoch line"
+		if (bad) { print "corrupt: " bad; exit 1 }
+		print mode, epoch, pending + 0, (prev ? prev : "-")
+	}' "$f"
+}
+
+# wait_log FILE OFFSET REGEX SECONDS: poll (every 20 ms) until a line of FILE
+# after byte OFFSET matches REGEX (grep -E); prints the first such line
+wait_log() {
+	local f=$1 off=$2 re=$3 deadline line
+	deadline=$(($(date +%s%N) + $4 * 1000000000))
+	while :; do
+		line=$(log_since "$f" "$off" | grep -m1 -E -- "$re") && { echo "$line"; return 0; }
+		(($(date +%s%N) < deadline)) || return 1
+		sleep 0.02
+	done
+}
+
+# ms_since T0: milliseconds since T0 (a value of date +%s%N)
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# daemon_pid NAME: PID of a lab daemon (ctl or hNN) from its pid file, if it
+# is alive and is the recorded process
+daemon_pid() {
+	local f=$LABDIR/pids/$1.pid pid st
+	[[ -f $f ]] || return 1
+	read -r pid st <"$f" || return 1
+	[[ $pid =~ ^[0-9]+$ && -n $st && $(_proc_start "$pid") == "$st" ]] || return 1
+	proc_gone "$pid" && return 1
+	echo "$pid"
+}
+
+# proc_gone PID: the process has exited (gone, or a zombie)
+proc_gone() {
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	s=${s##*) }
+	[[ ${s%% *} == Z || ${s%% *} == X ]]
+}
+
+# kill9_wait PID: SIGKILL, then wait (at most 3 s) until it has exited
+kill9_wait() {
+	local i
+	kill -KILL "$1" 2>/dev/null || return 1
+	for ((i = 0; i < 300; i++)); do
+		proc_gone "$1" && return 0
+		sleep 0.01
+	done
+	return 1
+}
+
+# cont_kill PID USEC: SIGCONT a stopped PID, busy-wait USEC microseconds (finer
+# than sleep(1) can), then SIGKILL it (perl, Time::HiRes)
+cont_kill() {
+	perl -MTime::HiRes=time -e 'kill "CONT", $ARGV[0]; my $t = time + $ARGV[1] / 1e6; 1 while time < $t;
+		kill("KILL", $ARGV[0]) or exit 1' "$1" "$2"
+}

@@ -124,9 +124,9 @@ static void assert_jumps(int expected)
 static void test_install_readable(void **state)
 {
 	static const char *const want[] = {
-	    "type filter hook input priority -200; policy accept;",
-	    "type filter hook output priority -200; policy accept;",
-	    "type filter hook forward priority -200; policy accept;",
+	    "type filter hook input priority filter; policy accept;",
+	    "type filter hook output priority filter; policy accept;",
+	    "type filter hook forward priority filter; policy accept;",
 	    "iif \"lo\" accept",
 	    "ip saddr 198.18.0.1 tcp sport 7443 accept",
 	    "ip6 saddr 2001:2::1 tcp sport 7443 accept",
