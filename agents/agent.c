@@ -24,6 +24,14 @@ uint64_t agent_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t agent_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static const char *agent_policy_hash(const struct host_policy *hp)
 {
 	return hp ? hp->hash : "";
@@ -46,6 +54,33 @@ static void agent_record_fill(const struct agent *a, struct agent_record *r)
 	r->prev_mode = a->prev_mode;
 	r->prev_epoch = a->prev_epoch;
 	snprintf(r->prev_policy, sizeof(r->prev_policy), "%s", agent_policy_hash(a->prev_policy));
+	r->hard = a->hard;
+	r->prev_hard = a->pending && a->prev_hard;
+	r->nholds = a->nholds;
+	memcpy(r->holds, a->holds, sizeof(a->holds[0]) * (size_t)a->nholds);
+	r->nports = a->nports;
+	memcpy(r->ports, a->ports, sizeof(a->ports[0]) * (size_t)a->nports);
+}
+
+/* The profile's hooks for the links as they are now. */
+static void agent_hooks_get(struct agent *a, struct nft_hooks *h)
+{
+	struct profile_ctx c;
+
+	memset(h, 0, sizeof(*h));
+	if (!a->link || profile_ctx_init(&c, &a->profile, a->link, &a->env) < 0)
+		return;
+	a->profile.ops->hooks(&c, h);
+	profile_ctx_done(&c);
+}
+
+int agent_table_install(struct agent *a)
+{
+	struct nft_hooks h;
+
+	agent_hooks_get(a, &h);
+	nft_hooks_set(a->nft, &h);
+	return nft_table_install(a->nft, &a->mgmt, a->mode, a->policy);
 }
 
 /* Puts the kernel into mode with policy hp: a tiny transaction when only the
@@ -64,6 +99,10 @@ static int agent_apply(struct agent *a, int mode, struct host_policy *hp, uint64
 	{
 		struct timespec t0, t1;
 
+		struct nft_hooks h;
+
+		agent_hooks_get(a, &h);
+		nft_hooks_set(a->nft, &h);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rc = nft_table_install(a->nft, &a->mgmt, mode, hp);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -74,7 +113,7 @@ static int agent_apply(struct agent *a, int mode, struct host_policy *hp, uint64
 }
 
 /* Records the agent's state; on failure it is kept in memory only. */
-static int agent_record(struct agent *a)
+int agent_record(struct agent *a)
 {
 	struct agent_record r;
 
@@ -90,15 +129,22 @@ static void agent_rollback_cb(evutil_socket_t fd, short what, void *arg);
  * is not an isolation opens traffic, so with confirm_ms it is
  * commit-confirmed: it rolls back by itself unless confirmed in time. */
 void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
-		    uint32_t confirm_ms, uint32_t seq)
+		    uint32_t confirm_ms, uint32_t seq, int hard)
 {
 	struct host_policy *hp = a->policy, *old_policy = a->policy;
-	int old_mode = a->mode, opening = mode != MODE_ISOLATED;
+	/* Bringing held links back up opens traffic too. */
+	int old_mode = a->mode, opening = mode != MODE_ISOLATED || (a->hard && !hard);
+	int old_hard = a->hard, old_prev_hard = a->prev_hard, old_nholds = a->nholds;
 	uint64_t apply_us = 0, old_epoch = a->epoch;
+	char kept[256] = "";
 	int rc;
 
 	if (mode < MODE_OPEN || mode > MODE_MAX) {
 		session_send_ack(a, seq, "refused", EINVAL, 0, "unknown mode");
+		return;
+	}
+	if (hard && mode != MODE_ISOLATED) {
+		session_send_ack(a, seq, "refused", EINVAL, 0, "--hard applies to isolation only");
 		return;
 	}
 	if (epoch < a->epoch) {
@@ -124,7 +170,7 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 		session_send_ack(a, seq, "refused", ENOENT, 0, "no policy to enforce");
 		return;
 	}
-	if (epoch == a->epoch && mode == a->mode && hp == a->policy) {
+	if (epoch == a->epoch && mode == a->mode && hp == a->policy && !hard == !a->hard) {
 		session_send_ack(a, seq, a->pending ? "pending-confirm" : "applied", 0, 0, NULL);
 		return;
 	}
@@ -135,6 +181,7 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 		a->prev_mode = a->mode;
 		a->prev_epoch = a->epoch;
 		a->prev_policy = a->policy;
+		a->prev_hard = a->hard;
 	} else if (!opening) {
 		hp = hash && *hash ? hp : a->prev_policy;
 	}
@@ -142,8 +189,12 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 	a->mode = mode;
 	a->epoch = epoch;
 	a->policy = hp;
+	a->hard = hard != 0;
 	if (hp == a->staged)
 		a->staged = NULL;
+	/* Recorded before they go down: after a crash the record names them. */
+	if (a->hard)
+		hard_plan(a, kept, sizeof(kept));
 	if (agent_record(a) < 0 && opening) {
 		/* Opening traffic that a reboot would not remember is refused;
 		 * isolating without a record is still better than not isolating. */
@@ -151,6 +202,8 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 		a->epoch = old_epoch;
 		a->policy = old_policy;
 		a->pending = 0;
+		a->hard = old_hard;
+		a->prev_hard = old_prev_hard;
 		agent_policy_drop(a, hp);
 		session_send_ack(a, seq, "refused", EIO, 0,
 				 "state directory not writable; refusing to open traffic");
@@ -167,11 +220,36 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 		a->epoch = old_epoch;
 		a->policy = old_policy;
 		a->pending = 0;
+		a->hard = old_hard;
+		a->prev_hard = old_prev_hard;
+		a->nholds = old_nholds;
 		agent_policy_drop(a, hp);
 		/* The record must describe the kernel, not the command that failed. */
 		agent_record(a);
 		session_send_ack(a, seq, "refused", (uint32_t)-rc, apply_us, strerror(-rc));
 		return;
+	}
+	if (a->hard) {
+		struct timespec t0, t1;
+
+		/* The ack's apply time covers the links too. */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		hard_apply(a);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		apply_us += (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+			    (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
+		if (kept[0])
+			agent_alert(a, "hard",
+				    "isolated --hard left up what it would have taken "
+				    "down: %s",
+				    kept);
+	} else if (old_hard) {
+		hard_release(a);
+	}
+	/* Released and nothing to return to: the holds are done with. */
+	if (!a->hard && !a->pending && a->nholds) {
+		a->nholds = 0;
+		agent_record(a);
 	}
 	if (old_policy != a->policy && !a->pending) {
 		agent_policy_drop(a, old_policy);
@@ -185,19 +263,27 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 		a->confirm_ms = confirm_ms;
 		evtimer_add(a->rollback_ev, &tv);
 	}
-	log_info("epoch %" PRIu64 ": %s%s%.12s applied in %" PRIu64 " us%s", epoch, mode_name(mode),
-		 hp ? ", policy " : "", agent_policy_hash(hp), apply_us,
-		 a->pending ? ", awaiting confirmation" : "");
+	log_info("epoch %" PRIu64 ": %s%s%s%.12s applied in %" PRIu64 " us%s", epoch,
+		 mode_name(mode), a->hard ? " --hard" : "", hp ? ", policy " : "",
+		 agent_policy_hash(hp), apply_us, a->pending ? ", awaiting confirmation" : "");
 	a->sync_due = a->persisted;
 	a->digest_due = 1;
-	session_send_ack(a, seq, a->pending ? "pending-confirm" : "applied", 0, apply_us, NULL);
+	session_send_ack(a, seq, a->pending ? "pending-confirm" : "applied", 0, apply_us,
+			 kept[0] ? kept : NULL);
 }
 
 /* The controller saw the change through: it stays. */
 void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq)
 {
+	/* Switch ports opened at this epoch are committed by the same word. */
+	int ports = port_confirm(a, epoch);
+
 	if (epoch != a->epoch) {
-		session_send_ack(a, seq, "refused", ESTALE, 0, "confirmation for another epoch");
+		if (ports > 0)
+			session_send_ack(a, seq, "committed", 0, 0, NULL);
+		else
+			session_send_ack(a, seq, "refused", ESTALE, 0,
+					 "confirmation for another epoch");
 		return;
 	}
 	if (a->pending) {
@@ -206,6 +292,9 @@ void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq)
 		evtimer_del(a->rollback_ev);
 		a->pending = 0;
 		a->prev_policy = NULL;
+		a->prev_hard = 0;
+		if (!a->hard)
+			a->nholds = 0;
 		agent_policy_drop(a, prev);
 		agent_record(a);
 		a->sync_due = a->persisted;
@@ -230,6 +319,13 @@ static void agent_rollback(struct agent *a, const char *why)
 		to_mode = MODE_ISOLATED;
 		rc = agent_apply(a, to_mode, a->prev_policy, &apply_us);
 	}
+	/* Back to hard isolation: exactly the links it held go down again. */
+	a->hard = to_mode == MODE_ISOLATED && a->prev_hard;
+	a->prev_hard = 0;
+	if (a->hard)
+		hard_apply(a);
+	else
+		a->nholds = 0;
 	a->mode = to_mode;
 	a->policy = a->prev_policy;
 	a->prev_policy = NULL;
@@ -238,9 +334,9 @@ static void agent_rollback(struct agent *a, const char *why)
 	agent_record(a);
 	a->sync_due = a->persisted;
 	a->digest_due = 1;
-	agent_alert(a, "rollback", "epoch %" PRIu64 " rolled back to %s%s%.12s: %s", a->epoch,
-		    mode_name(a->mode), a->policy ? ", policy " : "", agent_policy_hash(a->policy),
-		    why);
+	agent_alert(a, "rollback", "epoch %" PRIu64 " rolled back to %s%s%s%.12s: %s", a->epoch,
+		    mode_name(a->mode), a->hard ? " --hard" : "", a->policy ? ", policy " : "",
+		    agent_policy_hash(a->policy), why);
 	session_send_ack(a, 0, "rolled-back", rc < 0 ? (uint32_t)-rc : 0, apply_us, why);
 }
 
@@ -262,7 +358,7 @@ static void agent_deadman_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	log_warn("controller out of reach for %u s: isolating (on_controller_loss)", s);
 	/* Same epoch: the controller's next command still supersedes it. */
-	agent_mode_set(a, a->epoch, MODE_ISOLATED, NULL, 0, 0);
+	agent_mode_set(a, a->epoch, MODE_ISOLATED, NULL, 0, 0, 0);
 	agent_alert(
 	    a, "deadman",
 	    "controller out of reach for %u s; isolated by on_controller_loss (epoch %" PRIu64 ")",
@@ -349,6 +445,30 @@ static void agent_state_restore(struct agent *a)
 		r.mode = r.prev_mode;
 		memcpy(r.policy, r.prev_policy, sizeof(r.policy));
 		r.pending = 0;
+		r.hard = r.mode == MODE_ISOLATED && r.prev_hard;
+		r.prev_hard = 0;
+		if (!r.hard)
+			r.nholds = 0;
+	}
+	if (rc == 0) {
+		/* Holds and ports survive even a record whose policy is lost. */
+		a->hard = r.hard && r.mode == MODE_ISOLATED;
+		a->nholds = a->hard ? r.nholds : 0;
+		memcpy(a->holds, r.holds, sizeof(r.holds[0]) * (size_t)a->nholds);
+		a->nports = r.nports;
+		memcpy(a->ports, r.ports, sizeof(r.ports[0]) * (size_t)r.nports);
+		for (int i = 0; i < a->nports; i++) {
+			if (!a->ports[i].pending)
+				continue;
+			/* Opened and never confirmed: back to isolated, as its timer
+			 * would have done. */
+			log_warn("port %s: opened at epoch %" PRIu64 " and never confirmed; "
+				 "isolating it again",
+				 a->ports[i].name, a->ports[i].epoch);
+			a->ports[i].pending = 0;
+			a->ports[i].isolated = 1;
+			rolled_back = 1;
+		}
 	}
 	if (rc == 0 && r.policy[0] && !(a->policy = state_policy_load(a->conf.state_dir, r.policy)))
 		rc = -1;
@@ -356,6 +476,8 @@ static void agent_state_restore(struct agent *a)
 		log_err("state record unusable; isolating until the controller says otherwise");
 		a->mode = MODE_ISOLATED;
 		a->epoch = rc == 0 ? r.epoch : 0;
+		if (a->hard || a->nports)
+			agent_record(a);
 		return;
 	}
 	a->mode = r.mode;
@@ -377,12 +499,11 @@ static int agent_setup(struct agent *a, const char *conf_path)
 		log_err("%s: cannot read the host name from the certificate", a->conf.cert);
 		return -1;
 	}
-	if (strcmp(a->conf.profile, "linux-server") != 0) {
-		log_err("%s: hardware profile \"%s\" is not supported by this agent (supported: "
-			"linux-server)",
-			conf_path, a->conf.profile);
+	if (profile_load(&a->profile, a->conf.profile_dir ? a->conf.profile_dir : CONF_PROFILE_DIR,
+			 a->conf.profile_dir != NULL, a->conf.profile, conf_error_stderr, NULL) < 0)
 		return -1;
-	}
+	log_info("hardware profile %s (kind %s, %s)", a->profile.name, a->profile.ops->name,
+		 a->profile.source);
 	if (mkdir(a->conf.state_dir, 0700) < 0 && errno != EEXIST) {
 		log_err("%s: %s", a->conf.state_dir, strerror(errno));
 		return -1;
@@ -390,24 +511,35 @@ static int agent_setup(struct agent *a, const char *conf_path)
 	a->mgmt.controllers = a->conf.controllers;
 	a->mgmt.ncontrollers = a->conf.ncontrollers;
 	a->mgmt.port = a->conf.port;
+	a->env.mgmt_if = a->conf.mgmt_if;
+	a->env.controllers = a->conf.controllers;
+	a->env.ncontrollers = a->conf.ncontrollers;
+	a->link = agent_link_new();
+	if (!a->link)
+		return -1;
 
 	a->rx = policy_wire_rx_new();
 	a->rollback_ev = evtimer_new(a->base, agent_rollback_cb, a);
 	a->deadman_ev = evtimer_new(a->base, agent_deadman_cb, a);
-	if (!a->rollback_ev || !a->deadman_ev)
+	a->port_rollback_ev = evtimer_new(a->base, port_rollback_cb, a);
+	if (!a->rollback_ev || !a->deadman_ev || !a->port_rollback_ev)
 		fatal("out of memory");
 	agent_state_restore(a);
 	a->nft = agent_nft_new(a->own_table);
 	if (!a->nft)
 		return -1;
 	/* Before any network contact: the host is in its recorded mode. */
-	rc = nft_table_install(a->nft, &a->mgmt, a->mode, a->policy);
+	rc = agent_table_install(a);
 	if (rc < 0) {
 		log_err("installing table inet %s failed: %s", NFT_TABLE_NAME, strerror(-rc));
 		return -1;
 	}
-	log_info("%s: mode %s, epoch %" PRIu64 " re-applied at start; table %s", a->name,
-		 mode_name(a->mode), a->epoch,
+	/* ...with the links and ports the record holds down. */
+	if (a->hard)
+		hard_apply(a);
+	port_reapply(a);
+	log_info("%s: mode %s%s, epoch %" PRIu64 " re-applied at start; table %s", a->name,
+		 mode_name(a->mode), a->hard ? " --hard" : "", a->epoch,
 		 nft_table_owned(a->nft) ? "owned by the agent and persistent"
 					 : "not owned (tampering is detected and undone)");
 	if (guard_start(a) < 0)
@@ -458,7 +590,15 @@ int main(int argc, char **argv)
 	if (check) {
 		rc = agent_conf_load(conf_path, &a.conf, conf_error_stderr, NULL) < 0;
 		if (!rc)
-			printf("%s: configuration OK\n", conf_path);
+			rc =
+			    profile_load(&a.profile,
+					 a.conf.profile_dir ? a.conf.profile_dir : CONF_PROFILE_DIR,
+					 a.conf.profile_dir != NULL, a.conf.profile,
+					 conf_error_stderr, NULL) < 0;
+		if (!rc)
+			printf("%s: configuration OK (profile %s, kind %s, %s)\n", conf_path,
+			       a.profile.name, a.profile.ops->name, a.profile.source);
+		profile_clear(&a.profile);
 		agent_conf_clear(&a.conf);
 		return rc;
 	}
@@ -486,6 +626,10 @@ out:
 		event_free(a.rollback_ev);
 	if (a.deadman_ev)
 		event_free(a.deadman_ev);
+	if (a.port_rollback_ev)
+		event_free(a.port_rollback_ev);
+	agent_link_free(a.link);
+	profile_clear(&a.profile);
 	policy_wire_rx_free(a.rx);
 	if (a.prev_policy != a.policy)
 		host_policy_free(a.prev_policy);

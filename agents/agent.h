@@ -10,6 +10,20 @@
 #include "bulkhead/conf.h"
 #include "bulkhead/wire.h"
 #include "nft.h"
+#include "profile.h"
+
+#define AGENT_MAX_HOLDS 128 /* links or ports one hard isolation takes down */
+#define AGENT_MAX_PORTS 256 /* switch ports the controller has set */
+
+/* A switch port as the controller last set it (WIRE_PORT_SET). */
+struct agent_port {
+	char name[LINK_NAME_MAX];
+	int isolated;
+	enum hold_kind method; /* how it is, or was last, isolated */
+	uint64_t epoch;
+	int pending;	      /* opened, awaiting confirmation */
+	uint64_t deadline_ms; /* rollback time, agent_mono_ms() */
+};
 
 /* What the state file records. */
 struct agent_record {
@@ -20,6 +34,12 @@ struct agent_record {
 	int prev_mode;	 /* while pending: what to return to */
 	uint64_t prev_epoch;
 	char prev_policy[65];
+	int hard;      /* isolated --hard */
+	int prev_hard; /* while pending: the state to return to was hard */
+	struct agent_hold holds[AGENT_MAX_HOLDS]; /* what hard isolation took down */
+	int nholds;
+	struct agent_port ports[AGENT_MAX_PORTS];
+	int nports;
 };
 
 struct agent {
@@ -44,13 +64,25 @@ struct agent {
 	uint32_t confirm_ms;
 	struct event *rollback_ev;
 	struct event *deadman_ev; /* on_controller_loss: isolate after a while alone */
-	int persisted;		  /* the recorded state matches mode/epoch */
-	int sync_due;		  /* fsync the record once the ack has left */
+	/* hard isolation: while hard, the holds are in force; while a release
+	 * of it awaits confirmation, they are what a rollback takes down again */
+	int hard, prev_hard;
+	struct agent_hold holds[AGENT_MAX_HOLDS];
+	int nholds;
+	/* switch ports set by the controller, and their rollback timer */
+	struct agent_port ports[AGENT_MAX_PORTS];
+	int nports;
+	struct event *port_rollback_ev;
+	struct profile profile;
+	struct profile_env env;
+	struct agent_link *link;
+	int persisted; /* the recorded state matches mode/epoch */
+	int sync_due;  /* fsync the record once the ack has left */
 
 	/* tamper guard */
 	int own_table; /* ask for an owned, persistent table */
 	struct nft_watch *watch;
-	struct event *watch_ev, *verify_ev;
+	struct event *watch_ev, *verify_ev, *link_ev;
 	char digest[65];  /* what the kernel held after our last change */
 	int digest_due;	  /* take a new digest once the ack has left */
 	uint32_t tampers; /* changes undone since start */
@@ -74,7 +106,7 @@ struct agent {
 
 /* agent.c */
 void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
-		    uint32_t confirm_ms, uint32_t seq);
+		    uint32_t confirm_ms, uint32_t seq, int hard);
 void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq);
 void agent_policy_part(struct agent *a, const struct wire_frame *f);
 void agent_after_ack(struct agent *a);
@@ -82,14 +114,41 @@ void agent_after_ack(struct agent *a);
 void agent_deadman_arm(struct agent *a);
 void agent_deadman_disarm(struct agent *a);
 uint64_t agent_now_ms(void);
+uint64_t agent_mono_ms(void);
+/* Records the agent's state (mode, holds, ports); 0, or -1 when it is kept
+ * in memory only. */
+int agent_record(struct agent *a);
+/* Installs the whole table with what the profile adds, worked out afresh
+ * from the links as they are now. Returns 0 or -errno. */
+int agent_table_install(struct agent *a);
 
 /* check.c */
 void check_start(struct agent *a, const struct wire_frame *f);
+
+/* hard.c */
+/* Adds what hard isolation takes down to the holds; names it had to leave
+ * up go to kept. Returns how many were added. */
+int hard_plan(struct agent *a, char *kept, size_t kept_len);
+void hard_apply(struct agent *a);
+void hard_release(struct agent *a);
+void hard_verify(struct agent *a, const struct profile_ctx *c);
+
+/* port.c */
+void port_set(struct agent *a, const struct wire_frame *f);
+/* Commits the ports opened at epoch; returns how many. */
+int port_confirm(struct agent *a, uint64_t epoch);
+void port_reapply(struct agent *a);
+void port_verify(struct agent *a, const struct profile_ctx *c);
+bool port_held(const struct agent *a, const char *name);
+void port_rollback_cb(evutil_socket_t fd, short what, void *arg);
 
 /* guard.c */
 int guard_start(struct agent *a);
 void guard_stop(struct agent *a);
 void guard_baseline(struct agent *a);
+/* Checks what the kernel holds against the holds, the ports and the
+ * profile's hooks; puts back what was undone. */
+void guard_links_verify(struct agent *a, const char *how);
 
 /* session.c */
 void session_start(struct agent *a);
@@ -97,6 +156,10 @@ void session_stop(struct agent *a);
 int session_send(struct agent *a, const void *frame, int len);
 void session_send_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
 		      uint64_t apply_us, const char *err);
+/* The ack of a WIRE_PORT_SET, or of a rollback of ports (seq 0). */
+void session_send_port_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
+			   uint64_t apply_us, const char *err, uint64_t epoch, const char *state,
+			   const char (*names)[LINK_NAME_MAX], int nnames);
 /* Queues an alert for the controller (and logs it); sent at once when there
  * is a session, else after the next hello. */
 void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)

@@ -68,7 +68,12 @@ static void check_connect_cb(evutil_socket_t fd, short what, void *arg)
 
 	if ((what & EV_WRITE) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
-	check_done(cr, err, err ? strerror(err) : NULL);
+	/* A refusal is the target's own answer: the network let us through,
+	 * which is what a check proves. Silence, or our own rules, is not. */
+	if (err == ECONNREFUSED)
+		check_done(cr, 0, "connection refused: the host answered");
+	else
+		check_done(cr, err, err ? strerror(err) : NULL);
 }
 
 /* An echo reply from the target, with our identifier? */

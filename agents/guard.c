@@ -65,7 +65,7 @@ static void guard_verify(struct agent *a, const struct nft_event *ev, const char
 		return;
 	gone = rc == -ENOENT;
 	t0 = guard_mono_us();
-	rc = nft_table_install(a->nft, &a->mgmt, a->mode, a->policy);
+	rc = agent_table_install(a);
 	guard_who(ev, who, sizeof(who));
 	if (rc < 0) {
 		guard_alert(a, "table inet %s was changed by %s (%s) and could not be restored: %s",
@@ -127,9 +127,44 @@ static void guard_watch_cb(evutil_socket_t fd, short what, void *arg)
 		log_err("reading nftables events: %s", strerror(-rc));
 }
 
+void guard_links_verify(struct agent *a, const char *how)
+{
+	struct profile_ctx c;
+	struct nft_hooks h;
+
+	if (profile_ctx_init(&c, &a->profile, a->link, &a->env) < 0)
+		return;
+	hard_verify(a, &c);
+	port_verify(a, &c);
+	/* A data link that appeared, or a new gateway towards the controller,
+	 * changes what the profile's tables must cover: install them anew. */
+	memset(&h, 0, sizeof(h));
+	a->profile.ops->hooks(&c, &h);
+	profile_ctx_done(&c);
+	if (memcmp(&h, nft_hooks_installed(a->nft), sizeof(h)) != 0) {
+		int rc = agent_table_install(a);
+
+		if (rc < 0)
+			log_err("re-installing the table for changed links (%s): %s", how,
+				strerror(-rc));
+		else
+			log_info("links changed (%s): table re-installed for them", how);
+		guard_baseline(a);
+	}
+}
+
+static void guard_link_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+
+	if (link_watch_read(a->link) > 0)
+		guard_links_verify(a, "link event");
+}
+
 static void guard_verify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	guard_verify(arg, NULL, "periodic check");
+	guard_links_verify(arg, "periodic check");
 }
 
 int guard_start(struct agent *a)
@@ -142,9 +177,12 @@ int guard_start(struct agent *a)
 	a->watch_ev =
 	    event_new(a->base, nft_watch_fd(a->watch), EV_READ | EV_PERSIST, guard_watch_cb, a);
 	a->verify_ev = event_new(a->base, -1, EV_PERSIST, guard_verify_cb, a);
-	if (!a->watch_ev || !a->verify_ev)
+	a->link_ev =
+	    event_new(a->base, link_watch_fd(a->link), EV_READ | EV_PERSIST, guard_link_cb, a);
+	if (!a->watch_ev || !a->verify_ev || !a->link_ev)
 		fatal("out of memory");
 	event_add(a->watch_ev, NULL);
+	event_add(a->link_ev, NULL);
 	event_add(a->verify_ev, &tv);
 	guard_baseline(a);
 	return 0;
@@ -156,5 +194,7 @@ void guard_stop(struct agent *a)
 		event_free(a->watch_ev);
 	if (a->verify_ev)
 		event_free(a->verify_ev);
+	if (a->link_ev)
+		event_free(a->link_ev);
 	nft_watch_free(a->watch);
 }

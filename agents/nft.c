@@ -12,7 +12,9 @@
 #include <netinet/in.h>
 #include <netinet/icmp6.h>
 
+#include <linux/if_ether.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter_bridge.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <libmnl/libmnl.h>
@@ -72,6 +74,12 @@ struct agent_nft {
 	char *sndbuf; /* grows for large policies */
 	size_t sndbuf_size;
 	int sock_sndbuf; /* what SO_SNDBUF(FORCE) was last set to */
+	/* The family the next table, chain and rule messages are for: inet,
+	 * but netdev or bridge while the profile's tables are built. */
+	uint8_t family;
+	bool hooks_set; /* a profile has said what it adds (nft_hooks_set) */
+	bool no_egress; /* the kernel has no netdev egress hook */
+	struct nft_hooks hooks, installed;
 	char rcvbuf[NFT_RCVBUF_SIZE];
 };
 
@@ -116,6 +124,16 @@ static const struct nft_set_def {
 #define NFT_BYTEORDER_BIG 2 /* nft's BYTEORDER_BIG_ENDIAN, kept in set userdata */
 #define NFT_NCHAINS (sizeof(nft_chains) / sizeof(nft_chains[0]))
 
+static const char *nft_family_name(uint8_t family)
+{
+	switch (family) {
+	case NFPROTO_INET: return "inet";
+	case NFPROTO_NETDEV: return "netdev";
+	case NFPROTO_BRIDGE: return "bridge";
+	default: return "?";
+	}
+}
+
 struct agent_nft *agent_nft_new(bool own_table)
 {
 	struct agent_nft *n = xcalloc(1, sizeof(*n));
@@ -139,6 +157,7 @@ struct agent_nft *agent_nft_new(bool own_table)
 	}
 	n->portid = mnl_socket_get_portid(n->nl);
 	n->owner = own_table;
+	n->family = NFPROTO_INET;
 	n->seq = (uint32_t)time(NULL);
 	return n;
 fail:
@@ -221,7 +240,7 @@ static struct nlmsghdr *nft_batch_msg_start(struct agent_nft *n, uint16_t type, 
 	va_end(ap);
 	b->acked[b->nmsg] = false;
 	b->nmsg++;
-	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b->mb), type, NFPROTO_INET,
+	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(b->mb), type, n->family,
 				     flags | NLM_F_ACK, n->seq++);
 }
 
@@ -447,27 +466,29 @@ static int nft_table_put(struct agent_nft *n, uint16_t type, uint16_t flags, con
 
 	if (!t)
 		fatal("nft: out of memory");
-	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, n->family);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
 	/* Owned: only this socket may change the table. Persist: it stays in
 	 * force when the agent exits, and the next agent adopts it. */
 	if (type == NFT_MSG_NEWTABLE && n->owner)
 		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST);
-	nlh = nft_batch_msg_start(n, type, flags, "%s table inet %s", what, NFT_TABLE_NAME);
+	nlh = nft_batch_msg_start(n, type, flags, "%s table %s %s", what,
+				  nft_family_name(n->family), NFT_TABLE_NAME);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
 	return nft_batch_msg_end(n);
 }
 
-/* hook < 0 makes a regular chain. */
-static int nft_chain_put(struct agent_nft *n, const char *name, int hook)
+/* hook < 0 makes a regular chain; devs (NULL-terminated) binds a netdev
+ * base chain to those links. */
+static int nft_chain_devs_put(struct agent_nft *n, const char *name, int hook, const char **devs)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 	struct nlmsghdr *nlh;
 
 	if (!c)
 		fatal("nft: out of memory");
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, n->family);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, NFT_TABLE_NAME);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
 	if (hook >= 0) {
@@ -476,10 +497,18 @@ static int nft_chain_put(struct agent_nft *n, const char *name, int hook)
 		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, NFT_PRIO_BASE);
 		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	}
-	nlh = nft_batch_msg_start(n, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add chain %s", name);
+	if (devs)
+		nftnl_chain_set_array(c, NFTNL_CHAIN_DEVICES, devs);
+	nlh = nft_batch_msg_start(n, NFT_MSG_NEWCHAIN, NLM_F_CREATE, "add chain %s %s", name,
+				  n->family == NFPROTO_INET ? "" : nft_family_name(n->family));
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
 	return nft_batch_msg_end(n);
+}
+
+static int nft_chain_put(struct agent_nft *n, const char *name, int hook)
+{
+	return nft_chain_devs_put(n, name, hook, NULL);
 }
 
 /* Without a handle, DELRULE removes every rule of the chain. */
@@ -490,7 +519,7 @@ static int nft_chain_flush_put(struct agent_nft *n, const char *chain)
 
 	if (!r)
 		fatal("nft: out of memory");
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, n->family);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, NFT_TABLE_NAME);
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
 	nlh = nft_batch_msg_start(n, NFT_MSG_DELRULE, 0, "flush chain %s", chain);
@@ -499,6 +528,7 @@ static int nft_chain_flush_put(struct agent_nft *n, const char *chain)
 	return nft_batch_msg_end(n);
 }
 
+/* For the inet table; nft_rule_put sends it for the current family. */
 static struct nftnl_rule *nft_rule_new(const char *chain)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -517,6 +547,7 @@ static int nft_rule_put(struct agent_nft *n, struct nftnl_rule *r, const char *t
 {
 	struct nlmsghdr *nlh;
 
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, n->family);
 	nlh = nft_batch_msg_start(n, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
 				  "add rule '%s' to chain %s", text,
 				  nftnl_rule_get_str(r, NFTNL_RULE_CHAIN));
@@ -886,19 +917,181 @@ static int nft_set_elems_put(struct agent_nft *n, size_t set, const struct host_
 	return ret;
 }
 
+/* --- the profile's tables: netdev and bridge --- */
+
+/* What the netdev chains let through while isolated: IP, judged by table
+ * inet bulkhead, and VLAN-tagged frames, judged again on their VLAN link. */
+static const struct {
+	uint16_t ethertype;
+	const char *name;
+} nft_netdev_pass[] = {
+    {ETH_P_IP, "ip"}, {ETH_P_IPV6, "ip6"}, {ETH_P_8021Q, "8021q"}, {ETH_P_8021AD, "8021ad"}};
+
+/* `meta protocol P` */
+static void nft_match_ethertype(struct nftnl_rule *r, uint16_t ethertype)
+{
+	uint16_t be = htons(ethertype);
+
+	nft_expr_meta_add(r, NFT_META_PROTOCOL, NFT_REG_1);
+	nft_expr_cmp_eq_add(r, &be, sizeof(be));
+}
+
+/* isolate_ingress / isolate_egress. ARP to and from the controllers and the
+ * gateways towards them passes: without it an isolated host could not
+ * resolve its way to the controller over IPv4. ARP's sender address is at
+ * offset 14 of its header, the target's at 24 (Ethernet, IPv4). */
+static int nft_netdev_isolate_chain_put(struct agent_nft *n, const char *chain,
+					const struct nft_hooks *h, bool ingress)
+{
+	char text[NFT_DESC_LEN];
+	int ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < sizeof(nft_netdev_pass) / sizeof(nft_netdev_pass[0]);
+	     i++) {
+		struct nftnl_rule *r = nft_rule_new(chain);
+
+		nft_match_ethertype(r, nft_netdev_pass[i].ethertype);
+		nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+		snprintf(text, sizeof(text), "meta protocol %s accept", nft_netdev_pass[i].name);
+		ret = nft_rule_put(n, r, text);
+	}
+	for (int i = 0; ret == 0 && i < h->narp_peers; i++) {
+		struct nftnl_rule *r;
+
+		if (h->arp_peers[i].family != AF_INET)
+			continue;
+		r = nft_rule_new(chain);
+		nft_match_ethertype(r, ETH_P_ARP);
+		nft_expr_payload_add(r, NFT_PAYLOAD_NETWORK_HEADER, ingress ? 14 : 24, 4,
+				     NFT_REG_1);
+		nft_expr_cmp_eq_add(r, h->arp_peers[i].a.v4, 4);
+		nft_expr_verdict_add(r, NF_ACCEPT, NULL);
+		snprintf(text, sizeof(text), "arp %s ip %s accept", ingress ? "saddr" : "daddr",
+			 h->arp_peers[i].text);
+		ret = nft_rule_put(n, r, text);
+	}
+	if (ret == 0)
+		ret = nft_rule_drop_put(n, chain);
+	return ret;
+}
+
+static bool nft_netdev_egress(const struct agent_nft *n, const struct nft_hooks *h)
+{
+	return h->netdev && h->ndevs > 0 && !n->no_egress;
+}
+
+/* Add, delete, and add again only when the profile wants the table: a
+ * table left by an earlier profile goes in the same transaction. */
+static int nft_netdev_build(struct agent_nft *n, const struct nft_hooks *h)
+{
+	const char *devs[NFT_MAX_DEVS + 1];
+	int ret;
+
+	n->family = NFPROTO_NETDEV;
+	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	if (ret == 0)
+		ret = nft_table_put(n, NFT_MSG_DELTABLE, 0, "delete");
+	if (ret < 0 || !h->netdev)
+		goto out;
+	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	if (ret == 0)
+		ret = nft_chain_put(n, "isolate_ingress", -1);
+	if (ret == 0)
+		ret = nft_chain_put(n, "isolate_egress", -1);
+	if (ret == 0)
+		ret = nft_netdev_isolate_chain_put(n, "isolate_ingress", h, true);
+	if (ret == 0)
+		ret = nft_netdev_isolate_chain_put(n, "isolate_egress", h, false);
+	if (ret < 0 || h->ndevs == 0)
+		goto out;
+	for (int i = 0; i < h->ndevs && i < NFT_MAX_DEVS; i++)
+		devs[i] = h->devs[i];
+	devs[h->ndevs < NFT_MAX_DEVS ? h->ndevs : NFT_MAX_DEVS] = NULL;
+	ret = nft_chain_devs_put(n, "ingress", NF_NETDEV_INGRESS, devs);
+	if (ret == 0 && nft_netdev_egress(n, h))
+		ret = nft_chain_devs_put(n, "egress", NF_NETDEV_EGRESS, devs);
+out:
+	n->family = NFPROTO_INET;
+	return ret;
+}
+
+static int nft_bridge_build(struct agent_nft *n, const struct nft_hooks *h)
+{
+	int ret;
+
+	n->family = NFPROTO_BRIDGE;
+	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	if (ret == 0)
+		ret = nft_table_put(n, NFT_MSG_DELTABLE, 0, "delete");
+	if (ret == 0 && h->bridge) {
+		ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+		if (ret == 0)
+			ret = nft_chain_put(n, "forward", NF_BR_FORWARD);
+		if (ret == 0)
+			ret = nft_chain_put(n, "isolate_fwd", -1);
+		if (ret == 0)
+			ret = nft_rule_drop_put(n, "isolate_fwd");
+	}
+	n->family = NFPROTO_INET;
+	return ret;
+}
+
+/* The profile tables' base chains: flushed (flush), then a jump into
+ * their isolate chains while isolated; no rule in the other modes. */
+static int nft_extra_mode_rules_put(struct agent_nft *n, const struct nft_hooks *h, int mode,
+				    bool flush)
+{
+	int ret = 0;
+
+	if (h->netdev && h->ndevs > 0) {
+		n->family = NFPROTO_NETDEV;
+		if (flush)
+			ret = nft_chain_flush_put(n, "ingress");
+		if (ret == 0 && flush && nft_netdev_egress(n, h))
+			ret = nft_chain_flush_put(n, "egress");
+		if (ret == 0 && mode == MODE_ISOLATED)
+			ret = nft_rule_jump_put(n, "ingress", "isolate_ingress");
+		if (ret == 0 && mode == MODE_ISOLATED && nft_netdev_egress(n, h))
+			ret = nft_rule_jump_put(n, "egress", "isolate_egress");
+	}
+	if (ret == 0 && h->bridge) {
+		n->family = NFPROTO_BRIDGE;
+		if (flush)
+			ret = nft_chain_flush_put(n, "forward");
+		if (ret == 0 && mode == MODE_ISOLATED)
+			ret = nft_rule_jump_put(n, "forward", "isolate_fwd");
+	}
+	n->family = NFPROTO_INET;
+	return ret;
+}
+
 /* The base chains' contents for a mode: nothing when open, else a jump. */
-static int nft_mode_rules_put(struct agent_nft *n, int mode)
+static int nft_mode_rules_put(struct agent_nft *n, const struct nft_hooks *h, int mode)
 {
 	size_t i;
 	int ret = 0;
 
 	if (mode == MODE_OPEN)
 		return 0;
-	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
+	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++) {
+		if (h->no_forward && nft_chains[i].hook == NF_INET_FORWARD)
+			continue;
 		ret = nft_rule_jump_put(n, nft_chains[i].base,
 					mode == MODE_ISOLATED ? nft_chains[i].isolate
 							      : nft_chains[i].policy);
+	}
 	return ret;
+}
+
+void nft_hooks_set(struct agent_nft *n, const struct nft_hooks *h)
+{
+	n->hooks = *h;
+	n->hooks_set = true;
+}
+
+const struct nft_hooks *nft_hooks_installed(const struct agent_nft *n)
+{
+	return &n->installed;
 }
 
 static int nft_table_batch_build(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode,
@@ -937,7 +1130,13 @@ static int nft_table_batch_build(struct agent_nft *n, const struct nft_mgmt *mgm
 	if (ret == 0)
 		ret = nft_rule_drop_put(n, "policy_fwd");
 	if (ret == 0)
-		ret = nft_mode_rules_put(n, mode);
+		ret = nft_mode_rules_put(n, &n->hooks, mode);
+	if (ret == 0 && n->hooks_set)
+		ret = nft_netdev_build(n, &n->hooks);
+	if (ret == 0 && n->hooks_set)
+		ret = nft_bridge_build(n, &n->hooks);
+	if (ret == 0 && n->hooks_set)
+		ret = nft_extra_mode_rules_put(n, &n->hooks, mode, false);
 	return ret;
 }
 
@@ -954,6 +1153,15 @@ int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode
 {
 	int ret = nft_table_install_once(n, mgmt, mode, hp);
 
+	/* Netdev egress hooks came with kernel 5.16: without them, ingress only. */
+	if (ret < 0 && nft_netdev_egress(n, &n->hooks) &&
+	    strstr(nft_batch_err_desc(&n->batch), "add chain egress")) {
+		log_warn("nft: this kernel has no netdev egress hook (%s); non-IP traffic is "
+			 "dropped on ingress only",
+			 strerror(-ret));
+		n->no_egress = true;
+		ret = nft_table_install_once(n, mgmt, mode, hp);
+	}
 	/* A kernel without owned persistent tables refuses the flags (EOPNOTSUPP
 	 * or EINVAL): fall back to an unowned table, watched for tampering. */
 	if (n->owner && (ret == -EOPNOTSUPP || ret == -EINVAL)) {
@@ -993,6 +1201,8 @@ static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mg
 	ret = nft_batch_commit(n);
 	if (ret < 0)
 		log_err("nft: install: %s: %s", nft_batch_err_desc(&n->batch), strerror(-ret));
+	else
+		n->installed = n->hooks;
 	return ret;
 }
 
@@ -1018,7 +1228,9 @@ int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us)
 	for (i = 0; ret == 0 && i < NFT_NCHAINS; i++)
 		ret = nft_chain_flush_put(n, nft_chains[i].base);
 	if (ret == 0)
-		ret = nft_mode_rules_put(n, mode);
+		ret = nft_mode_rules_put(n, &n->installed, mode);
+	if (ret == 0)
+		ret = nft_extra_mode_rules_put(n, &n->installed, mode, true);
 	if (ret < 0) {
 		nft_batch_abort(n);
 		log_err("nft: apply: batch does not fit: %s", strerror(-ret));
@@ -1129,7 +1341,7 @@ static int nft_dump_run(struct agent_nft *n, uint16_t type, const char *set, mnl
 			struct nft_dump *d)
 {
 	struct nlmsghdr *nlh =
-	    nftnl_nlmsg_build_hdr(n->sndbuf, type, NFPROTO_INET, NLM_F_DUMP, n->seq);
+	    nftnl_nlmsg_build_hdr(n->sndbuf, type, n->family, NLM_F_DUMP, n->seq);
 	uint32_t seq = n->seq++;
 	int ret;
 
@@ -1164,6 +1376,20 @@ int nft_table_digest(struct agent_nft *n, char out[65])
 		ret = nft_dump_run(n, NFT_MSG_GETRULE, NULL, nft_dump_rule_cb, &d);
 	if (ret == 0 && d.nobj == 0)
 		ret = -ENOENT;
+	/* The profile's tables, where it has them: the same guard covers them. */
+	for (int f = 0; ret == 0 && f < 2; f++) {
+		bool want = f == 0 ? n->installed.netdev : n->installed.bridge;
+
+		if (!want)
+			continue;
+		n->family = f == 0 ? NFPROTO_NETDEV : NFPROTO_BRIDGE;
+		EVP_DigestUpdate(d.md, nft_family_name(n->family),
+				 strlen(nft_family_name(n->family)));
+		ret = nft_dump_run(n, NFT_MSG_GETCHAIN, NULL, nft_dump_chain_cb, &d);
+		if (ret == 0)
+			ret = nft_dump_run(n, NFT_MSG_GETRULE, NULL, nft_dump_rule_cb, &d);
+		n->family = NFPROTO_INET;
+	}
 	/* The policy lives in the sets: an element slipped in is tampering too. */
 	for (size_t i = 0; ret == 0 && i < NFT_NSETS; i++) {
 		EVP_DigestUpdate(d.md, nft_sets[i].name, strlen(nft_sets[i].name));

@@ -19,6 +19,34 @@ struct nft_mgmt {
 	uint16_t port;
 };
 
+/* What a hardware profile adds to the skeleton (agents/profile.c fills it). */
+#define NFT_MAX_DEVS 64
+#define NFT_MAX_ARP_PEERS 16
+
+struct nft_hooks {
+	/* The forward chain stays empty in every mode: a switch forwards for
+	 * its hosts, and cuts them off port by port instead. */
+	bool no_forward;
+	/* table netdev bulkhead: while isolated, its ingress and egress chains
+	 * on these links drop what is neither IP nor the management channel's
+	 * ARP (to and from arp_peers: the controllers and the gateways that
+	 * lead to them). */
+	bool netdev;
+	int ndevs;
+	char devs[NFT_MAX_DEVS][16];
+	struct conf_addr arp_peers[NFT_MAX_ARP_PEERS];
+	int narp_peers;
+	/* table bridge bulkhead: while isolated, nothing is forwarded between
+	 * the ports of any bridge of the host. */
+	bool bridge;
+};
+
+/* Takes effect at the next nft_table_install (copied). Without a call, only
+ * table inet bulkhead is programmed, as before profiles. */
+void nft_hooks_set(struct agent_nft *n, const struct nft_hooks *h);
+/* The hooks of the last install that succeeded. */
+const struct nft_hooks *nft_hooks_installed(const struct agent_nft *n);
+
 /* Opens and binds one NETLINK_NETFILTER socket, kept for the agent's life. */
 /* own_table: create the table owned by this socket and persistent
  * (NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST), falling back if the kernel cannot. */

@@ -95,7 +95,10 @@ static void watch_object(struct nft_watch *w, const struct nlmsghdr *nlh, uint8_
 		return;
 	if (!watch_str(a.tb[1], table, sizeof(table)))
 		return;
-	if (nfg->nfgen_family == NFPROTO_INET && strcmp(table, NFT_TABLE_NAME) == 0) {
+	/* Ours: table inet bulkhead, and the profile's netdev and bridge tables. */
+	if ((nfg->nfgen_family == NFPROTO_INET || nfg->nfgen_family == NFPROTO_NETDEV ||
+	     nfg->nfgen_family == NFPROTO_BRIDGE) &&
+	    strcmp(table, NFT_TABLE_NAME) == 0) {
 		w->pending.table_touched = true;
 		return;
 	}

@@ -51,8 +51,37 @@ void session_send_ack(struct agent *a, uint32_t seq, const char *status, uint32_
 	wire_put_str(&b, WA_STATUS, status);
 	if (err)
 		wire_put_str(&b, WA_ERROR, err);
+	/* Hard isolation: said only when held, with what it holds down. */
+	if (a->hard) {
+		wire_put_u8(&b, WA_HARD, 1);
+		for (int i = 0; i < a->nholds; i++)
+			wire_put_str(&b, WA_LINK_NAME, a->holds[i].name);
+	}
 	if (session_send(a, buf, wire_build_end(&b)) < 0)
 		agent_after_ack(a); /* no session to carry the ack: now */
+}
+
+void session_send_port_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
+			   uint64_t apply_us, const char *err, uint64_t epoch, const char *state,
+			   const char (*names)[LINK_NAME_MAX], int nnames)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_ACK, seq);
+	wire_put_u64(&b, WA_EPOCH, epoch);
+	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
+	wire_put_u32(&b, WA_RESULT, result);
+	wire_put_u64(&b, WA_APPLY_US, apply_us);
+	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
+	wire_put_str(&b, WA_STATUS, status);
+	wire_put_str(&b, WA_PORT_STATE, state);
+	for (int i = 0; i < nnames; i++)
+		wire_put_str(&b, WA_PORT_NAME, names[i]);
+	if (err)
+		wire_put_str(&b, WA_ERROR, err);
+	if (session_send(a, buf, wire_build_end(&b)) < 0)
+		agent_after_ack(a);
 }
 
 static void session_send_hello(struct agent *a)
@@ -70,6 +99,12 @@ static void session_send_hello(struct agent *a)
 	wire_put_u32(&b, WA_TAMPERS, a->tampers);
 	if (a->pending)
 		wire_put_str(&b, WA_STATUS, "pending-confirm");
+	if (a->hard)
+		wire_put_u8(&b, WA_HARD, 1);
+	/* A switch names the ports it holds isolated. */
+	for (int i = 0; i < a->nports; i++)
+		if (a->ports[i].isolated)
+			wire_put_str(&b, WA_PORT_NAME, a->ports[i].name);
 	session_send(a, buf, wire_build_end(&b));
 	session_alerts_flush(a);
 }
@@ -138,10 +173,11 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 		}
 		agent_mode_set(a, wire_get_u64(f, WA_EPOCH, 0), wire_get_u8(f, WA_MODE, 0),
 			       wire_get_str(f, WA_HASH, NULL), wire_get_u32(f, WA_CONFIRM_MS, 0),
-			       f->nlh->nlmsg_seq);
+			       f->nlh->nlmsg_seq, wire_get_u8(f, WA_HARD, 0));
 		break;
 	case WIRE_CONFIRM: agent_confirm(a, wire_get_u64(f, WA_EPOCH, 0), f->nlh->nlmsg_seq); break;
 	case WIRE_POLICY: agent_policy_part(a, f); break;
+	case WIRE_PORT_SET: port_set(a, f); break;
 	case WIRE_CHECK: check_start(a, f); break;
 	default: log_warn("unexpected %s frame from controller", wire_type_name(f->type)); break;
 	}

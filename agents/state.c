@@ -38,6 +38,47 @@ static int hash_field(const char *s, char out[65])
 	return 0;
 }
 
+static int state_hold_add(struct agent_record *r, const char *name, enum hold_kind kind)
+{
+	if (r->nholds == AGENT_MAX_HOLDS || strlen(name) >= LINK_NAME_MAX)
+		return -1;
+	snprintf(r->holds[r->nholds].name, LINK_NAME_MAX, "%s", name);
+	r->holds[r->nholds++].kind = kind;
+	return 0;
+}
+
+/* "port NAME isolated|open link-down|bridge-block EPOCH PENDING" */
+static int state_port_parse(struct agent_record *r, const char *line)
+{
+	char name[32], state[16], method[16];
+	struct agent_port *p;
+	uint64_t epoch;
+	int pending;
+
+	if (r->nports == AGENT_MAX_PORTS ||
+	    sscanf(line, "port %31s %15s %15s %" SCNu64 " %d", name, state, method, &epoch,
+		   &pending) != 5 ||
+	    strlen(name) >= LINK_NAME_MAX || (pending != 0 && pending != 1))
+		return -1;
+	p = &r->ports[r->nports];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	if (strcmp(state, "isolated") == 0)
+		p->isolated = 1;
+	else if (strcmp(state, "open") != 0)
+		return -1;
+	if (strcmp(method, "bridge-block") == 0)
+		p->method = HOLD_PORT_BLOCK;
+	else if (strcmp(method, "link-down") == 0)
+		p->method = HOLD_LINK_DOWN;
+	else
+		return -1;
+	p->epoch = epoch;
+	p->pending = pending;
+	r->nports++;
+	return 0;
+}
+
 /* Returns 0 when a record was loaded, 1 when there is none, -1 when it is unreadable. */
 int state_load(const char *dir, struct agent_record *r)
 {
@@ -59,6 +100,11 @@ int state_load(const char *dir, struct agent_record *r)
 		goto out;
 	}
 	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "port ", 5) == 0) {
+			if (state_port_parse(r, line) < 0)
+				goto bad;
+			continue;
+		}
 		if (sscanf(line, "%31s %95s", key, val) != 2)
 			goto bad;
 		if (strcmp(key, "mode") == 0 && (r->mode = mode_parse(val)) >= 0)
@@ -76,6 +122,17 @@ int state_load(const char *dir, struct agent_record *r)
 			;
 		else if (strcmp(key, "prev-policy") == 0 && hash_field(val, r->prev_policy) == 0)
 			;
+		/* Hard isolation and switch ports: only present when in use. */
+		else if (strcmp(key, "hard") == 0 && sscanf(val, "%d", &r->hard) == 1)
+			;
+		else if (strcmp(key, "prev-hard") == 0 && sscanf(val, "%d", &r->prev_hard) == 1)
+			;
+		else if (strcmp(key, "held-link") == 0 &&
+			 state_hold_add(r, val, HOLD_LINK_DOWN) == 0)
+			;
+		else if (strcmp(key, "held-port") == 0 &&
+			 state_hold_add(r, val, HOLD_PORT_BLOCK) == 0)
+			;
 		else
 			goto bad;
 	}
@@ -92,28 +149,52 @@ out:
 
 int state_record(const char *dir, const struct agent_record *r)
 {
-	char tmp[4096], path[4096], text[512];
-	int fd, n;
+	char tmp[4096], path[4096], *text = NULL;
+	size_t len = 0;
+	FILE *m;
+	int fd;
 
 	state_path(tmp, sizeof(tmp), dir, "state.tmp");
 	state_path(path, sizeof(path), dir, "state");
-	n = snprintf(text, sizeof(text),
-		     STATE_MAGIC "\nmode %s\nepoch %" PRIu64 "\npolicy %s\npending %d\n"
-				 "prev-mode %s\nprev-epoch %" PRIu64 "\nprev-policy %s\n",
-		     mode_name(r->mode), r->epoch, r->policy[0] ? r->policy : "-", r->pending,
-		     mode_name(r->prev_mode), r->prev_epoch,
-		     r->prev_policy[0] ? r->prev_policy : "-");
+	m = open_memstream(&text, &len);
+	if (!m)
+		fatal("out of memory");
+	fprintf(m,
+		STATE_MAGIC "\nmode %s\nepoch %" PRIu64 "\npolicy %s\npending %d\n"
+			    "prev-mode %s\nprev-epoch %" PRIu64 "\nprev-policy %s\n",
+		mode_name(r->mode), r->epoch, r->policy[0] ? r->policy : "-", r->pending,
+		mode_name(r->prev_mode), r->prev_epoch, r->prev_policy[0] ? r->prev_policy : "-");
+	/* Optional lines, written only when they say something: a record of a
+	 * host that never used them reads as before. */
+	if (r->hard)
+		fprintf(m, "hard 1\n");
+	if (r->prev_hard)
+		fprintf(m, "prev-hard 1\n");
+	for (int i = 0; i < r->nholds; i++)
+		fprintf(m, "%s %s\n",
+			r->holds[i].kind == HOLD_PORT_BLOCK ? "held-port" : "held-link",
+			r->holds[i].name);
+	for (int i = 0; i < r->nports; i++)
+		fprintf(m, "port %s %s %s %" PRIu64 " %d\n", r->ports[i].name,
+			r->ports[i].isolated ? "isolated" : "open",
+			profile_method_name(r->ports[i].method), r->ports[i].epoch,
+			r->ports[i].pending);
+	if (fclose(m) != 0)
+		fatal("out of memory");
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		log_err("%s: %s", tmp, strerror(errno));
+		free(text);
 		return -1;
 	}
-	if (write(fd, text, (size_t)n) != n) {
+	if (write(fd, text, len) != (ssize_t)len) {
 		log_err("%s: write: %s", tmp, strerror(errno ? errno : ENOSPC));
 		close(fd);
 		unlink(tmp);
+		free(text);
 		return -1;
 	}
+	free(text);
 	if (close(fd) < 0 || rename(tmp, path) < 0) {
 		log_err("%s: %s", path, strerror(errno));
 		unlink(tmp);

@@ -76,6 +76,11 @@ static int agent_conn_send(struct agent_conn *ac, const void *frame, int len)
 	return bufferevent_write(ac->bev, frame, (size_t)len);
 }
 
+uint32_t agent_conn_last_seq(const struct agent_conn *ac)
+{
+	return ac->seq;
+}
+
 /* The policy's frames as stored, sent as they are. */
 static int agent_conn_send_policy(struct agent_conn *ac, const char *hash)
 {
@@ -104,6 +109,8 @@ int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode, const 
 	wire_build_start(&b, buf, WIRE_SET_MODE, ++ac->seq);
 	wire_put_u64(&b, WA_EPOCH, epoch);
 	wire_put_u8(&b, WA_MODE, (uint8_t)mode);
+	if (mode == MODE_ISOLATED && ac->host->want_hard)
+		wire_put_u8(&b, WA_HARD, 1);
 	if (hash && *hash)
 		wire_put_str(&b, WA_HASH, hash);
 	if (mode != MODE_ISOLATED)
@@ -155,6 +162,7 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 	ac->hello = 1;
 	h->mode = mode;
 	h->epoch = epoch;
+	h->hard = wire_get_u8(f, WA_HARD, 0);
 	/* A change the session dropped before it was confirmed still waits. */
 	h->pending_confirm = strcmp(wire_get_str(f, WA_STATUS, ""), "pending-confirm") == 0;
 	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
@@ -202,6 +210,7 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 
 	h->mode = mode;
 	h->epoch = epoch;
+	h->hard = wire_get_u8(f, WA_HARD, 0);
 	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
 	h->pending_confirm = strcmp(status, "pending-confirm") == 0;
 	if (!wire_get_u8(f, WA_PERSISTED, 1))
@@ -219,8 +228,8 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 	 * operator asked to confirm by hand. */
 	if (h->pending_confirm && epoch == h->want_epoch && !h->hold_confirm)
 		agent_conn_send_confirm(ac, epoch);
-	command_host_acked(ac->ctl, h, epoch, mode, status, result, wire_get_u64(f, WA_APPLY_US, 0),
-			   wire_get_u8(f, WA_PERSISTED, 1),
+	command_host_acked(ac->ctl, h, f->nlh->nlmsg_seq, epoch, mode, status, result,
+			   wire_get_u64(f, WA_APPLY_US, 0), wire_get_u8(f, WA_PERSISTED, 1),
 			   wire_get_str(f, WA_ERROR, result ? strerror((int)result) : NULL));
 }
 

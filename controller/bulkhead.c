@@ -20,6 +20,7 @@ static const struct {
     {"plan", cmd_plan_main, "compare a policy checkout with what every host has applied"},
     {"apply", cmd_apply_main, "push a reviewed plan, commit-confirmed"},
     {"confirm", cmd_confirm_main, "confirm the changes an apply left waiting"},
+    {"playbook", cmd_playbook_main, "check, dry-run and run staged reconnection playbooks"},
     {"audit", cmd_audit_main, "the hash-chained audit log; audit verify checks it"},
     {"timeline", cmd_timeline_main, "the incident timeline from the audit log"},
     {"pki", cmd_pki_main, "create the site CA and issue certificates"},

@@ -292,7 +292,9 @@ static int tl_entry_of(const struct audit_row *r, struct tl_entry *e)
 		snprintf(e->hosts, sizeof(e->hosts), "%d", total);
 		return 1;
 	}
-	if (!r->host[0] && strncmp(r->action, "playbook", 8) == 0) {
+	/* A playbook's own steps; its reconnects show as the commands they are. */
+	if (!r->host[0] && strncmp(r->action, "playbook", 8) == 0 &&
+	    strcmp(r->result, "started") != 0 && strcmp(r->result, "applying") != 0) {
 		snprintf(e->what, sizeof(e->what), "%s %s%s%s", r->action, r->result,
 			 r->detail[0] ? ": " : "", r->detail);
 		snprintf(e->hosts, sizeof(e->hosts), "-");

@@ -198,19 +198,25 @@ int cli_seconds_parse(const char *cmd, const char *opt, const char *arg, double 
 
 static void mode_usage(FILE *out, const char *cmd)
 {
+	int isolate = strcmp(cmd, "isolate") == 0;
+
 	fprintf(out,
-		"usage: bulkhead %s --all | HOST... [--reason TEXT] [--timeout SECONDS] [--json]\n"
+		"usage: bulkhead %s --all | HOST... [--reason TEXT] [--timeout SECONDS] %s[--json]\n"
 		"  --all             every host in the inventory\n"
 		"  --reason TEXT     why, recorded with the command\n"
-		"  --timeout SECONDS how long to wait for the hosts to confirm (default 10)\n"
-		"  --confirm-timeout SECONDS\n"
-		"                    release only: a host that does not get the controller's\n"
-		"                    confirmation within this time returns to isolation by\n"
-		"                    itself (default 30)\n"
-		"  --json            print the result as one JSON document\n"
-		"Exit status: 0 if every targeted host confirmed, 1 if any did not,\n"
-		"69 if the controller cannot be reached, 64 on bad usage.\n",
-		cmd);
+		"  --timeout SECONDS how long to wait for the hosts to confirm (default 10)\n",
+		cmd, isolate ? "[--hard] [--no-fallback] " : "[--confirm-timeout SECONDS] ");
+	if (isolate)
+		fprintf(out, "  --hard            also take the data links down (servers) and block the\n"
+			     "                    host-facing ports (switches); never the management link\n"
+			     "  --no-fallback     do not isolate a silent host at its switch port\n");
+	else
+		fprintf(out, "  --confirm-timeout SECONDS\n"
+			     "                    a host that does not get the controller's confirmation\n"
+			     "                    within this time returns to isolation by itself (30)\n");
+	fprintf(out, "  --json            print the result as one JSON document\n"
+		     "Exit status: 0 if every targeted host confirmed, 1 if any did not,\n"
+		     "69 if the controller cannot be reached, 64 on bad usage.\n");
 }
 
 static int cmd_mode_main(int argc, char **argv, uint16_t type)
@@ -220,16 +226,19 @@ static int cmd_mode_main(int argc, char **argv, uint16_t type)
 						 {"timeout", required_argument, NULL, 't'},
 						 {"json", no_argument, NULL, 'j'},
 						 {"confirm-timeout", required_argument, NULL, 'c'},
+						 {"hard", no_argument, NULL, 'H'},
+						 {"no-fallback", no_argument, NULL, 'F'},
 						 {"help", no_argument, NULL, 'h'},
 						 {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct cmd_result r = {.action = argv[0]};
 	struct wire_builder b;
 	double timeout_s = 10, confirm_s = 30;
-	int all = 0, opt, rc, len;
+	int all = 0, hard = 0, no_fallback = 0, opt, rc, len;
+	int isolate = type == WIRE_CTL_ISOLATE;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "ar:t:c:jh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ar:t:c:HFjh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'a': all = 1; break;
 		case 'r': r.reason = optarg; break;
@@ -241,10 +250,16 @@ static int cmd_mode_main(int argc, char **argv, uint16_t type)
 			if (cli_seconds_parse(argv[0], "--confirm-timeout", optarg, &confirm_s) < 0)
 				return EX_USAGE;
 			break;
+		case 'H': hard = 1; break;
+		case 'F': no_fallback = 1; break;
 		case 'j': cli.json = 1; break;
 		case 'h': mode_usage(stdout, argv[0]); return 0;
 		default: mode_usage(stderr, argv[0]); return EX_USAGE;
 		}
+	}
+	if ((hard || no_fallback) && !isolate) {
+		fprintf(stderr, "bulkhead %s: --hard and --no-fallback go with isolate\n", argv[0]);
+		return EX_USAGE;
 	}
 	if (all == (optind < argc)) {
 		fprintf(stderr, "bulkhead %s: name hosts or give --all, not both or neither\n",
@@ -260,13 +275,19 @@ static int cmd_mode_main(int argc, char **argv, uint16_t type)
 	if (r.reason)
 		wire_put_str(&b, WA_REASON, r.reason);
 	wire_put_u32(&b, WA_TIMEOUT_MS, (uint32_t)(timeout_s * 1000));
-	wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)(confirm_s * 1000));
+	if (!isolate)
+		wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)(confirm_s * 1000));
+	if (hard)
+		wire_put_u8(&b, WA_HARD, 1);
+	if (no_fallback)
+		wire_put_u8(&b, WA_NO_FALLBACK, 1);
 	len = wire_build_end(&b);
 	if (len < 0) {
 		fprintf(stderr, "bulkhead %s: request too large; name fewer hosts\n", argv[0]);
 		return EX_USAGE;
 	}
-	rc = ctl_exchange(buf, (size_t)len, &r, (int)(timeout_s * 1000) + 5000, NULL, NULL);
+	/* The switch-port fallback may add a few seconds after the deadline. */
+	rc = ctl_exchange(buf, (size_t)len, &r, (int)(timeout_s * 1000) + 10000, NULL, NULL);
 	if (rc == -2)
 		return EX_UNAVAILABLE;
 	if (rc < 0)

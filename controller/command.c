@@ -19,6 +19,7 @@ struct target {
 	int mode;
 	int new_policy;	    /* the command changes the host's policy */
 	int persisted;	    /* the agent recorded the change on disk; -1 no answer */
+	uint32_t seq;	    /* of the frame sent to the host; its ack echoes it */
 	const char *status; /* NULL while pending */
 	uint64_t apply_us;
 	uint64_t latency_us;
@@ -182,14 +183,20 @@ static int command_target_send(struct command *cmd, struct target *t)
 {
 	struct host *h = t->host;
 
+	int rc;
+
 	if (!h->conn)
 		return -1;
 	if (strcmp(cmd->o.action, "confirm") == 0)
-		return agent_conn_send_confirm(h->conn, h->want_epoch);
-	/* An isolation keeps whatever policy the host holds: its frame stays tiny. */
-	return agent_conn_send_mode(h->conn, cmd->epoch, t->mode,
-				    t->new_policy || t->mode != MODE_ISOLATED ? h->want_hash : NULL,
-				    cmd->o.confirm_ms);
+		rc = agent_conn_send_confirm(h->conn, h->want_epoch);
+	else
+		/* An isolation keeps whatever policy the host holds: its frame stays tiny. */
+		rc = agent_conn_send_mode(h->conn, cmd->epoch, t->mode,
+					  t->new_policy || t->mode != MODE_ISOLATED ? h->want_hash
+										    : NULL,
+					  cmd->o.confirm_ms);
+	t->seq = agent_conn_last_seq(h->conn);
+	return rc;
 }
 
 /* "h01 h02 h03" or "all 51 hosts of the inventory" or "h01 h02 ... (40 more)". */
@@ -250,6 +257,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		if (spec[i].hash)
 			snprintf(h->want_hash, sizeof(h->want_hash), "%s", spec[i].hash);
 		h->hold_confirm = o->manual && spec[i].mode != MODE_ISOLATED;
+		h->want_hard = o->hard && spec[i].mode == MODE_ISOLATED;
 	}
 	/* Isolation goes out even if the store failed; anything else waits for it. */
 	if (store_hosts_want(c, hosts, n) < 0 && strcmp(o->action, "isolate") != 0) {
@@ -303,10 +311,13 @@ static struct target *command_target_pending(struct command *cmd, struct host *h
 }
 
 /* What an ack means for a command's target: done (and how), or not yet. */
-static int target_ack(struct command *cmd, struct target *t, uint64_t epoch, int mode,
-		      const char *status, uint32_t result, const char *err)
+static int target_ack(struct command *cmd, struct target *t, uint32_t seq, uint64_t epoch,
+		      int mode, const char *status, uint32_t result, const char *err)
 {
-	int ours = epoch >= cmd->epoch || strcmp(cmd->o.action, "confirm") == 0;
+	/* A refusal carries the host's own (older) epoch: the sequence number
+	 * says which frame it answers. */
+	int ours = (t->seq && seq == t->seq) || epoch >= cmd->epoch ||
+		   strcmp(cmd->o.action, "confirm") == 0;
 
 	if (strcmp(status, "rolled-back") == 0 && ours) {
 		target_done(cmd, t, "rolled-back", 0, err);
@@ -327,8 +338,9 @@ static int target_ack(struct command *cmd, struct target *t, uint64_t epoch, int
 	return 1;
 }
 
-void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode, const char *status,
-			uint32_t result, uint64_t apply_us, int persisted, const char *err)
+void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t epoch, int mode,
+			const char *status, uint32_t result, uint64_t apply_us, int persisted,
+			const char *err)
 {
 	struct command *cmd, *next;
 
@@ -342,7 +354,7 @@ void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode,
 			t->apply_us = apply_us;
 		t->persisted = persisted;
 		t->latency_us = ctl_mono_us() - cmd->start_us;
-		if (!target_ack(cmd, t, epoch, mode, status, result, err))
+		if (!target_ack(cmd, t, seq, epoch, mode, status, result, err))
 			continue;
 		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
 			cmd->slowest = t;

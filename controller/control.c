@@ -99,6 +99,8 @@ static void status_send(struct client *cl)
 		wire_put_str(&b, WA_HASH, h->hash);
 		wire_put_str(&b, WA_BASE_HASH, h->digest);
 		wire_put_u32(&b, WA_TAMPERS, h->tampers);
+		if (h->hard)
+			wire_put_u8(&b, WA_HARD, 1);
 		if (h->want_epoch > h->epoch)
 			wire_put_str(&b, WA_STATUS,
 				     h->want_mode == MODE_ISOLATED    ? "pending-isolate"
@@ -145,6 +147,8 @@ static void command_opts_fill(struct client *cl, const struct wire_frame *f, con
 	o->timeout_ms = wire_get_u32(f, WA_TIMEOUT_MS, 10000);
 	o->confirm_ms = wire_get_u32(f, WA_CONFIRM_MS, CTL_CONFIRM_MS_DEFAULT);
 	o->manual = wire_get_u8(f, WA_MANUAL, 0);
+	o->hard = wire_get_u8(f, WA_HARD, 0);
+	o->no_fallback = wire_get_u8(f, WA_NO_FALLBACK, 0);
 	o->uid = cl->uid;
 	o->pid = cl->pid;
 }

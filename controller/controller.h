@@ -32,6 +32,8 @@ struct host {
 	int want_mode; /* commanded */
 	uint64_t want_epoch;
 	char want_hash[65];  /* policy commanded */
+	int want_hard;       /* isolation commanded with --hard: data links down too */
+	int hard;            /* the agent reports hard isolation in force */
 	int hold_confirm;    /* a change waits for `bulkhead confirm` */
 	int pending_confirm; /* the agent holds an unconfirmed change of want_epoch */
 	char digest[65];     /* what the kernel holds, from the agent's heartbeat */
@@ -101,6 +103,8 @@ void agents_close(struct ctl *c);
 int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode, const char *hash,
 			 uint32_t confirm_ms);
 int agent_conn_send_confirm(struct agent_conn *ac, uint64_t epoch);
+/* The sequence number of the last frame sent: acks echo it. */
+uint32_t agent_conn_last_seq(const struct agent_conn *ac);
 int agent_conn_send_check(struct agent_conn *ac, uint32_t id, const char *target, uint8_t proto,
 			  uint16_t port, uint32_t timeout_ms);
 
@@ -144,6 +148,8 @@ struct command_opts {
 	uint32_t timeout_ms;
 	uint32_t confirm_ms; /* rollback timer for changes that open traffic */
 	int manual;	     /* leave changes waiting for `bulkhead confirm` */
+	int hard;	     /* isolate --hard */
+	int no_fallback;     /* isolate: do not cut silent hosts off at their switch port */
 	const char *actor;   /* who, for the audit log; NULL: from uid and pid */
 	uint64_t *epoch_out; /* gets the command's epoch */
 	uid_t uid;
@@ -152,8 +158,10 @@ struct command_opts {
 /* Answers the client itself, errors included. */
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *t, int n);
-void command_host_acked(struct ctl *c, struct host *h, uint64_t epoch, int mode, const char *status,
-			uint32_t result, uint64_t apply_us, int persisted, const char *err);
+/* seq: the ack's sequence number, which matches the frame it answers. */
+void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t epoch, int mode,
+			const char *status, uint32_t result, uint64_t apply_us, int persisted,
+			const char *err);
 void command_host_gone(struct ctl *c, struct host *h);
 void command_client_gone(struct ctl *c, struct client *cl);
 void command_free_all(struct ctl *c);

@@ -246,9 +246,12 @@ static int pb_checks_verdict(struct pb_stage_rt *s, uint64_t now, char *why, siz
 		}
 		reached = k->result == 0;
 		if (reached != k->expect_open) {
-			snprintf(why, len, "check from %s to %s %s%s%u (line %d) %s%s%s", k->from,
-				 k->target_name, k->proto == IPPROTO_TCP ? "tcp" : "ping",
-				 k->proto == IPPROTO_TCP ? "/" : "", k->port, k->line,
+			char what[16] = "ping";
+
+			if (k->proto == IPPROTO_TCP)
+				snprintf(what, sizeof(what), "tcp/%u", k->port);
+			snprintf(why, len, "check from %s to %s %s (line %d) %s%s%s", k->from,
+				 k->target_name, what, k->line,
 				 reached ? "was reached but must not be" : "failed",
 				 k->err[0] ? ": " : "", k->err);
 			return -1;

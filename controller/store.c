@@ -21,7 +21,8 @@ static const char schema[] =
     " name TEXT PRIMARY KEY, mode INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,"
     " want_mode INTEGER NOT NULL DEFAULT 0, want_epoch INTEGER NOT NULL DEFAULT 0,"
     " hash TEXT NOT NULL DEFAULT '', last_seen_ms INTEGER NOT NULL DEFAULT 0,"
-    " want_hash TEXT NOT NULL DEFAULT '', hold_confirm INTEGER NOT NULL DEFAULT 0);"
+    " want_hash TEXT NOT NULL DEFAULT '', hold_confirm INTEGER NOT NULL DEFAULT 0,"
+    " want_hard INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS host_policies("
     " host TEXT NOT NULL, hash TEXT NOT NULL, frames BLOB NOT NULL, stored_ms INTEGER,"
     " PRIMARY KEY(host, hash));"
@@ -104,7 +105,7 @@ int store_hosts_load(struct ctl *c)
 	    store_prepare(c, "SELECT mode, epoch, want_mode, want_epoch, hash, last_seen_ms,"
 			     " (SELECT count(*) FROM audit a WHERE a.host = hosts.name"
 			     "  AND a.action = 'alert: tamper'),"
-			     " want_hash, hold_confirm FROM hosts WHERE name=?");
+			     " want_hash, hold_confirm, want_hard FROM hosts WHERE name=?");
 
 	store_exec(c, "BEGIN");
 	for (int i = 0; i < c->nhosts; i++) {
@@ -126,6 +127,7 @@ int store_hosts_load(struct ctl *c)
 			snprintf(h->want_hash, sizeof(h->want_hash), "%s",
 				 (const char *)sqlite3_column_text(sel, 7));
 			h->hold_confirm = sqlite3_column_int(sel, 8);
+			h->want_hard = sqlite3_column_int(sel, 9);
 		}
 		sqlite3_reset(sel);
 	}
@@ -165,8 +167,8 @@ void store_epoch_raise(struct ctl *c, uint64_t seen)
 int store_hosts_want(struct ctl *c, struct host **hosts, int n)
 {
 	sqlite3_stmt *st = store_prepare(
-	    c, "UPDATE hosts SET want_mode=?, want_epoch=?, want_hash=?, hold_confirm=?"
-	       " WHERE name=?");
+	    c, "UPDATE hosts SET want_mode=?, want_epoch=?, want_hash=?, hold_confirm=?,"
+		   " want_hard=? WHERE name=?");
 	int rc = store_exec(c, "BEGIN");
 
 	for (int i = 0; rc == 0 && i < n; i++) {
@@ -174,7 +176,8 @@ int store_hosts_want(struct ctl *c, struct host **hosts, int n)
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)hosts[i]->want_epoch);
 		sqlite3_bind_text(st, 3, hosts[i]->want_hash, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 4, hosts[i]->hold_confirm);
-		sqlite3_bind_text(st, 5, hosts[i]->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, hosts[i]->want_hard);
+		sqlite3_bind_text(st, 6, hosts[i]->name, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = -1;
 		sqlite3_reset(st);

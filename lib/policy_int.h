@@ -153,6 +153,11 @@ struct policy *policy_new(const char *dir, long today);
 void policy_files_parse(struct policy *p);
 void policy_names_resolve(struct policy *p);
 void policy_diags_emit(struct policy *p, conf_error_fn err, conf_error_fn warn, void *arg);
+/* As policy_load_at, with the rules read from rules_file (a restricted
+ * policy: rules.yaml's format, the site's groups and services) instead of
+ * dir/rules.yaml. Only warnings about rules_file are reported. */
+struct policy *policy_load_rules(const char *dir, const char *rules_file, long today,
+				 conf_error_fn err, conf_error_fn warn, void *arg);
 
 /* policy_compile.c */
 void policy_groups_resolve(struct policy *p);

@@ -1003,6 +1003,45 @@ struct policy *policy_load(const char *dir, conf_error_fn err, conf_error_fn war
 	return policy_load_at(dir, policy_date_today(), err, warn, arg);
 }
 
+/* The warnings about the other files are policy_load's: a restricted
+ * policy shares them with the site, and would only repeat them. */
+static void policy_warnings_keep(struct policy *p, int file)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->ndiags; i++) {
+		if (p->diags[i].warning && p->diags[i].file != file) {
+			free(p->diags[i].msg);
+			p->nwarnings--;
+			continue;
+		}
+		p->diags[n++] = p->diags[i];
+	}
+	p->ndiags = n;
+}
+
+struct policy *policy_load_rules(const char *dir, const char *rules_file, long today,
+				 conf_error_fn err, conf_error_fn warn, void *arg)
+{
+	struct policy *p = policy_new(dir, today);
+
+	free(p->path[PF_RULES]);
+	p->path[PF_RULES] = xstrdup(rules_file);
+	policy_files_parse(p);
+	policy_names_resolve(p);
+	if (p->nerrors == 0) {
+		policy_groups_resolve(p);
+		policy_warnings_find(p);
+	}
+	policy_warnings_keep(p, PF_RULES);
+	policy_diags_emit(p, err, warn, arg);
+	if (p->nerrors != 0) {
+		policy_free(p);
+		return NULL;
+	}
+	return p;
+}
+
 static void policy_group_free(struct policy_group *g)
 {
 	int i;

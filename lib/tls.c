@@ -169,12 +169,12 @@ out:
 void tls_close_reason(unsigned long ssl_err, int eof, int timeout, int sock_err, const char *peer,
 		      char *buf, size_t len)
 {
-	if (ssl_err && ERR_GET_LIB(ssl_err) != 0 && !ERR_SYSTEM_ERROR(ssl_err))
-		ERR_error_string_n(ssl_err, buf, len);
-	else if (timeout)
+	if (timeout)
 		snprintf(buf, len, "timed out");
-	else if (eof || ssl_err)
-		snprintf(buf, len, "connection closed by the %s", peer);
-	else
+	else if (ssl_err && ERR_GET_LIB(ssl_err) != 0 && !ERR_SYSTEM_ERROR(ssl_err))
+		ERR_error_string_n(ssl_err, buf, len);
+	else if (sock_err && !eof)
 		snprintf(buf, len, "%s", strerror(sock_err));
+	else
+		snprintf(buf, len, "connection closed by the %s", peer);
 }

@@ -125,6 +125,7 @@ static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
     [WA_RUN] = MNL_TYPE_U64,
     [WA_DRY] = MNL_TYPE_U8,
     [WA_STATE] = MNL_TYPE_NUL_STRING,
+    [WA_NO_FALLBACK] = MNL_TYPE_U8,
 };
 
 void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)

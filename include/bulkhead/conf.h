@@ -28,9 +28,13 @@ struct agent_conf {
 	char *state_dir;       /* required */
 	char *profile;	       /* hardware profile, default "linux-server" */
 	char *mgmt_if;	       /* management interface name, optional */
+	char *profile_dir;     /* hw-profiles/ directory; NULL: the default (see below) */
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* peer silent this long is gone, default 5000 */
 };
+
+/* Where hardware profiles are read from when agent.yaml names no profile_dir. */
+#define CONF_PROFILE_DIR "/etc/bulkhead/hw-profiles"
 
 struct ctl_conf {
 	char *listen;  /* address to bind, default "0.0.0.0" (accepts IPv4 and IPv6 literals) */
@@ -79,6 +83,38 @@ void ctl_conf_clear(struct ctl_conf *c);
 struct inventory *inventory_load(const char *path, conf_error_fn err, void *arg);
 void inventory_free(struct inventory *inv);
 const struct inv_host *inventory_host_find(const struct inventory *inv, const char *name);
+
+/* A hardware profile file, hw-profiles/NAME.yaml: parsed and checked for
+ * form here; what each kind accepts is checked by the agent (agents/profile.c),
+ * which is why the place of every kind-specific key is kept. */
+#define CONF_MAX_PATTERNS 32
+
+struct conf_patterns {
+	char *p[CONF_MAX_PATTERNS]; /* shell globs over interface names (fnmatch) */
+	int n;
+};
+
+struct conf_where {
+	int line, col; /* 1-based; 0: the key is not in the file */
+};
+
+struct profile_conf {
+	char *name;	   /* required, must match the file name */
+	char *kind;	   /* optional: linux-server, hypervisor or linux-switch; default name */
+	char *description; /* optional */
+	struct conf_patterns management, data, uplinks, host_facing;
+	int netdev_ingress;   /* -1: not set, else 0 or 1 */
+	int bridge;	      /* -1: not set, else 0 or 1 */
+	char *port_isolation; /* NULL: not set; "link-down" or "bridge-block" */
+	struct conf_where at_name, at_kind, at_data, at_uplinks, at_host_facing, at_netdev_ingress,
+	    at_bridge, at_port_isolation;
+};
+
+/* Returns 0, or -1 once every problem is reported; either way pc holds what
+ * could be read (so that the caller can report more) and is cleared by
+ * profile_conf_clear. */
+int profile_conf_load(const char *path, struct profile_conf *pc, conf_error_fn err, void *arg);
+void profile_conf_clear(struct profile_conf *pc);
 
 /* Parse an IPv4 or IPv6 literal; 0 on success. */
 int conf_addr_parse(const char *s, struct conf_addr *out);

@@ -121,6 +121,7 @@ enum wire_attr {
 	WA_PORT_NAME,  /* string, may repeat: a switch port */
 	WA_PORT_STATE, /* string: isolated or open */
 	WA_LINK_NAME,  /* string, may repeat: a link or port hard isolation holds */
+	WA_NO_FALLBACK, /* u8 flag: isolate without the switch-port fallback */
 	__WA_MAX
 };
 #define WA_MAX (__WA_MAX - 1)

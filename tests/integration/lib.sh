@@ -546,10 +546,12 @@ proc_gone() {
 	[[ ${s%% *} == Z || ${s%% *} == X ]]
 }
 
-# kill9_wait PID: SIGKILL, then wait (at most 3 s) until it has exited
+# kill9_wait PID: SIGKILL, then wait (at most 3 s) until it has exited (or
+# it had already)
 kill9_wait() {
 	local i
-	kill -KILL "$1" 2>/dev/null || return 1
+	[[ $1 =~ ^[1-9][0-9]*$ ]] || return 1 # never 0 or -N: process groups
+	kill -KILL "$1" 2>/dev/null || { proc_gone "$1"; return; } # already gone: fine
 	for ((i = 0; i < 300; i++)); do
 		proc_gone "$1" && return 0
 		sleep 0.01
@@ -560,6 +562,7 @@ kill9_wait() {
 # cont_kill PID USEC: SIGCONT a stopped PID, busy-wait USEC microseconds (finer
 # than sleep(1) can), then SIGKILL it (perl, Time::HiRes)
 cont_kill() {
+	[[ $1 =~ ^[1-9][0-9]*$ ]] || return 1
 	perl -MTime::HiRes=time -e 'kill "CONT", $ARGV[0]; my $t = time + $ARGV[1] / 1e6; 1 while time < $t;
 		kill("KILL", $ARGV[0]) or exit 1' "$1" "$2"
 }

@@ -1,0 +1,396 @@
+/* bh-send: a stand-in controller for tests. It listens as bulkheadd does
+ * (TLS 1.3, mutual certificates), keeps a session with every agent that
+ * connects, heartbeats them, sends the frames that stdin asks for, and
+ * prints every frame an agent sends as one line. It lets the agent side of
+ * a wire exchange be tested before the controller has a command for it.
+ *
+ * stdin, one command a line (NAME: the agent's certificate name):
+ *   NAME set-mode EPOCH open|segmented|isolated [hard] [confirm=MS]
+ *   NAME port-set EPOCH isolated|open PORT... [confirm=MS]
+ *   NAME confirm EPOCH
+ * stdout, one line a frame:
+ *   NAME sent seq=N TYPE
+ *   NAME hello mode=M epoch=E hard=0|1 ports=P,P
+ *   NAME ack seq=N status=S result=R epoch=E mode=M hard=0|1 apply_us=U
+ *        [state=S] [ports=P,P] [links=L,L] [error="..."]
+ *   NAME alert kind=K text="..."
+ *   NAME up | NAME down
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "bulkhead/log.h"
+#include "bulkhead/tls.h"
+#include "bulkhead/wire.h"
+
+#define MAX_PEERS 16
+#define HEARTBEAT_MS 500
+
+struct peer {
+	int fd;
+	SSL *ssl;
+	char name[64];
+	char rx[2 * WIRE_MAX_FRAME];
+	size_t rxlen;
+	uint32_t seq;
+};
+
+static struct peer peers[MAX_PEERS];
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void peer_close(struct peer *p)
+{
+	if (p->fd < 0)
+		return;
+	printf("%s down\n", p->name[0] ? p->name : "?");
+	SSL_free(p->ssl);
+	close(p->fd);
+	memset(p, 0, sizeof(*p));
+	p->fd = -1;
+}
+
+static int peer_write(struct peer *p, const void *buf, int len)
+{
+	int off = 0;
+
+	while (off < len) {
+		int n = SSL_write(p->ssl, (const char *)buf + off, len - off);
+
+		if (n > 0) {
+			off += n;
+			continue;
+		}
+		if (SSL_get_error(p->ssl, n) == SSL_ERROR_WANT_WRITE ||
+		    SSL_get_error(p->ssl, n) == SSL_ERROR_WANT_READ) {
+			struct pollfd pf = {p->fd, POLLOUT | POLLIN, 0};
+
+			poll(&pf, 1, 100);
+			continue;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* All values of a repeated string attribute, comma-separated. */
+static void strs_join(const struct wire_frame *f, uint16_t attr, char *out, size_t len)
+{
+	const struct nlattr *a;
+
+	out[0] = '\0';
+	mnl_attr_for_each(a, f->nlh, sizeof(struct wire_hdr))
+	{
+		size_t used = strlen(out);
+
+		if (mnl_attr_get_type(a) == attr)
+			snprintf(out + used, len - used, "%s%s", used ? "," : "",
+				 mnl_attr_get_str(a));
+	}
+}
+
+static void frame_print(struct peer *p, const struct wire_frame *f)
+{
+	char ports[2048], links[2048];
+
+	strs_join(f, WA_PORT_NAME, ports, sizeof(ports));
+	strs_join(f, WA_LINK_NAME, links, sizeof(links));
+	switch (f->type) {
+	case WIRE_HELLO:
+		snprintf(p->name, sizeof(p->name), "%s", wire_get_str(f, WA_NAME, "?"));
+		printf("%s hello mode=%s epoch=%" PRIu64 " hard=%u ports=%s\n", p->name,
+		       mode_name(wire_get_u8(f, WA_MODE, 0)), wire_get_u64(f, WA_EPOCH, 0),
+		       wire_get_u8(f, WA_HARD, 0), ports);
+		break;
+	case WIRE_ACK:
+		printf("%s ack seq=%u status=%s result=%u epoch=%" PRIu64
+		       " mode=%s hard=%u apply_us=%" PRIu64 "%s%s%s%s%s%s",
+		       p->name, f->nlh->nlmsg_seq, wire_get_str(f, WA_STATUS, "?"),
+		       wire_get_u32(f, WA_RESULT, 0), wire_get_u64(f, WA_EPOCH, 0),
+		       mode_name(wire_get_u8(f, WA_MODE, 0)), wire_get_u8(f, WA_HARD, 0),
+		       wire_get_u64(f, WA_APPLY_US, 0), f->tb[WA_PORT_STATE] ? " state=" : "",
+		       wire_get_str(f, WA_PORT_STATE, ""), ports[0] ? " ports=" : "", ports,
+		       links[0] ? " links=" : "", links);
+		if (f->tb[WA_ERROR])
+			printf(" error=\"%s\"", wire_get_str(f, WA_ERROR, ""));
+		printf("\n");
+		break;
+	case WIRE_ALERT:
+		printf("%s alert kind=%s text=\"%s\"\n", p->name, wire_get_str(f, WA_STATUS, "?"),
+		       wire_get_str(f, WA_ERROR, ""));
+		break;
+	case WIRE_HEARTBEAT: break;
+	default: printf("%s frame type=%s\n", p->name, wire_type_name(f->type)); break;
+	}
+	fflush(stdout);
+}
+
+static void peer_read(struct peer *p)
+{
+	for (;;) {
+		int n = SSL_read(p->ssl, p->rx + p->rxlen, (int)(sizeof(p->rx) - p->rxlen));
+
+		if (n <= 0) {
+			int e = SSL_get_error(p->ssl, n);
+
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				break;
+			peer_close(p);
+			return;
+		}
+		p->rxlen += (size_t)n;
+		for (;;) {
+			struct wire_frame f;
+			const char *err;
+			int len = wire_frame_peek_len(p->rx, p->rxlen);
+
+			if (len < 0) {
+				printf("%s error=\"bad frame length\"\n", p->name);
+				peer_close(p);
+				return;
+			}
+			if (len == 0 || (size_t)len > p->rxlen)
+				break;
+			if (wire_frame_decode(p->rx, (size_t)len, &f, &err) < 0) {
+				printf("%s error=\"%s\"\n", p->name, err);
+				peer_close(p);
+				return;
+			}
+			frame_print(p, &f);
+			memmove(p->rx, p->rx + len, p->rxlen - (size_t)len);
+			p->rxlen -= (size_t)len;
+		}
+	}
+}
+
+static void peer_accept(int lfd, SSL_CTX *ctx)
+{
+	struct timeval tv = {5, 0};
+	struct peer *p = NULL;
+	int fd = accept(lfd, NULL, NULL), one = 1;
+
+	if (fd < 0)
+		return;
+	for (int i = 0; i < MAX_PEERS && !p; i++)
+		if (peers[i].fd < 0)
+			p = &peers[i];
+	if (!p) {
+		close(fd);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	p->ssl = SSL_new(ctx);
+	SSL_set_fd(p->ssl, fd);
+	p->fd = fd;
+	if (SSL_accept(p->ssl) != 1 || tls_peer_name(p->ssl, p->name, sizeof(p->name)) < 0) {
+		fprintf(stderr, "bh-send: handshake failed\n");
+		peer_close(p);
+		return;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	printf("%s up\n", p->name);
+	fflush(stdout);
+}
+
+static struct peer *peer_find(const char *name)
+{
+	for (int i = 0; i < MAX_PEERS; i++)
+		if (peers[i].fd >= 0 && strcmp(peers[i].name, name) == 0)
+			return &peers[i];
+	return NULL;
+}
+
+/* One command line; errors go to stdout too, so the test sees them in order. */
+static void command(char *line)
+{
+	static char buf[WIRE_MAX_FRAME];
+	char *tok[64], *save = NULL, *name, *cmd;
+	struct wire_builder b;
+	struct peer *p;
+	int n = 0, len;
+
+	for (char *t = strtok_r(line, " \t\n", &save); t && n < 64;
+	     t = strtok_r(NULL, " \t\n", &save))
+		tok[n++] = t;
+	if (n < 3)
+		return;
+	name = tok[0];
+	cmd = tok[1];
+	p = peer_find(name);
+	if (!p) {
+		printf("%s error=\"not connected\"\n", name);
+		fflush(stdout);
+		return;
+	}
+	if (strcmp(cmd, "set-mode") == 0 && n >= 4) {
+		wire_build_start(&b, buf, WIRE_SET_MODE, ++p->seq);
+		wire_put_u64(&b, WA_EPOCH, strtoull(tok[2], NULL, 10));
+		wire_put_u8(&b, WA_MODE, (uint8_t)mode_parse(tok[3]));
+		for (int i = 4; i < n; i++) {
+			if (strcmp(tok[i], "hard") == 0)
+				wire_put_u8(&b, WA_HARD, 1);
+			else if (strncmp(tok[i], "confirm=", 8) == 0)
+				wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)atoi(tok[i] + 8));
+		}
+	} else if (strcmp(cmd, "port-set") == 0 && n >= 5) {
+		wire_build_start(&b, buf, WIRE_PORT_SET, ++p->seq);
+		wire_put_u64(&b, WA_EPOCH, strtoull(tok[2], NULL, 10));
+		wire_put_str(&b, WA_PORT_STATE, tok[3]);
+		for (int i = 4; i < n; i++) {
+			if (strncmp(tok[i], "confirm=", 8) == 0)
+				wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)atoi(tok[i] + 8));
+			else
+				wire_put_str(&b, WA_PORT_NAME, tok[i]);
+		}
+	} else if (strcmp(cmd, "confirm") == 0) {
+		wire_build_start(&b, buf, WIRE_CONFIRM, ++p->seq);
+		wire_put_u64(&b, WA_EPOCH, strtoull(tok[2], NULL, 10));
+	} else {
+		printf("%s error=\"unknown command %s\"\n", name, cmd);
+		fflush(stdout);
+		return;
+	}
+	len = wire_build_end(&b);
+	if (len < 0 || peer_write(p, buf, len) < 0) {
+		peer_close(p);
+		return;
+	}
+	printf("%s sent seq=%u %s\n", name, p->seq, cmd);
+	fflush(stdout);
+}
+
+static int listen_on(const char *addr, const char *port)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai;
+	int fd, one = 1;
+
+	if (getaddrinfo(addr, port, &hints, &ai) != 0)
+		return -1;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 16) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(ai);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	const char *addr = NULL, *port = "7444", *ca = NULL, *cert = NULL, *key = NULL;
+	uint64_t deadline, next_hb = 0;
+	char line[4096];
+	size_t linelen = 0;
+	int lfd, c, secs = 300, in_open = 1;
+	SSL_CTX *ctx;
+
+	while ((c = getopt(argc, argv, "l:p:a:c:k:t:")) != -1) {
+		switch (c) {
+		case 'l': addr = optarg; break;
+		case 'p': port = optarg; break;
+		case 'a': ca = optarg; break;
+		case 'c': cert = optarg; break;
+		case 'k': key = optarg; break;
+		case 't': secs = atoi(optarg); break;
+		default:
+			fprintf(stderr, "usage: bh-send -l ADDR [-p PORT] -a CA -c CERT -k KEY "
+					"[-t SECONDS]\n");
+			return 64;
+		}
+	}
+	if (!addr || !ca || !cert || !key) {
+		fprintf(stderr, "bh-send: -l, -a, -c and -k are required\n");
+		return 64;
+	}
+	log_init("bh-send", 0);
+	ctx = tls_ctx_new(1, ca, cert, key);
+	if (!ctx)
+		return 1;
+	lfd = listen_on(addr, port);
+	if (lfd < 0) {
+		fprintf(stderr, "bh-send: cannot listen on %s port %s: %s\n", addr, port,
+			strerror(errno));
+		return 1;
+	}
+	for (int i = 0; i < MAX_PEERS; i++)
+		peers[i].fd = -1;
+	printf("listening %s %s\n", addr, port);
+	fflush(stdout);
+	/* Bounded: a test that forgets it must not leave it running. */
+	deadline = mono_ms() + (uint64_t)secs * 1000;
+	while (mono_ms() < deadline && in_open) {
+		struct pollfd pfd[MAX_PEERS + 2];
+		int np = 0;
+
+		pfd[np++] = (struct pollfd){lfd, POLLIN, 0};
+		pfd[np++] = (struct pollfd){0, POLLIN, 0};
+		for (int i = 0; i < MAX_PEERS; i++)
+			pfd[np++] = (struct pollfd){peers[i].fd, POLLIN, 0};
+		poll(pfd, (nfds_t)np, 100);
+		if (pfd[0].revents & POLLIN)
+			peer_accept(lfd, ctx);
+		for (int i = 0; i < MAX_PEERS; i++)
+			if (peers[i].fd >= 0 && (pfd[2 + i].revents || SSL_pending(peers[i].ssl)))
+				peer_read(&peers[i]);
+		if (pfd[1].revents & (POLLIN | POLLHUP)) {
+			ssize_t r = read(0, line + linelen, sizeof(line) - 1 - linelen);
+			char *nl;
+
+			if (r <= 0)
+				in_open = 0;
+			else
+				linelen += (size_t)r;
+			line[linelen] = '\0';
+			while ((nl = strchr(line, '\n'))) {
+				*nl = '\0';
+				command(line);
+				memmove(line, nl + 1, linelen - (size_t)(nl + 1 - line) + 1);
+				linelen -= (size_t)(nl + 1 - line);
+			}
+			if (linelen == sizeof(line) - 1)
+				linelen = 0;
+		}
+		if (mono_ms() >= next_hb) {
+			static char hb[WIRE_MAX_FRAME];
+			struct wire_builder b;
+
+			next_hb = mono_ms() + HEARTBEAT_MS;
+			for (int i = 0; i < MAX_PEERS; i++) {
+				if (peers[i].fd < 0)
+					continue;
+				wire_build_start(&b, hb, WIRE_HEARTBEAT, 0);
+				if (peer_write(&peers[i], hb, wire_build_end(&b)) < 0)
+					peer_close(&peers[i]);
+			}
+		}
+	}
+	for (int i = 0; i < MAX_PEERS; i++)
+		peer_close(&peers[i]);
+	close(lfd);
+	SSL_CTX_free(ctx);
+	return 0;
+}
