@@ -81,6 +81,22 @@ uint32_t agent_conn_last_seq(const struct agent_conn *ac)
 	return ac->seq;
 }
 
+int agent_conn_send_ports(struct agent_conn *ac, uint64_t epoch, const char *state,
+			  const char *const *ports, int nports, uint32_t confirm_ms)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct wire_builder b;
+
+	wire_build_start(&b, buf, WIRE_PORT_SET, ++ac->seq);
+	wire_put_u64(&b, WA_EPOCH, epoch);
+	wire_put_str(&b, WA_PORT_STATE, state);
+	for (int i = 0; i < nports; i++)
+		wire_put_str(&b, WA_PORT_NAME, ports[i]);
+	if (confirm_ms)
+		wire_put_u32(&b, WA_CONFIRM_MS, confirm_ms);
+	return agent_conn_send(ac, buf, wire_build_end(&b));
+}
+
 /* The policy's frames as stored, sent as they are. */
 static int agent_conn_send_policy(struct agent_conn *ac, const char *hash)
 {
@@ -200,6 +216,51 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 	store_host_confirmed(ac->ctl, h);
 }
 
+struct port_ack {
+	struct agent_conn *ac;
+	const char *status;
+};
+
+/* A port the switch reopened for good: the host behind it is no longer held there. */
+static int agent_port_released(const char *port, void *arg)
+{
+	struct port_ack *pa = arg;
+	struct ctl *c = pa->ac->ctl;
+
+	for (int i = 0; i < c->nhosts; i++) {
+		struct host *h = &c->hosts[i];
+
+		if (strcmp(h->port_sw, pa->ac->host->name) == 0 && strcmp(h->port_name, port) == 0) {
+			h->port_sw[0] = h->port_name[0] = '\0';
+			store_hosts_want(c, &h, 1);
+			log_info("%s: port %s on %s is open again", h->name, port, pa->ac->host->name);
+		}
+	}
+	return 0;
+}
+
+/* An ack about the switch's host-facing ports, not about its own mode. */
+static void agent_port_ack(struct agent_conn *ac, const struct wire_frame *f)
+{
+	uint32_t result = wire_get_u32(f, WA_RESULT, EPROTO);
+	const char *status = wire_get_str(f, WA_STATUS, result ? "refused" : "applied");
+	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0);
+	struct port_ack pa = {ac, status};
+
+	agent_audit(ac, "port", status, "%s %s%s%s", wire_get_str(f, WA_PORT_STATE, "?"),
+		    wire_get_str(f, WA_PORT_NAME, "?"), result ? ": " : "",
+		    result ? wire_get_str(f, WA_ERROR, strerror((int)result)) : "");
+	if (strcmp(status, "pending-confirm") == 0)
+		agent_conn_send_confirm(ac, epoch);
+	else if (strcmp(status, "committed") == 0)
+		wire_strs_foreach(f, WA_PORT_NAME, agent_port_released, &pa);
+	else if (strcmp(status, "rolled-back") == 0)
+		log_warn("%s: ports isolated again, their opening was not confirmed: %s",
+			 ac->host->name, wire_get_str(f, WA_ERROR, ""));
+	command_port_acked(ac->ctl, ac->host, f->nlh->nlmsg_seq, status, result,
+			   wire_get_str(f, WA_ERROR, NULL));
+}
+
 static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 {
 	struct host *h = ac->host;
@@ -208,6 +269,10 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 	int mode = wire_get_u8(f, WA_MODE, MODE_OPEN);
 	const char *status = wire_get_str(f, WA_STATUS, result ? "refused" : "applied");
 
+	if (f->tb[WA_PORT_STATE]) {
+		agent_port_ack(ac, f);
+		return;
+	}
 	h->mode = mode;
 	h->epoch = epoch;
 	h->hard = wire_get_u8(f, WA_HARD, 0);

@@ -20,6 +20,8 @@ struct target {
 	int new_policy;	    /* the command changes the host's policy */
 	int persisted;	    /* the agent recorded the change on disk; -1 no answer */
 	uint32_t seq;	    /* of the frame sent to the host; its ack echoes it */
+	struct host *sw;    /* the switch asked to isolate its port, when the agent is silent */
+	uint32_t sw_seq;
 	const char *status; /* NULL while pending */
 	uint64_t apply_us;
 	uint64_t latency_us;
@@ -42,7 +44,10 @@ struct command {
 	struct target *slowest;
 	struct event *timeout_ev;
 	char actor[400]; /* who gave the command, for the audit log */
+	int fallback;	 /* the switch-port fallback is under way */
 };
+
+#define FALLBACK_WAIT_MS 3000
 
 static void command_free(struct command *cmd)
 {
@@ -164,10 +169,64 @@ static void target_done(struct command *cmd, struct target *t, const char *statu
 		cmd->nconfirmed++;
 }
 
+/* The host's port on its switch, from the inventory; NULL when unknown. */
+static const struct inv_hostport *command_port_of(struct ctl *c, const struct host *h)
+{
+	for (int i = 0; i < c->inv->nports; i++)
+		if (strcmp(c->inv->ports[i].host, h->name) == 0)
+			return &c->inv->ports[i];
+	return NULL;
+}
+
+/* An isolation whose host agent is silent (not connected, or no answer by
+ * the deadline): the host is cut off at its switch port, through the
+ * switch's agent, when the inventory knows the port. 1 when asked. */
+static int command_fallback_one(struct command *cmd, struct target *t)
+{
+	struct ctl *c = cmd->ctl;
+	const struct inv_hostport *hp;
+	const char *port;
+	struct host *sw;
+
+	if (strcmp(cmd->o.action, "isolate") != 0 || cmd->o.no_fallback || t->sw ||
+	    !(hp = command_port_of(c, t->host)) || !(sw = ctl_host_find(c, hp->sw)) || !sw->conn)
+		return 0;
+	port = hp->port;
+	if (agent_conn_send_ports(sw->conn, cmd->epoch, "isolated", &port, 1, 0) < 0)
+		return 0;
+	t->sw = sw;
+	t->sw_seq = agent_conn_last_seq(sw->conn);
+	snprintf(t->host->port_sw, sizeof(t->host->port_sw), "%s", sw->name);
+	snprintf(t->host->port_name, sizeof(t->host->port_name), "%s", hp->port);
+	store_hosts_want(c, &t->host, 1);
+	log_warn("%s: agent %s; isolating it at %s port %s", t->host->name,
+		 t->host->conn ? "silent at the deadline" : "not connected", sw->name, hp->port);
+	return 1;
+}
+
+/* At the deadline: every host still silent goes to its switch. */
+static int command_fallback(struct command *cmd)
+{
+	int sent = 0;
+
+	for (int i = 0; i < cmd->ntargets; i++)
+		if (!cmd->targets[i].status)
+			sent += command_fallback_one(cmd, &cmd->targets[i]);
+	return sent;
+}
+
 static void command_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct command *cmd = arg;
 
+	if (!cmd->fallback && strcmp(cmd->o.action, "isolate") == 0 && !cmd->o.no_fallback &&
+	    command_fallback(cmd) > 0) {
+		struct timeval tv = {FALLBACK_WAIT_MS / 1000, (FALLBACK_WAIT_MS % 1000) * 1000};
+
+		cmd->fallback = 1;
+		evtimer_add(cmd->timeout_ev, &tv);
+		return;
+	}
 	for (int i = 0; i < cmd->ntargets; i++) {
 		struct target *t = &cmd->targets[i];
 
@@ -197,6 +256,22 @@ static int command_target_send(struct command *cmd, struct target *t)
 					  cmd->o.confirm_ms);
 	t->seq = agent_conn_last_seq(h->conn);
 	return rc;
+}
+
+/* A host the switch isolated for it comes back through its port too: the
+ * switch opens it commit-confirmed, and bulkheadd confirms when it acks. */
+static void command_port_reopen(struct command *cmd, struct host *h)
+{
+	struct host *sw = ctl_host_find(cmd->ctl, h->port_sw);
+	const char *port = h->port_name;
+
+	if (!sw || !sw->conn) {
+		log_warn("%s: its port %s on %s stays isolated: the switch's agent is not connected",
+			 h->name, h->port_name, h->port_sw);
+		return;
+	}
+	if (agent_conn_send_ports(sw->conn, cmd->epoch, "open", &port, 1, cmd->o.confirm_ms) == 0)
+		log_info("%s: reopening %s port %s", h->name, sw->name, port);
 }
 
 /* "h01 h02 h03" or "all 51 hosts of the inventory" or "h01 h02 ... (40 more)". */
@@ -283,8 +358,10 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	for (int i = 0; i < n; i++) {
 		struct target *t = &cmd->targets[i];
 
-		if (command_target_send(cmd, t) < 0)
+		if (command_target_send(cmd, t) < 0 && !command_fallback_one(cmd, t))
 			target_done(cmd, t, "not-connected", 0, NULL);
+		if (t->mode != MODE_ISOLATED && !confirm && t->host->port_sw[0])
+			command_port_reopen(cmd, t->host);
 	}
 	log_info("%s by uid %d (pid %d), reason \"%s\": epoch %" PRIu64 ", %d hosts", o->action,
 		 (int)o->uid, (int)o->pid, o->reason ? o->reason : "", cmd->epoch, n);
@@ -336,6 +413,39 @@ static int target_ack(struct command *cmd, struct target *t, uint32_t seq, uint6
 		target_done(cmd, t, "confirmed", 1, NULL);
 	}
 	return 1;
+}
+
+/* A switch answered a port request of ours: the silent hosts behind those
+ * ports are isolated at the switch, or the switch refused. */
+void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, const char *status,
+			uint32_t result, const char *err)
+{
+	struct command *cmd, *next;
+
+	for (cmd = c->commands; cmd; cmd = next) {
+		next = cmd->next;
+		for (int i = 0; i < cmd->ntargets; i++) {
+			struct target *t = &cmd->targets[i];
+			char why[256];
+
+			if (t->status || t->sw != sw || t->sw_seq != seq)
+				continue;
+			if (result) {
+				snprintf(why, sizeof(why), "%s refused to isolate port %s: %s",
+					 sw->name, t->host->port_name, err ? err : strerror((int)result));
+				t->host->port_sw[0] = t->host->port_name[0] = '\0';
+				target_done(cmd, t, "timeout", 0, why);
+			} else {
+				snprintf(why, sizeof(why), "isolated at %s port %s (host agent silent)",
+					 sw->name, t->host->port_name);
+				target_done(cmd, t, "isolated-at-switch", 0, why);
+			}
+			store_hosts_want(c, &t->host, 1);
+			(void)status;
+		}
+		if (cmd->ndone == cmd->ntargets)
+			command_finish(cmd);
+	}
 }
 
 void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t epoch, int mode,

@@ -37,6 +37,8 @@ struct host {
 	int hold_confirm;    /* a change waits for `bulkhead confirm` */
 	int pending_confirm; /* the agent holds an unconfirmed change of want_epoch */
 	char digest[65];     /* what the kernel holds, from the agent's heartbeat */
+	char port_sw[64];    /* the switch holding this host's port isolated for it, or "" */
+	char port_name[32];
 	uint64_t last_seen_ms;
 	uint32_t tampers;	 /* tampering the agent reports having undone */
 	struct agent_conn *conn; /* NULL while not connected */
@@ -105,6 +107,10 @@ int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode, const 
 int agent_conn_send_confirm(struct agent_conn *ac, uint64_t epoch);
 /* The sequence number of the last frame sent: acks echo it. */
 uint32_t agent_conn_last_seq(const struct agent_conn *ac);
+/* WIRE_PORT_SET to a switch's agent: state "isolated" or "open" (with a
+ * confirmation timer) for the named host-facing ports. */
+int agent_conn_send_ports(struct agent_conn *ac, uint64_t epoch, const char *state,
+			  const char *const *ports, int nports, uint32_t confirm_ms);
 int agent_conn_send_check(struct agent_conn *ac, uint32_t id, const char *target, uint8_t proto,
 			  uint16_t port, uint32_t timeout_ms);
 
@@ -158,6 +164,8 @@ struct command_opts {
 /* Answers the client itself, errors included. */
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *t, int n);
+void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, const char *status,
+			uint32_t result, const char *err);
 /* seq: the ack's sequence number, which matches the frame it answers. */
 void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t epoch, int mode,
 			const char *status, uint32_t result, uint64_t apply_us, int persisted,

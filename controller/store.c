@@ -22,7 +22,8 @@ static const char schema[] =
     " want_mode INTEGER NOT NULL DEFAULT 0, want_epoch INTEGER NOT NULL DEFAULT 0,"
     " hash TEXT NOT NULL DEFAULT '', last_seen_ms INTEGER NOT NULL DEFAULT 0,"
     " want_hash TEXT NOT NULL DEFAULT '', hold_confirm INTEGER NOT NULL DEFAULT 0,"
-    " want_hard INTEGER NOT NULL DEFAULT 0);"
+    " want_hard INTEGER NOT NULL DEFAULT 0, port_sw TEXT NOT NULL DEFAULT '',"
+    " port_name TEXT NOT NULL DEFAULT '');"
     "CREATE TABLE IF NOT EXISTS host_policies("
     " host TEXT NOT NULL, hash TEXT NOT NULL, frames BLOB NOT NULL, stored_ms INTEGER,"
     " PRIMARY KEY(host, hash));"
@@ -105,7 +106,8 @@ int store_hosts_load(struct ctl *c)
 	    store_prepare(c, "SELECT mode, epoch, want_mode, want_epoch, hash, last_seen_ms,"
 			     " (SELECT count(*) FROM audit a WHERE a.host = hosts.name"
 			     "  AND a.action = 'alert: tamper'),"
-			     " want_hash, hold_confirm, want_hard FROM hosts WHERE name=?");
+			     " want_hash, hold_confirm, want_hard, port_sw, port_name FROM hosts"
+			     " WHERE name=?");
 
 	store_exec(c, "BEGIN");
 	for (int i = 0; i < c->nhosts; i++) {
@@ -128,6 +130,10 @@ int store_hosts_load(struct ctl *c)
 				 (const char *)sqlite3_column_text(sel, 7));
 			h->hold_confirm = sqlite3_column_int(sel, 8);
 			h->want_hard = sqlite3_column_int(sel, 9);
+			snprintf(h->port_sw, sizeof(h->port_sw), "%s",
+				 (const char *)sqlite3_column_text(sel, 10));
+			snprintf(h->port_name, sizeof(h->port_name), "%s",
+				 (const char *)sqlite3_column_text(sel, 11));
 		}
 		sqlite3_reset(sel);
 	}
@@ -168,7 +174,7 @@ int store_hosts_want(struct ctl *c, struct host **hosts, int n)
 {
 	sqlite3_stmt *st = store_prepare(
 	    c, "UPDATE hosts SET want_mode=?, want_epoch=?, want_hash=?, hold_confirm=?,"
-		   " want_hard=? WHERE name=?");
+		   " want_hard=?, port_sw=?, port_name=? WHERE name=?");
 	int rc = store_exec(c, "BEGIN");
 
 	for (int i = 0; rc == 0 && i < n; i++) {
@@ -177,7 +183,9 @@ int store_hosts_want(struct ctl *c, struct host **hosts, int n)
 		sqlite3_bind_text(st, 3, hosts[i]->want_hash, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 4, hosts[i]->hold_confirm);
 		sqlite3_bind_int(st, 5, hosts[i]->want_hard);
-		sqlite3_bind_text(st, 6, hosts[i]->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, hosts[i]->port_sw, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, hosts[i]->port_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 8, hosts[i]->name, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = -1;
 		sqlite3_reset(st);

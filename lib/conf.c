@@ -1376,18 +1376,41 @@ void profile_conf_clear(struct profile_conf *pc)
 	pc->netdev_ingress = pc->bridge = -1;
 }
 
+/* The switches' port maps, flattened: host, switch, port. */
+static void inventory_ports_take(struct inventory *inv, const struct inv_switches *sw)
+{
+	int n = 0;
+
+	for (int i = 0; i < sw->n; i++)
+		n += sw->sw[i].nports;
+	inv->ports = xcalloc((size_t)n + 1, sizeof(*inv->ports));
+	for (int i = 0; i < sw->n; i++)
+		for (int j = 0; j < sw->sw[i].nports; j++) {
+			struct inv_hostport *hp = &inv->ports[inv->nports++];
+
+			hp->host = xstrdup(sw->sw[i].ports[j].host);
+			hp->sw = xstrdup(inv->hosts[sw->sw[i].host].name);
+			hp->port = xstrdup(sw->sw[i].ports[j].name);
+		}
+}
+
 struct inventory *inventory_load(const char *path, conf_error_fn err, void *arg)
 {
 	struct inventory *inv = xcalloc(1, sizeof(*inv));
 	struct conf_ctx ctx;
 	yaml_node_t *root;
 
+	struct inv_switches sw = {0};
+
 	conf_ctx_init(&ctx, path, err, arg);
 	ctx.max_size = CONF_INVENTORY_MAX;
 	root = conf_doc_load(&ctx);
 	if (root != NULL)
-		inventory_doc_parse(&ctx, root, inv, NULL);
+		inventory_doc_parse(&ctx, root, inv, &sw);
 	conf_doc_close(&ctx);
+	if (ctx.nerrors == 0)
+		inventory_ports_take(inv, &sw);
+	inv_switches_clear(&sw);
 	if (ctx.nerrors != 0) {
 		inventory_free(inv);
 		return NULL;
@@ -1400,6 +1423,12 @@ void inventory_free(struct inventory *inv)
 	if (inv == NULL)
 		return;
 	inv_hosts_free(inv);
+	for (int i = 0; i < inv->nports; i++) {
+		free(inv->ports[i].host);
+		free(inv->ports[i].sw);
+		free(inv->ports[i].port);
+	}
+	free(inv->ports);
 	free(inv);
 }
 

@@ -62,9 +62,16 @@ struct inv_host {
 	int line; /* where the host was defined, for messages */
 };
 
+/* A host plugged into a switch port, from the switches' `ports` maps. */
+struct inv_hostport {
+	char *host, *sw, *port;
+};
+
 struct inventory {
 	struct inv_host *hosts;
 	int nhosts;
+	struct inv_hostport *ports; /* what a silent host's switch isolates */
+	int nports;
 };
 
 /* Receives one formatted "file:line:col: message" (or "file: message") per error. */
