@@ -153,6 +153,13 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 		session_send_ack(a, seq, "refused", ESTALE, 0, "stale epoch ignored");
 		return;
 	}
+	/* A change rolled back is not taken again under the same epoch (a replay,
+	 * say): opening traffic again needs a new command. Isolation still wins. */
+	if (a->rolled_back_epoch && epoch == a->rolled_back_epoch && mode != MODE_ISOLATED) {
+		session_send_ack(a, seq, "refused", ESTALE, 0,
+				 "this epoch was rolled back; a new command is needed");
+		return;
+	}
 	if (hash && *hash && strcmp(hash, agent_policy_hash(a->policy)) != 0) {
 		if (!a->staged || strcmp(hash, a->staged->hash) != 0) {
 			session_send_ack(a, seq, "refused", ENOENT, 0,
@@ -286,6 +293,10 @@ void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq)
 					 "confirmation for another epoch");
 		return;
 	}
+	if (!a->pending && a->rolled_back_epoch && epoch == a->rolled_back_epoch) {
+		session_send_ack(a, seq, "refused", ESTALE, 0, "this epoch was rolled back");
+		return;
+	}
 	if (a->pending) {
 		struct host_policy *prev = a->prev_policy;
 
@@ -330,6 +341,7 @@ static void agent_rollback(struct agent *a, const char *why)
 	a->policy = a->prev_policy;
 	a->prev_policy = NULL;
 	a->pending = 0;
+	a->rolled_back_epoch = a->epoch;
 	agent_policy_drop(a, unconfirmed);
 	agent_record(a);
 	a->sync_due = a->persisted;

@@ -102,17 +102,21 @@ static void guard_foreign_chain(struct agent *a, const struct nft_event *ev)
 	if (a->mode != MODE_ISOLATED)
 		return;
 	guard_who(ev, who, sizeof(who));
-	rc = nft_foreign_chain_remove(a->nft, ev->chain_family, ev->chain_table, ev->chain_name);
-	guard_alert(a, "base chain %s %s %s added by %s while isolated; %s",
-		    guard_family(ev->chain_family), ev->chain_table, ev->chain_name, who,
-		    rc == 0 ? "removed" : strerror(-rc));
+	for (int i = 0; i < ev->nforeign; i++) {
+		const struct nft_chain_ref *ref = &ev->foreign[i];
+
+		rc = nft_foreign_chain_remove(a->nft, ref->family, ref->table, ref->name);
+		guard_alert(a, "base chain %s %s %s added by %s while isolated; %s",
+			    guard_family(ref->family), ref->table, ref->name, who,
+			    rc == 0 ? "removed" : strerror(-rc));
+	}
 }
 
 static void guard_event(const struct nft_event *ev, void *arg)
 {
 	struct agent *a = arg;
 
-	if (ev->foreign_chain)
+	if (ev->nforeign)
 		guard_foreign_chain(a, ev);
 	if (ev->table_touched || ev->overrun)
 		guard_verify(a, ev, ev->overrun ? "events lost, checked" : "nftables event");

@@ -68,6 +68,7 @@ struct nft_batch {
 struct agent_nft {
 	struct mnl_socket *nl;
 	bool owner; /* table is created owned by this socket, and persists */
+	bool adopt_plain; /* first touch an existing table without the owner flags */
 	uint32_t portid;
 	uint32_t seq;
 	struct nft_batch batch;
@@ -470,7 +471,7 @@ static int nft_table_put(struct agent_nft *n, uint16_t type, uint16_t flags, con
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, NFT_TABLE_NAME);
 	/* Owned: only this socket may change the table. Persist: it stays in
 	 * force when the agent exits, and the next agent adopts it. */
-	if (type == NFT_MSG_NEWTABLE && n->owner)
+	if (type == NFT_MSG_NEWTABLE && n->owner && !(n->adopt_plain && !strcmp(what, "ensure")))
 		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST);
 	nlh = nft_batch_msg_start(n, type, flags, "%s table %s %s", what,
 				  nft_family_name(n->family), NFT_TABLE_NAME);
@@ -988,7 +989,7 @@ static int nft_netdev_build(struct agent_nft *n, const struct nft_hooks *h)
 	int ret;
 
 	n->family = NFPROTO_NETDEV;
-	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "ensure");
 	if (ret == 0)
 		ret = nft_table_put(n, NFT_MSG_DELTABLE, 0, "delete");
 	if (ret < 0 || !h->netdev)
@@ -1020,7 +1021,7 @@ static int nft_bridge_build(struct agent_nft *n, const struct nft_hooks *h)
 	int ret;
 
 	n->family = NFPROTO_BRIDGE;
-	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "ensure");
 	if (ret == 0)
 		ret = nft_table_put(n, NFT_MSG_DELTABLE, 0, "delete");
 	if (ret == 0 && h->bridge) {
@@ -1102,7 +1103,7 @@ static int nft_table_batch_build(struct agent_nft *n, const struct nft_mgmt *mgm
 
 	/* Add, delete, add: the delete cannot fail for lack of a table, and the
 	 * whole replacement commits atomically. */
-	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "add");
+	ret = nft_table_put(n, NFT_MSG_NEWTABLE, NLM_F_CREATE, "ensure");
 	if (ret == 0)
 		ret = nft_table_put(n, NFT_MSG_DELTABLE, 0, "delete");
 	if (ret == 0)
@@ -1162,6 +1163,14 @@ int nft_table_install(struct agent_nft *n, const struct nft_mgmt *mgmt, int mode
 		n->no_egress = true;
 		ret = nft_table_install_once(n, mgmt, mode, hp);
 	}
+	/* The kernel will not make an existing unowned table owned (one left by
+	 * an agent run with --no-table-owner): take it as it is, delete it, and
+	 * create it owned, all in the same transaction. */
+	if (n->owner && ret == -EOPNOTSUPP && strstr(nft_batch_err_desc(&n->batch), "ensure")) {
+		n->adopt_plain = true;
+		ret = nft_table_install_once(n, mgmt, mode, hp);
+		n->adopt_plain = false;
+	}
 	/* A kernel without owned persistent tables refuses the flags (EOPNOTSUPP
 	 * or EINVAL): fall back to an unowned table, watched for tampering. */
 	if (n->owner && (ret == -EOPNOTSUPP || ret == -EINVAL)) {
@@ -1199,7 +1208,10 @@ static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mg
 		return ret;
 	}
 	ret = nft_batch_commit(n);
-	if (ret < 0)
+	/* EOPNOTSUPP with the owner flags is the caller's to handle (it retries). */
+	if (ret == -EOPNOTSUPP && n->owner)
+		log_debug("nft: install: %s: %s", nft_batch_err_desc(&n->batch), strerror(-ret));
+	else if (ret < 0)
 		log_err("nft: install: %s: %s", nft_batch_err_desc(&n->batch), strerror(-ret));
 	else
 		n->installed = n->hooks;

@@ -81,10 +81,12 @@ struct nft_watch;
 /* What one committed generation did that concerns us. */
 struct nft_event {
 	bool table_touched; /* table inet bulkhead changed or deleted */
-	bool foreign_chain; /* a base chain was added in another table */
 	bool overrun;	    /* events were lost: verify everything */
-	int chain_family;
-	char chain_table[64], chain_name[64];
+	int nforeign;	    /* base chains added in other tables (the first 8) */
+	struct nft_chain_ref {
+		int family;
+		char table[64], name[64];
+	} foreign[8];
 	uint32_t pid; /* the committing process, where the kernel says */
 	char comm[32];
 };

@@ -102,12 +102,13 @@ static void watch_object(struct nft_watch *w, const struct nlmsghdr *nlh, uint8_
 		w->pending.table_touched = true;
 		return;
 	}
-	if (msg == NFT_MSG_NEWCHAIN && a.tb[NFTA_CHAIN_HOOK] && !w->pending.foreign_chain) {
-		w->pending.foreign_chain = true;
-		w->pending.chain_family = nfg->nfgen_family;
-		snprintf(w->pending.chain_table, sizeof(w->pending.chain_table), "%s", table);
-		watch_str(a.tb[NFTA_CHAIN_NAME], w->pending.chain_name,
-			  sizeof(w->pending.chain_name));
+	if (msg == NFT_MSG_NEWCHAIN && a.tb[NFTA_CHAIN_HOOK] &&
+	    w->pending.nforeign < (int)(sizeof(w->pending.foreign) / sizeof(w->pending.foreign[0]))) {
+		struct nft_chain_ref *ref = &w->pending.foreign[w->pending.nforeign++];
+
+		ref->family = nfg->nfgen_family;
+		snprintf(ref->table, sizeof(ref->table), "%s", table);
+		watch_str(a.tb[NFTA_CHAIN_NAME], ref->name, sizeof(ref->name));
 	}
 }
 
@@ -132,7 +133,7 @@ static void watch_generation(struct nft_watch *w, const struct nlmsghdr *nlh,
 	if (tb[NFTA_GEN_PROC_PID] && mnl_attr_get_payload_len(tb[NFTA_GEN_PROC_PID]) == 4)
 		ev->pid = ntohl(mnl_attr_get_u32(tb[NFTA_GEN_PROC_PID]));
 	watch_str(tb[NFTA_GEN_PROC_NAME], ev->comm, sizeof(ev->comm));
-	if ((ev->table_touched || ev->foreign_chain) && ev->pid != (uint32_t)w->self)
+	if ((ev->table_touched || ev->nforeign) && ev->pid != (uint32_t)w->self)
 		fn(ev, arg);
 	memset(ev, 0, sizeof(*ev));
 }

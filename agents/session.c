@@ -106,7 +106,6 @@ static void session_send_hello(struct agent *a)
 		if (a->ports[i].isolated)
 			wire_put_str(&b, WA_PORT_NAME, a->ports[i].name);
 	session_send(a, buf, wire_build_end(&b));
-	session_alerts_flush(a);
 }
 
 void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)
@@ -132,7 +131,8 @@ void session_alerts_flush(struct agent *a)
 {
 	static char buf[WIRE_MAX_FRAME];
 
-	if (!a->established)
+	/* Only once admitted: a session the controller refuses would lose them. */
+	if (!a->admitted)
 		return;
 	for (int i = 0; i < a->nalerts; i++) {
 		struct wire_builder b;
@@ -150,10 +150,13 @@ static void session_close(struct agent *a, const char *why)
 {
 	if (!a->bev)
 		return;
-	if (a->established)
+	if (a->established) {
 		log_warn("session to controller closed: %s", why);
-	else
+		/* Say goodbye (close_notify), so the controller logs a clean close. */
+		SSL_shutdown(bufferevent_openssl_get_ssl(a->bev));
+	} else {
 		log_debug("connection attempt failed: %s", why);
+	}
 	bufferevent_free(a->bev);
 	a->bev = NULL;
 	a->established = 0;
@@ -179,7 +182,15 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 	case WIRE_POLICY: agent_policy_part(a, f); break;
 	case WIRE_PORT_SET: port_set(a, f); break;
 	case WIRE_CHECK: check_start(a, f); break;
-	default: log_warn("unexpected %s frame from controller", wire_type_name(f->type)); break;
+	default: {
+		char why[96];
+
+		/* DESIGN: a message that does not belong closes the session. */
+		snprintf(why, sizeof(why), "unexpected %s frame from the controller",
+			 wire_type_name(f->type));
+		session_close(a, why);
+		break;
+	}
 	}
 }
 
@@ -217,6 +228,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 			agent_deadman_disarm(a);
 			log_info(
 			    "session to controller established (TLS 1.3, mutual certificates)");
+			session_alerts_flush(a);
 		}
 		session_frame(a, &f);
 		if (!a->bev)

@@ -65,6 +65,8 @@ static void agent_conn_free(struct agent_conn *ac, const char *why)
 	}
 	if (ac->hb_ev)
 		event_free(ac->hb_ev);
+	if (h)
+		SSL_shutdown(bufferevent_openssl_get_ssl(ac->bev)); /* close_notify */
 	bufferevent_free(ac->bev);
 	free(ac);
 }
