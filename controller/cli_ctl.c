@@ -167,6 +167,9 @@ int ctl_exchange(const void *req, size_t reqlen, struct cmd_result *r, int timeo
 			r->total = wire_get_u32(&f, WA_TOTAL, 0);
 			r->elapsed_us = wire_get_u64(&f, WA_LATENCY_US, 0);
 			snprintf(r->error, sizeof(r->error), "%s", wire_get_str(&f, WA_ERROR, ""));
+			r->run = wire_get_u64(&f, WA_RUN, 0);
+			snprintf(r->name, sizeof(r->name), "%s", wire_get_str(&f, WA_NAME, ""));
+			snprintf(r->state, sizeof(r->state), "%s", wire_get_str(&f, WA_STATE, ""));
 			rc = 0;
 			goto out;
 		default:

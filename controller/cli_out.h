@@ -26,6 +26,9 @@ struct cmd_result {
 	uint32_t confirmed, total;
 	uint64_t elapsed_us;
 	uint32_t result;
+	uint64_t run;	  /* playbook status: the run, its name and state */
+	char name[64];
+	char state[24];
 	char error[256];
 	struct host_row *hosts;
 	int nhosts;

@@ -235,7 +235,11 @@ static int playbook_status(int json)
 		return 1;
 	}
 	if (json) {
-		printf("{\"stages\":[");
+		printf("{\"run\":%" PRIu64 ",\"name\":", r.run);
+		json_s(r.name);
+		printf(",\"state\":");
+		json_s(r.state);
+		printf(",\"stages\":[");
 		for (int i = 0; i < v.nstages; i++) {
 			printf("%s{\"name\":", i ? "," : "");
 			json_s(v.stages[i].name);
@@ -267,6 +271,7 @@ static int playbook_status(int json)
 		printf("]}\n");
 		return 0;
 	}
+	printf("playbook %s (run %" PRIu64 "): %s\n", r.name, r.run, r.state);
 	for (int i = 0; i < v.nstages; i++) {
 		printf("stage %d %-20s %-18s -> %-12s %s%s%s\n", i + 1, v.stages[i].name,
 		       v.stages[i].state, v.stages[i].restore, v.stages[i].detail,

@@ -363,8 +363,8 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		if (t->mode != MODE_ISOLATED && !confirm && t->host->port_sw[0])
 			command_port_reopen(cmd, t->host);
 	}
-	log_info("%s by uid %d (pid %d), reason \"%s\": epoch %" PRIu64 ", %d hosts", o->action,
-		 (int)o->uid, (int)o->pid, o->reason ? o->reason : "", cmd->epoch, n);
+	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", o->action, cmd->actor,
+		 o->reason ? o->reason : "", cmd->epoch, n);
 	command_progress_send(cmd);
 	if (cmd->ndone == cmd->ntargets) {
 		command_finish(cmd);

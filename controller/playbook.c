@@ -23,6 +23,9 @@
 #define PB_TICK_MS 200
 #define PB_APPLY_TIMEOUT_MS 60000
 #define PB_CHECK_GRACE_MS 3000
+/* How long a stage waits for the agents that run its checks to (re)connect,
+ * after a controller restart say, before a check that could not run fails. */
+#define PB_AGENT_WAIT_MS 15000
 
 struct pb_check_rt {
 	char from[64], target[48], target_name[64];
@@ -32,6 +35,7 @@ struct pb_check_rt {
 	uint32_t timeout_ms;
 	int line;
 	uint32_t id;  /* of the probe in flight, 0 when none */
+	uint64_t sent_ms; /* 0: not sent yet this round */
 	int result;   /* -1 pending, 0 reached, else an errno */
 	char err[96];
 };
@@ -206,23 +210,28 @@ static void pb_stage_command(struct ctl *c, struct pb_run *r, int isolate)
 	pb_stage_save(c, r, r->current);
 }
 
-static void pb_checks_send(struct ctl *c, struct pb_run *r)
+/* Sends each check of the round whose agent is connected; the others go
+ * out when their agents come back. */
+static void pb_checks_send(struct ctl *c, struct pb_run *r, uint64_t now)
 {
 	struct pb_stage_rt *s = &r->stages[r->current];
 
 	for (int i = 0; i < s->nchecks; i++) {
 		struct pb_check_rt *k = &s->checks[i];
-		struct host *h = ctl_host_find(c, k->from);
+		struct host *h;
 
+		if (!s->checks_sent) {
+			k->sent_ms = 0;
+			k->id = 0;
+		}
+		if (k->sent_ms || !(h = ctl_host_find(c, k->from)) || !h->conn)
+			continue;
 		k->result = -1;
 		k->err[0] = '\0';
 		k->id = ++c->check_seq;
-		if (!h || !h->conn ||
-		    agent_conn_send_check(h->conn, k->id, k->target, k->proto, k->port,
-					  k->timeout_ms) < 0) {
-			k->result = ENOTCONN;
-			snprintf(k->err, sizeof(k->err), "agent of %s not connected", k->from);
-		}
+		if (agent_conn_send_check(h->conn, k->id, k->target, k->proto, k->port,
+					  k->timeout_ms) == 0)
+			k->sent_ms = now;
 	}
 	s->checks_sent = 1;
 }
@@ -236,8 +245,19 @@ static int pb_checks_verdict(struct pb_stage_rt *s, uint64_t now, char *why, siz
 		struct pb_check_rt *k = &s->checks[i];
 		int reached;
 
+		if (!k->sent_ms) {
+			/* A check that could not run proves nothing either way. */
+			if (now < s->state_ms + PB_AGENT_WAIT_MS) {
+				waiting = 1;
+				continue;
+			}
+			snprintf(why, len, "check from %s to %s (line %d) could not run: the agent of "
+					   "%s is not connected",
+				 k->from, k->target_name, k->line, k->from);
+			return -1;
+		}
 		if (k->result < 0) {
-			if (now < s->state_ms + k->timeout_ms + PB_CHECK_GRACE_MS) {
+			if (now < k->sent_ms + k->timeout_ms + PB_CHECK_GRACE_MS) {
 				waiting = 1;
 				continue;
 			}
@@ -266,7 +286,9 @@ static int pb_stage_applied(struct pb_stage_rt *s, int isolate, char *why, size_
 	for (int i = 0; i < s->nhosts; i++) {
 		struct host *h = s->hosts[i];
 
-		if (h->epoch < s->epoch || h->pending_confirm) {
+		/* Connected: after a controller restart, the hello says whether a
+		 * change still awaits its confirmation. */
+		if (!h->conn || h->epoch < s->epoch || h->pending_confirm) {
 			snprintf(why, len, "%s has not confirmed", h->name);
 			return 0;
 		}
@@ -329,8 +351,7 @@ static void pb_step(struct ctl *c)
 			pb_fail(c, r, why);
 		}
 	} else if (strcmp(s->state, "checking") == 0 || strcmp(s->state, "rechecking") == 0) {
-		if (!s->checks_sent)
-			pb_checks_send(c, r);
+		pb_checks_send(c, r, now);
 		v = pb_checks_verdict(s, now, why, sizeof(why));
 		if (v < 0) {
 			pb_fail(c, r, why);
@@ -500,12 +521,12 @@ int playbook_init(struct ctl *c)
 		sqlite3_free(err);
 		return -1;
 	}
-	st = pb_prepare(c, "SELECT id FROM pb_runs WHERE state IN ('running', 'halted')"
-			   " ORDER BY id DESC LIMIT 1");
+	/* The last run: driven on if running, kept for status otherwise. */
+	st = pb_prepare(c, "SELECT id FROM pb_runs ORDER BY id DESC LIMIT 1");
 	if (sqlite3_step(st) == SQLITE_ROW)
 		c->run = pb_run_load(c, sqlite3_column_int64(st, 0));
 	sqlite3_finalize(st);
-	if (c->run)
+	if (c->run && (!strcmp(c->run->state, "running") || !strcmp(c->run->state, "halted")))
 		log_info("playbook %s (run %" PRId64 ") is %s at stage %d \"%s\" (%s): resuming",
 			 c->run->name, c->run->id, c->run->state, c->run->current + 1,
 			 c->run->stages[c->run->current].name,
@@ -788,7 +809,8 @@ void playbook_rx_finish(struct pb_rx *rx, struct client *cl)
 		pb_rx_error(rx, "a policy in the run is incomplete");
 	else if (r->nstages == 0)
 		pb_rx_error(rx, "the run has no stages");
-	else if (c->run && strcmp(c->run->state, "done") != 0)
+	else if (c->run && strcmp(c->run->state, "done") != 0 &&
+		 strcmp(c->run->state, "aborted") != 0)
 		pb_rx_error(rx, "playbook %s (run %" PRId64 ") is %s: abort it first", c->run->name,
 			    c->run->id, c->run->state);
 	for (int i = 0; !rx->err[0] && i < r->nstages; i++)
@@ -903,7 +925,14 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 		break;
 	}
 	case WIRE_CTL_PB_ABORT: {
-		int applied = strcmp(s->state, "pending") != 0 &&
+		int applied;
+
+		if (strcmp(r->state, "done") == 0 || strcmp(r->state, "aborted") == 0) {
+			snprintf(msg, sizeof(msg), "playbook %s is %s already", r->name, r->state);
+			client_end(cl, 1, msg);
+			return;
+		}
+		applied = strcmp(s->state, "pending") != 0 &&
 			      strcmp(s->state, "awaiting-approval") != 0 &&
 			      strcmp(s->state, "failed") != 0;
 
@@ -917,8 +946,6 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 		pb_run_save(c, r);
 		snprintf(msg, sizeof(msg), "playbook %s aborted at stage %s%s", r->name, s->name,
 			 applied ? "; its hosts are being re-isolated" : "");
-		pb_run_free(r);
-		c->run = NULL;
 		break;
 	}
 	case WIRE_CTL_PB_RESUME:

@@ -6,7 +6,7 @@
 #   stage 1 s1-v5          v5 web, app and db tiers  gate, soak 2s
 #   stage 2 s2-batch-mail  v5-batch01 and mail01     gate, soak 1s, one check
 #                                                    that fails at run time
-#   stage 3 s3-hr          the HR tier               gate, soak 3s
+#   stage 3 s3-hr          the HR tier               gate, soak 10s
 #   stage 4 s4-ce          the company edition       gate, soak 60s
 # The other 29 hosts are in no stage and must stay isolated throughout.
 #  1. isolate --all: status says all 51 isolated, flows that worked are cut.
@@ -23,6 +23,9 @@
 #     the agents were confirmed (no rollback), stage 4's hosts stayed cut off.
 #  5. abort during stage 4's soak: its hosts are isolated again, the run is
 #     aborted (playbook status, the store), earlier stages stay.
+# 5b. a second run (drill2, one stage of the v3.4 tier): bulkheadd is killed
+#     while the stage's checks run and one checking agent comes back 1.5 s
+#     after the restart: the stage must still pass.
 #  6. audit verify passes; an edited row makes it exit 1 naming the row (and
 #     undoing the edit makes it pass again); the timeline lists the drill's
 #     steps in order, in text, markdown and csv.
@@ -69,8 +72,10 @@ fi
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
+STOPPED=() # agents the test stopped (SIGSTOP), until it lets them go
 _p_cleanup() {
-	local rc=$?
+	local rc=$? p
+	for p in "${STOPPED[@]}"; do kill -CONT "$p" 2>/dev/null; done
 	[[ -n $P_SNAP && ${BH_TEST_KEEP:-0} != 1 ]] && rm -rf -- "$P_SNAP"
 	(exit $rc)
 	_t_cleanup
@@ -138,7 +143,7 @@ stages:
   - name: s3-hr
     hosts: [hr-web, hr-app, hr-db]
     approval: required
-    soak: 3s
+    soak: 10s                    # longer than the agents take to come back after a kill (see part 4)
     checks:
       - from: hr-app
         connect: hr-db01 tcp/5432
@@ -154,7 +159,8 @@ stages:
       - from: ce-web
         connect: ce-app02 tcp/9000
 EOF
-EGOV_LINE=$(grep -n "connect: $EGOV tcp/443" "$PB" | cut -d: -f1)
+# the line a check is reported by: its "- from:" line
+EGOV_LINE=$(grep -n -- '- from: v5-batch01 ' "$PB" | cut -d: -f1)
 S1_HOSTS="v5-web01 v5-web02 v5-web03 v5-app01 v5-app02 v5-app03 v5-db01 v5-db02"
 S2_HOSTS="mail01 v5-batch01"
 S3_HOSTS="hr-web01 hr-web02 hr-app01 hr-app02 hr-db01 hr-db02"
@@ -202,8 +208,9 @@ audit_count() {
 audit_rows() { # ACTION DETAIL_LIKE: rows of that action whose detail matches
 	sq "SELECT count(*) FROM audit WHERE action = '$1' AND detail LIKE '$2'"
 }
-# wait_stage_done_tracking STAGE SECS: wait until STAGE is done; meanwhile
-# keep the last status in which it was soaking or rechecking (SOAK_JSON)
+# wait_stage_done_tracking STAGE SECS: wait until STAGE is done (or failed);
+# meanwhile keep the last status in which it was soaking (SOAK_JSON): the
+# results of the first round of checks (rechecking sends them all again)
 wait_stage_done_tracking() {
 	local s=$1 deadline j st
 	SOAK_JSON="" SEEN=""
@@ -212,7 +219,7 @@ wait_stage_done_tracking() {
 		j=$(pbj)
 		st=$(stage_field "$s" state "$j")
 		[[ $SEEN == *" $st" ]] || SEEN+=" $st"
-		[[ $st == soaking || $st == rechecking ]] && SOAK_JSON=$j
+		[[ $st == soaking ]] && SOAK_JSON=$j
 		[[ $st == "done" || $st == failed ]] && return 0
 		sleep 0.15
 	done
@@ -379,7 +386,7 @@ is "$rc" 0 "playbook approve s2-batch-mail (third time) exits 0"
 t_appr=$(now)
 wait_stage_done_tracking s2-batch-mail 20
 diag "stage 2 went through:$SEEN ($(elapsed "$t_appr") s after approve)"
-is "$(stage_field s2-batch-mail state)" done "repaired: stage 2 done"
+is "$(stage_field s2-batch-mail state)" "done" "repaired: stage 2 done"
 is "$(stage_checks s2-batch-mail "$SOAK_JSON")" "v5-app01>mail01=passed v5-batch01>$EGOV=passed" "repaired: stage 2's checks passed while soaking"
 wait_for 5 stage_is s3-hr awaiting-approval
 is "$(stage_states)" "s1-v5=done s2-batch-mail=done s3-hr=awaiting-approval s4-ce=pending" "then stage 3 waits at its gate"
@@ -389,20 +396,34 @@ traffic open "stage 2 back" "${F_S2[@]}"
 traffic blocked "stage 2 back, stages 3 and 4 still cut off" "${F_S3[@]}" "${F_S4[@]}"
 
 # ==== 4. bulkheadd killed in stage 3, twice ====================================
+# Kill 1 lands right after the approval, with the stage's reconnect sent and
+# no host's answer in yet: the six agents are stopped (SIGSTOP) before the
+# approval and let go once bulkheadd is dead, so that the point of the kill
+# does not depend on how fast they ack. (A kill after their acks, while the
+# checks run, is part 5b.) Kill 2 lands at the start of the 10 s soak; the
+# agents are back (reconnect backoff) well before it ends.
 phase "4. SIGKILL bulkheadd during stage 3"
 declare -A AOFF
 for h in $S3_HOSTS; do AOFF[$h]=$(log_size "$LABDIR/logs/$h.log"); done
 coff=$(log_size "$CLOG")
 cpid=$(ctl_pid)
 check "bulkheadd is running (pid ${cpid:-none})" test -n "$cpid"
-# approve, and kill it as soon as the CLI returns (the reconnect is being sent)
+STOPPED=()
+for h in $S3_HOSTS; do
+	p=$(daemon_pid "$h") && kill -STOP "$p" && STOPPED+=("$p")
+done
+is "${#STOPPED[@]}" 6 "kill 1: stage 3's six agents stopped (SIGSTOP) before the approval"
 cli playbook approve s3-hr >"$T_TMP/appr3.out" 2>&1
 arc=$?
-check "kill 1: SIGKILL bulkheadd right after 'playbook approve s3-hr' (exit $arc)" kill9_wait "${cpid:-0}"
+line=$(wait_log "$CLOG" "$coff" 'playbook reconnect by .*: epoch [0-9]+, 6 hosts' 5)
+check "kill 1: 'playbook approve s3-hr' (exit $arc), and bulkheadd sent the reconnect: ${line#* info: }" test -n "$line"
+check "kill 1: SIGKILL bulkheadd with the reconnect sent, no answer in" kill9_wait "${cpid:-0}"
+for p in "${STOPPED[@]}"; do kill -CONT "$p"; done
+STOPPED=()
 k1=$(sq "SELECT state || ' ' || (approved_by != '') FROM pb_stages WHERE run_id = (SELECT max(id) FROM pb_runs) AND idx = 2")
-diag "kill 1: the store had stage 3 as '$k1' (state, approved)"
-check "kill 1: the store had stage 3 approved and not finished ($k1)" \
-	eval '[[ $k1 =~ ^(pending|applying|checking)\ 1$ ]]'
+k1_acked=$(sq "SELECT count(*) FROM hosts WHERE epoch = (SELECT epoch FROM pb_stages WHERE run_id = (SELECT max(id) FROM pb_runs) AND idx = 2)
+	AND name IN ('$(sed "s/ /','/g" <<<"$S3_HOSTS")')")
+is "$k1 $k1_acked" "applying 1 0" "kill 1: the store had stage 3 approved and applying, none of its 6 hosts recorded at the stage's epoch"
 check "kill 1: bulkheadd restarts (lab ctl-start)" quiet lab ctl-start
 line=$(wait_log "$CLOG" "$coff" 'playbook drill \(run [0-9]+\) is running at stage 3 "s3-hr" \([a-z-]+\): resuming' 10)
 check "kill 1: the log says the run is resuming at stage 3" test -n "$line"
@@ -425,8 +446,9 @@ check "kill 2: every agent reconnects" quiet lab wait-connected 20
 t3=$(now)
 wait_stage_done_tracking s3-hr 20
 diag "stage 3 after the second restart:$SEEN ($(elapsed "$t3") s)"
-is "$(stage_field s3-hr state)" done "stage 3 done after two controller kills"
-check "stage 3 detail: '6 hosts back, 2 checks passed'" eval '[[ $(stage_field s3-hr detail) == "6 hosts back, 2 checks passed"* ]]'
+is "$(stage_field s3-hr state)" "done" "stage 3 done after two controller kills"
+d3=$(stage_field s3-hr detail)
+check "stage 3 detail: '6 hosts back, 3 checks passed' ($d3)" eval '[[ $d3 == "6 hosts back, 3 checks passed"* ]]'
 wait_for 5 stage_is s4-ce awaiting-approval
 is "$(stage_states)" "s1-v5=done s2-batch-mail=done s3-hr=done s4-ce=awaiting-approval" "then stage 4 waits at its gate"
 is "$(audit_count "playbook reconnect" s3-hr)" 1 "audit: exactly one 'playbook reconnect' command for stage 3"
@@ -485,6 +507,69 @@ traffic open "aborted: stages 1-3 stay" "${F_S1[0]}" "${F_S2[0]}" "${F_S3[0]}"
 hosts_in isolated "after the drill: the hosts of no stage" $REST
 is "$(audit_count "playbook reconnect" s4-ce) $(audit_count "playbook re-isolate" s4-ce)" "1 1" "audit: stage 4 reconnected once, re-isolated once (the abort)"
 
+# ==== 5b. bulkheadd killed while a stage's checks run =============================
+# A second run, one stage. bulkheadd is killed while the stage is checking,
+# and one agent that runs a check (v34-web01) is slow to come back: it is
+# stopped (SIGSTOP) before bulkheadd restarts and let go 1.5 s after the
+# "resuming" line, well within the check's 2 s timeout plus the controller's
+# grace. Resuming where it was means running the checks once the agents are
+# back, and the stage passes; a check must not fail because its agent had not
+# reconnected yet.
+phase "5b. SIGKILL bulkheadd while a stage's checks run"
+PB2=$SITE/playbooks/drill2.yaml
+cat >"$PB2" <<'EOF2'
+# written by test_playbook.sh
+playbook: drill2
+stages:
+  - name: t1-v34
+    hosts: [v34-web, v34-app]
+    approval: required
+    checks:
+      - from: v34-web01
+        connect: v34-app01 tcp/9000
+      - from: v34-app02          # v34-db is still isolated; keeps the stage checking for 3 s
+        connect: v34-db01 tcp/5432
+        expect: closed
+        timeout: 3s
+EOF2
+T1_HOSTS="v34-web01 v34-web02 v34-app01 v34-app02"
+rc=$(run_cli "$T_TMP/run2" playbook run "$PB2" --policy "$SITE" --reason "test_playbook: second run")
+is "$rc" 0 "playbook run drill2 exits 0 (after the abort)"
+[[ $rc == 0 ]] || { diag_file "$T_TMP/run2.out"; diag_file "$T_TMP/run2.err"; }
+rc=$(run_cli "$T_TMP/appr5" playbook approve t1-v34)
+is "$rc" 0 "playbook approve t1-v34 exits 0"
+wait_for 10 stage_is t1-v34 checking
+is "$(stage_field t1-v34 state)" checking "drill2: stage t1-v34 checking"
+coff=$(log_size "$CLOG")
+cpid=$(ctl_pid)
+check "kill 3: SIGKILL bulkheadd while t1-v34 is checking" kill9_wait "${cpid:-0}"
+k3=$(sq "SELECT state FROM pb_stages WHERE run_id = (SELECT max(id) FROM pb_runs) AND idx = 0")
+is "$k3" checking "kill 3: the store had t1-v34 checking"
+apid=$(daemon_pid v34-web01)
+if [[ -n $apid ]] && kill -STOP "$apid"; then
+	STOPPED=("$apid")
+	tap_ok "v34-web01's agent stopped (SIGSTOP, pid $apid) while bulkheadd is down"
+else
+	tap_not_ok "v34-web01's agent stopped (SIGSTOP) while bulkheadd is down"
+fi
+check "kill 3: bulkheadd restarts (lab ctl-start)" quiet lab ctl-start
+line=$(wait_log "$CLOG" "$coff" 'playbook drill2 \(run [0-9]+\) is running at stage 1 "t1-v34" \(checking\): resuming' 10)
+check "kill 3: the log says the run is resuming at t1-v34 (checking)" test -n "$line"
+sleep 1.5
+for p in "${STOPPED[@]}"; do kill -CONT "$p"; done
+STOPPED=()
+check "kill 3: every agent reconnects (v34-web01 let go 1.5 s after the restart)" quiet lab wait-connected 20
+wait_stage_done_tracking t1-v34 20
+d5=$(stage_field t1-v34 detail)
+diag "t1-v34 after the restart:$SEEN: $d5"
+is "$(stage_field t1-v34 state)" "done" "kill 3: t1-v34 done: its checks ran once their agents were back"
+[[ $(stage_field t1-v34 state) == "done" ]] || diag "controller log since the restart:" "$(log_since "$CLOG" "$coff" | grep -v ': connected' | head -n 12)"
+is "$(audit_rows "playbook stage failed" "%stage t1-v34:%not connected%")" 0 "audit: no check of t1-v34 failed as 'agent ... not connected'"
+# shellcheck disable=SC2086
+hosts_in segmented "drill2 after the restart" $T1_HOSTS
+# leave no run behind whatever happened
+[[ $(sq "SELECT state FROM pb_runs ORDER BY id DESC LIMIT 1") == "done" ]] || run_cli "$T_TMP/abort2" playbook abort >/dev/null
+
 # ==== 6. the record ==============================================================
 phase "6. audit verify, timeline"
 rc=$(run_cli "$T_TMP/verify" audit verify)
@@ -525,7 +610,7 @@ check "timeline text: the approvals name who approved (root (uid 0, ...)" \
 	eval '[[ $(grep -cE "playbook stage approved.*by root \(uid 0" "$T_TMP/tl-text.out") -ge 5 ]]'
 check "timeline markdown: a table (header, separator, every row '| ... |')" eval \
 	'[[ $(sed -n 1p "$T_TMP/tl-markdown.out") == "| Date and time (UTC) |"* && $(sed -n 2p "$T_TMP/tl-markdown.out") == "|---|"* ]] &&
-	 ! grep -qv "^| .* |$" "$T_TMP/tl-markdown.out"'
+	 ! tail -n +3 "$T_TMP/tl-markdown.out" | grep -qv "^| .* |$"'
 check "timeline csv: header, then every row five quoted fields" eval \
 	'[[ $(sed -n 1p "$T_TMP/tl-csv.out") == "time_utc,what,hosts,by,reason" ]] &&
 	 ! tail -n +2 "$T_TMP/tl-csv.out" | grep -qvE "^\"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8}\",\"[^\"]*\",\"[^\"]*\",\"[^\"]*\",\"[^\"]*\"$"'
