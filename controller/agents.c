@@ -218,27 +218,22 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 	store_host_confirmed(ac->ctl, h);
 }
 
-struct port_ack {
-	struct agent_conn *ac;
-	const char *status;
-};
-
-/* A port the switch reopened for good: the host behind it is no longer held there. */
-static int agent_port_released(const char *port, void *arg)
+/* The switch committed the ports it opened at epoch: the hosts behind them
+ * are no longer held there. */
+static void agent_ports_released(struct agent_conn *ac, uint64_t epoch)
 {
-	struct port_ack *pa = arg;
-	struct ctl *c = pa->ac->ctl;
+	struct ctl *c = ac->ctl;
 
 	for (int i = 0; i < c->nhosts; i++) {
 		struct host *h = &c->hosts[i];
 
-		if (strcmp(h->port_sw, pa->ac->host->name) == 0 && strcmp(h->port_name, port) == 0) {
-			h->port_sw[0] = h->port_name[0] = '\0';
-			store_hosts_want(c, &h, 1);
-			log_info("%s: port %s on %s is open again", h->name, port, pa->ac->host->name);
-		}
+		if (strcmp(h->port_sw, ac->host->name) != 0 || h->port_open_epoch != epoch)
+			continue;
+		log_info("%s: port %s on %s is open again", h->name, h->port_name, ac->host->name);
+		h->port_sw[0] = h->port_name[0] = '\0';
+		h->port_open_epoch = 0;
+		store_hosts_want(c, &h, 1);
 	}
-	return 0;
 }
 
 /* An ack about the switch's host-facing ports, not about its own mode. */
@@ -247,16 +242,16 @@ static void agent_port_ack(struct agent_conn *ac, const struct wire_frame *f)
 	uint32_t result = wire_get_u32(f, WA_RESULT, EPROTO);
 	const char *status = wire_get_str(f, WA_STATUS, result ? "refused" : "applied");
 	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0);
-	struct port_ack pa = {ac, status};
 
 	agent_audit(ac, "port", status, "%s %s%s%s", wire_get_str(f, WA_PORT_STATE, "?"),
 		    wire_get_str(f, WA_PORT_NAME, "?"), result ? ": " : "",
 		    result ? wire_get_str(f, WA_ERROR, strerror((int)result)) : "");
-	if (strcmp(status, "pending-confirm") == 0)
+	if (strcmp(status, "pending-confirm") == 0) {
+		/* Its answer is a plain ack: the sequence number says it is this one. */
 		agent_conn_send_confirm(ac, epoch);
-	else if (strcmp(status, "committed") == 0)
-		wire_strs_foreach(f, WA_PORT_NAME, agent_port_released, &pa);
-	else if (strcmp(status, "rolled-back") == 0)
+		ac->host->port_confirm_seq = agent_conn_last_seq(ac);
+		ac->host->port_confirm_epoch = epoch;
+	} else if (strcmp(status, "rolled-back") == 0)
 		log_warn("%s: ports isolated again, their opening was not confirmed: %s",
 			 ac->host->name, wire_get_str(f, WA_ERROR, ""));
 	command_port_acked(ac->ctl, ac->host, f->nlh->nlmsg_seq, status, result,
@@ -273,6 +268,14 @@ static void agent_ack(struct agent_conn *ac, const struct wire_frame *f)
 
 	if (f->tb[WA_PORT_STATE]) {
 		agent_port_ack(ac, f);
+		return;
+	}
+	if (h->port_confirm_seq && f->nlh->nlmsg_seq == h->port_confirm_seq) {
+		h->port_confirm_seq = 0;
+		agent_audit(ac, "port", status, "ports opened at epoch %" PRIu64 " committed",
+			    h->port_confirm_epoch);
+		if (strcmp(status, "committed") == 0)
+			agent_ports_released(ac, h->port_confirm_epoch);
 		return;
 	}
 	h->mode = mode;

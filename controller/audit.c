@@ -221,7 +221,8 @@ int audit_foreach(sqlite3 *db, uint64_t since_ms, const char *host,
 
 	if (sqlite3_prepare_v2(db,
 			       "SELECT " AUDIT_COLUMNS " FROM audit WHERE time_ms >= ?"
-			       " AND (? = '' OR host = ? OR (host = '' AND detail LIKE '%' || ? || '%'))"
+			       " AND (? = '' OR host = ? OR (host = '' AND (' ' ||"
+			       " replace(replace(detail, ',', ' '), ':', ' ') || ' ') LIKE '% ' || ? || ' %'))"
 			       " ORDER BY seq",
 			       -1, &st, NULL) != SQLITE_OK)
 		return -1;

@@ -106,6 +106,7 @@ static void host_row_fill(struct host_row *h, const struct wire_frame *f)
 	h->latency_us = wire_get_u64(f, WA_LATENCY_US, 0);
 	h->last_seen_ms = wire_get_u64(f, WA_LAST_SEEN, 0);
 	h->tampers = wire_get_u32(f, WA_TAMPERS, 0);
+	h->hard = wire_get_u8(f, WA_HARD, 0);
 	h->persisted = f->tb[WA_PERSISTED] ? wire_get_u8(f, WA_PERSISTED, 1) : -1;
 }
 

@@ -13,6 +13,7 @@ struct host_row {
 	int connected;
 	uint64_t apply_us, latency_us, last_seen_ms;
 	uint32_t tampers;
+	int hard; /* isolated --hard */
 	int persisted;	 /* command results: recorded on disk by the host; -1 no answer */
 	char hash[65];	 /* policy */
 	char digest[65]; /* what the kernel holds */

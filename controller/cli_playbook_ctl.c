@@ -326,7 +326,8 @@ int playbook_ctl_main(int argc, char **argv)
 						 {"json", no_argument, NULL, 'j'},
 						 {"help", no_argument, NULL, 'h'},
 						 {0}};
-	const char *cmd = argc > 1 ? argv[1] : "", *dir = "policies", *reason = NULL;
+	const char *cmd = argc > 1 ? argv[1] : "", *dir = NULL, *reason = NULL;
+	char updir[4096];
 	int opt;
 
 	optind = 2;
@@ -339,8 +340,23 @@ int playbook_ctl_main(int argc, char **argv)
 		default: playbook_ctl_usage(stderr); return EX_USAGE;
 		}
 	}
-	if (strcmp(cmd, "run") == 0 && optind == argc - 1)
+	if (strcmp(cmd, "run") == 0 && optind == argc - 1) {
+		/* As check and --dry-run do: the policy is the directory above the
+		 * playbook's (policies/playbooks/X.yaml -> policies). */
+		if (!dir) {
+			char *slash;
+
+			snprintf(updir, sizeof(updir), "%s", argv[optind]);
+			slash = strrchr(updir, '/');
+			if (slash)
+				*slash = '\0';
+			else
+				snprintf(updir, sizeof(updir), ".");
+			snprintf(updir + strlen(updir), sizeof(updir) - strlen(updir), "/..");
+			dir = updir;
+		}
 		return playbook_run(argv[optind], dir, reason);
+	}
 	if (strcmp(cmd, "status") == 0 && optind == argc)
 		return playbook_status(cli.json);
 	if (strcmp(cmd, "approve") == 0 && optind >= argc - 1)

@@ -270,8 +270,10 @@ static void command_port_reopen(struct command *cmd, struct host *h)
 			 h->name, h->port_name, h->port_sw);
 		return;
 	}
-	if (agent_conn_send_ports(sw->conn, cmd->epoch, "open", &port, 1, cmd->o.confirm_ms) == 0)
+	if (agent_conn_send_ports(sw->conn, cmd->epoch, "open", &port, 1, cmd->o.confirm_ms) == 0) {
+		h->port_open_epoch = cmd->epoch;
 		log_info("%s: reopening %s port %s", h->name, sw->name, port);
+	}
 }
 
 /* "h01 h02 h03" or "all 51 hosts of the inventory" or "h01 h02 ... (40 more)". */

@@ -39,6 +39,9 @@ struct host {
 	char digest[65];     /* what the kernel holds, from the agent's heartbeat */
 	char port_sw[64];    /* the switch holding this host's port isolated for it, or "" */
 	char port_name[32];
+	uint64_t port_open_epoch;  /* the reopening of that port under way */
+	uint32_t port_confirm_seq; /* on a switch: the confirmation of ports sent last */
+	uint64_t port_confirm_epoch;
 	uint64_t last_seen_ms;
 	uint32_t tampers;	 /* tampering the agent reports having undone */
 	struct agent_conn *conn; /* NULL while not connected */

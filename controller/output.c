@@ -164,6 +164,7 @@ static void host_json(const struct host_row *h, int with_result)
 		printf(",\"pending\":");
 		json_str(h->status);
 	}
+	printf(",\"hard\":%s", h->hard ? "true" : "false");
 	printf(",\"mode\":");
 	json_str(mode_name(h->mode));
 	printf(",\"epoch\":%" PRIu64 ",\"connected\":%s,\"last_seen\":", h->epoch,
@@ -229,15 +230,16 @@ void output_status(const struct cmd_result *r, int json)
 		printf("]}\n");
 		return;
 	}
-	printf("%-16s %-10s %6s %-9s %-32s %-12s %-12s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
+	printf("%-16s %-13s %6s %-9s %-32s %-12s %-12s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
 	       "LAST SEEN", "POLICY", "RULESET", "TAMPER");
 	for (int i = 0; i < r->nhosts; i++) {
 		const struct host_row *h = &r->hosts[i];
-		char seen[64];
+		char seen[64], mode[24];
 
 		time_human(h->last_seen_ms, seen, sizeof(seen));
-		printf("%-16s %-10s %6" PRIu64 " %-9s %-32s %-12.12s %-12.12s %6" PRIu32 "%s%s\n",
-		       h->name, mode_name(h->mode), h->epoch, h->connected ? "yes" : "no", seen,
+		snprintf(mode, sizeof(mode), "%s%s", mode_name(h->mode), h->hard ? "+hard" : "");
+		printf("%-16s %-13s %6" PRIu64 " %-9s %-32s %-12.12s %-12.12s %6" PRIu32 "%s%s\n",
+		       h->name, mode, h->epoch, h->connected ? "yes" : "no", seen,
 		       h->hash[0] ? h->hash : "-", h->digest[0] ? h->digest : "-", h->tampers,
 		       h->status[0] ? "  " : "", h->status);
 	}

@@ -826,8 +826,8 @@ void playbook_rx_finish(struct pb_rx *rx, struct client *cl)
 	c->run = r;
 	rx->r = NULL;
 	pb_audit(c, r, NULL, "run started", "running", "%d stages", r->nstages);
-	snprintf(msg, sizeof(msg), "playbook %s started as run %" PRId64 ": %d stages", r->name,
-		 r->id, r->nstages);
+	snprintf(msg, sizeof(msg), "playbook %s started as run %" PRId64 ": %d stage%s", r->name,
+		 r->id, r->nstages, r->nstages == 1 ? "" : "s");
 	client_end(cl, 0, msg);
 	playbook_rx_free(rx);
 	pb_step(c);
@@ -932,9 +932,9 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 			client_end(cl, 1, msg);
 			return;
 		}
+		/* A stage that failed under on_failure: halt left its hosts open. */
 		applied = strcmp(s->state, "pending") != 0 &&
-			      strcmp(s->state, "awaiting-approval") != 0 &&
-			      strcmp(s->state, "failed") != 0;
+			  strcmp(s->state, "awaiting-approval") != 0;
 
 		/* The running stage goes back to isolation; earlier stages stay. */
 		pb_audit(c, r, actor, "run aborted", "aborted", "at stage %s (%s)%s", s->name,

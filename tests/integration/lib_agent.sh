@@ -89,3 +89,91 @@ nsping_ok() { # a few tries: a port just opened may need ARP again
 	for i in 1 2 3; do nsping "$@" && return 0; done
 	return 1
 }
+
+# ---- added for test_fallback.sh (and the CLI versions of test_switch,
+# test_hard, test_hypervisor): a copy of the binaries, switch ports, the
+# CLI's JSON answers ----
+
+# bin_snapshot: run a copy of the binaries from now on, so that a rebuild of
+# $BH_BUILD meanwhile cannot mix versions or leave a binary missing for a
+# moment (BH_TEST_SNAPSHOT=0: run them in place). Call before lab_begin; the
+# copy is /tmp/bh-bin.PID (bh-send too, when built), removed by
+# bin_snapshot_cleanup (set as the EXIT trap by lab_begin_snap) or, if the
+# test ended before that, by the next run.
+T_SNAP=
+T_SNAP_FROM=
+# shellcheck disable=SC2034 # BULKHEAD, BULKHEADD, AGENT: lib.sh's
+bin_snapshot() {
+	[[ ${BH_TEST_SNAPSHOT:-1} == 1 && $(id -u) == 0 ]] || return 0
+	local d from=$BH_BUILD
+	for d in /tmp/bh-bin.*; do
+		[[ -d $d && ${d##*.} =~ ^[0-9]+$ ]] && ! kill -0 "${d##*.}" 2>/dev/null && rm -rf -- "$d"
+	done
+	d=/tmp/bh-bin.$$
+	rm -rf -- "$d"
+	mkdir -p "$d/controller" "$d/agents" "$d/tests" || return 1
+	if cp "$from/controller/bulkheadd" "$from/controller/bulkhead" "$d/controller/" &&
+		cp "$from/agents/bulkhead-agent" "$d/agents/" &&
+		{ [[ ! -x $from/tests/bh-send ]] || cp "$from/tests/bh-send" "$d/tests/"; } &&
+		"$d/controller/bulkhead" --version >/dev/null 2>&1; then
+		T_SNAP=$d T_SNAP_FROM=$from
+		export BH_BUILD=$d
+		BULKHEAD=$d/controller/bulkhead
+		BULKHEADD=$d/controller/bulkheadd
+		AGENT=$d/agents/bulkhead-agent
+		BH_SEND=$d/tests/bh-send
+	else
+		rm -rf -- "$d"
+		diag "could not copy the binaries of $from: running them in place"
+	fi
+}
+
+bin_snapshot_cleanup() {
+	local rc=$?
+	[[ -n $T_SNAP && -d $T_SNAP && ${BH_TEST_KEEP:-0} != 1 ]] && rm -rf -- "$T_SNAP"
+	(exit $rc)
+	_t_cleanup
+}
+
+# lab_begin_snap N [METHOD]: bin_snapshot, lab_begin N, and with METHOD
+# (link-down or bridge-block) a switch agent sw1 in the switch namespace,
+# connected to bulkheadd, with the inventory's port map p-hNN: hNN.
+lab_begin_snap() {
+	local n=$1 method=${2:-}
+	bin_snapshot
+	lab_begin "$n"
+	trap bin_snapshot_cleanup EXIT
+	[[ -n $T_SNAP ]] && diag "binaries: a copy of $T_SNAP_FROM in $T_SNAP"
+	[[ -n $method ]] || return 0
+	if lab switch-agent up --method "$method" >"$T_TMP/sw-up.log" 2>&1 && host_connected sw1; then
+		tap_ok "switch agent sw1 (linux-switch, $method) runs in the switch namespace, connected to bulkheadd"
+	else
+		tap_not_ok "switch agent sw1 (linux-switch, $method) runs in the switch namespace, connected to bulkheadd"
+		diag_file "$T_TMP/sw-up.log"
+		diag_file "$LABDIR/logs/sw1.log"
+		tap_done
+	fi
+}
+
+# switch_method METHOD: restart sw1 with port_isolation METHOD (its record,
+# and so the ports it holds, stays); waits until bulkheadd has it again
+switch_method() {
+	lab switch-agent stop >>"$T_TMP/switch-method.log" 2>&1
+	sed -i "s/^port_isolation:.*/port_isolation: $1/" "$LABDIR/profiles/sw1/linux-switch.yaml"
+	lab switch-agent start >>"$T_TMP/switch-method.log" 2>&1
+	wait_for 20 host_connected sw1
+}
+
+# swport PORT: "UP forwarding", "DOWN disabled", "UP blocking", ...: the
+# port's administrative state and its bridge port state in the switch
+swport() { echo "$(link_state sw "$1") $(brport_state "$1")"; }
+port_cut() { [[ $(swport "$1") != "UP forwarding" ]]; } # down or not forwarding
+port_open() { [[ $(swport "$1") == "UP forwarding" ]]; }
+
+# jhost FILE HOST FIELD: a field of HOST in a CLI command's --json answer
+jhost() { jq -r --arg h "$2" --arg f "$3" '.hosts[] | select(.name == $h) | .[$f] | tostring' "$1" 2>/dev/null; }
+# jstatuses FILE: "HOST=STATUS ..." of a --json answer, sorted by name
+jstatuses() { jq -r '[.hosts[] | "\(.name)=\(.status)"] | sort | join(" ")' "$1" 2>/dev/null; }
+
+# agent_pid NODE: the PID of a lab agent (hNN or sw1), if it runs
+agent_pid() { daemon_pid "$1"; }

@@ -4,14 +4,15 @@
 # the hypervisor is isolated, VM-to-VM and VM-to-outside traffic stops, ARP
 # included; and the linux-server profile's netdev option: ARP from an
 # isolated host no longer reaches its neighbours, while a host without it
-# still answers ARP. Then hard isolation of the hypervisor (bh-send) takes
-# the VMs' links down and leaves the bridge and its uplink up.
+# still answers ARP. Then hard isolation of the hypervisor (isolate --hard)
+# takes the VMs' links down and leaves the bridge and its uplink up; release
+# brings them back.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_agent.sh
 . "$(dirname "$0")/lib_agent.sh"
 
-lab_begin 3
+lab_begin_snap 3
 if lab hypervisor h01 2 >"$T_TMP/hv.log" 2>&1 && lab wait-connected 20 >>"$T_TMP/hv.log" 2>&1; then
 	tap_ok "h01 is a hypervisor (vbr0, VMs h01-vm1 and h01-vm2), its agent (profile hypervisor) connected"
 else
@@ -85,21 +86,19 @@ check "released: the neighbour resolves h02 again" \
 	bash -c "ip netns exec '$BH_LAB_PREFIX-h01-vm1' ip neigh show '$H2' | grep -q lladdr"
 
 # ---- hard isolation of the hypervisor ----
-bhs_start || bail "bh-send did not start"
-BHS_OFF=$(wc -l <"$BHS_OUT")
-lab agent-conf h01 port="$BH_SEND_PORT"
-lab agent-stop h01
-lab agent-start h01
-check "h01's agent reaches the stand-in controller" quiet wait_hello h01
-ack=$(bhs_req h01 set-mode 100 isolated hard)
-diag "ack: $ack"
-is "$(field "$ack" status) $(field "$ack" links)" "applied vnet0,vnet1" "hard: the VMs' links vnet0, vnet1 go down"
+rc=$(run_cli "$T_TMP/hard" isolate h01 --hard --json --reason hypervisor-hard)
+is "$rc $(jhost "$T_TMP/hard.out" h01 status)" "0 confirmed" "bulkhead isolate h01 --hard: exit 0, confirmed"
+is "$(link_state h01 vnet0) $(link_state h01 vnet1)" "DOWN DOWN" "hard: the VMs' links vnet0, vnet1 go down"
 is "$(link_state h01 vbr0) $(link_state h01 eth0)" "UP UP" "hard: vbr0 (mgmt_if) and eth0 (its uplink) stay up"
+check "hard: record holds vnet0 and vnet1" \
+	bash -c "grep -qx 'held-link vnet0' '$(state_file h01)' && grep -qx 'held-link vnet1' '$(state_file h01)'"
 check "hard: vm1 -> vm2 ping fails" nsping_fails h01-vm1 "$VM2"
-ack=$(bhs_req h01 set-mode 101 open confirm=3000)
-ack2=$(bhs_req h01 confirm 101)
-is "$(field "$ack2" status)" committed "hard released and confirmed"
+check "hard: the hypervisor's agent stays connected" host_connected h01
+rc=$(run_cli "$T_TMP/hardrel" release h01 --confirm-timeout 2 --reason hypervisor-hard)
+is "$rc" 0 "bulkhead release h01 (hard) exits 0"
 is "$(link_state h01 vnet0) $(link_state h01 vnet1)" "UP UP" "released: vnet0, vnet1 up again"
+sleep 2.5
+is "$(link_state h01 vnet0) $(link_state h01 vnet1)" "UP UP" "released and confirmed: still up after the confirmation time"
 check "released: vm1 -> vm2 ping" nsping_ok h01-vm1 "$VM2"
 
 tap_done
