@@ -64,7 +64,7 @@ struct agent {
 	uint32_t confirm_ms;
 	struct event *rollback_ev;
 	uint64_t rolled_back_epoch; /* refused from now on, unless it isolates */
-	struct event *deadman_ev; /* on_controller_loss: isolate after a while alone */
+	struct event *deadman_ev;   /* on_controller_loss: isolate after a while alone */
 	/* hard isolation: while hard, the holds are in force; while a release
 	 * of it awaits confirmation, they are what a rollback takes down again */
 	int hard, prev_hard;

@@ -93,7 +93,7 @@ static int check_is_reply(const struct check_run *cr, const uint8_t *p, ssize_t 
 		memcpy(&ic, p + hl, sizeof(ic));
 		return ic.type == ICMP_ECHOREPLY && ntohs(ic.un.echo.id) == cr->echo_id &&
 		       ((const struct sockaddr_in *)from)->sin_addr.s_addr ==
-			       ((const struct sockaddr_in *)&cr->to)->sin_addr.s_addr;
+			   ((const struct sockaddr_in *)&cr->to)->sin_addr.s_addr;
 	} else {
 		const struct icmp6_hdr *ic = (const struct icmp6_hdr *)p;
 
@@ -156,12 +156,13 @@ static int check_ping_send(struct check_run *cr)
 		tolen = sizeof(struct sockaddr_in6);
 	}
 	return sendto(cr->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&cr->to, tolen) < 0 ? -errno
-											   : 0;
+											  : 0;
 }
 
 void check_start(struct agent *a, const struct wire_frame *f)
 {
-	uint32_t id = wire_get_u32(f, WA_CHECK_ID, 0), timeout_ms = wire_get_u32(f, WA_TIMEOUT_MS, 2000);
+	uint32_t id = wire_get_u32(f, WA_CHECK_ID, 0),
+		 timeout_ms = wire_get_u32(f, WA_TIMEOUT_MS, 2000);
 	uint8_t proto = wire_get_u8(f, WA_PROTO, IPPROTO_TCP);
 	uint16_t port = (uint16_t)wire_get_u32(f, WA_PORT, 0);
 	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};

@@ -67,7 +67,7 @@ struct nft_batch {
 
 struct agent_nft {
 	struct mnl_socket *nl;
-	bool owner; /* table is created owned by this socket, and persists */
+	bool owner;	  /* table is created owned by this socket, and persists */
 	bool adopt_plain; /* first touch an existing table without the owner flags */
 	uint32_t portid;
 	uint32_t seq;

@@ -103,7 +103,8 @@ static void watch_object(struct nft_watch *w, const struct nlmsghdr *nlh, uint8_
 		return;
 	}
 	if (msg == NFT_MSG_NEWCHAIN && a.tb[NFTA_CHAIN_HOOK] &&
-	    w->pending.nforeign < (int)(sizeof(w->pending.foreign) / sizeof(w->pending.foreign[0]))) {
+	    w->pending.nforeign <
+		(int)(sizeof(w->pending.foreign) / sizeof(w->pending.foreign[0]))) {
 		struct nft_chain_ref *ref = &w->pending.foreign[w->pending.nforeign++];
 
 		ref->family = nfg->nfgen_family;

@@ -201,22 +201,13 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	for (;;) {
-		size_t avail = evbuffer_get_length(in);
 		struct wire_frame f;
 		const char *err;
-		int len;
+		int rc = wire_frame_take(in, frame, &f, &err);
 
-		if (avail < 4)
+		if (rc == 0)
 			return;
-		len = wire_frame_peek_len(evbuffer_pullup(in, 4), avail);
-		if (len < 0) {
-			session_close(a, "malformed frame length");
-			return;
-		}
-		if ((size_t)len > avail)
-			return;
-		evbuffer_remove(in, frame, (size_t)len);
-		if (wire_frame_decode(frame, (size_t)len, &f, &err) < 0) {
+		if (rc < 0) {
 			session_close(a, err);
 			return;
 		}

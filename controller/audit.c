@@ -16,15 +16,15 @@
 #include "audit.h"
 
 static const char audit_schema[] =
-	"CREATE TABLE IF NOT EXISTS audit("
-	" seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
-	" action TEXT NOT NULL, host TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',"
-	" result TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
-	" prev TEXT NOT NULL, hash TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS audit_host ON audit(host);"
-	"CREATE TABLE IF NOT EXISTS audit_head(id INTEGER PRIMARY KEY CHECK (id = 1),"
-	" count INTEGER NOT NULL, hash TEXT NOT NULL);"
-	"INSERT OR IGNORE INTO audit_head VALUES(1, 0, '');";
+    "CREATE TABLE IF NOT EXISTS audit("
+    " seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
+    " action TEXT NOT NULL, host TEXT NOT NULL DEFAULT '', reason TEXT NOT NULL DEFAULT '',"
+    " result TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '',"
+    " prev TEXT NOT NULL, hash TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS audit_host ON audit(host);"
+    "CREATE TABLE IF NOT EXISTS audit_head(id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " count INTEGER NOT NULL, hash TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO audit_head VALUES(1, 0, '');";
 
 int audit_init(sqlite3 *db)
 {
@@ -56,7 +56,8 @@ static void audit_hash(const char *prev, const struct audit_row *r, char out[65]
 	EVP_DigestUpdate(ctx, nums, strlen(nums));
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		EVP_DigestUpdate(ctx, "\n", 1);
-		EVP_DigestUpdate(ctx, fields[i] ? fields[i] : "", strlen(fields[i] ? fields[i] : ""));
+		EVP_DigestUpdate(ctx, fields[i] ? fields[i] : "",
+				 strlen(fields[i] ? fields[i] : ""));
 	}
 	if (!EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
 		fatal("audit: cannot finish SHA-256");
@@ -76,8 +77,12 @@ static const char *nz(const char *s)
 int audit_append(sqlite3 *db, uint64_t time_ms, const char *actor, const char *action,
 		 const char *host, const char *reason, const char *result, const char *fmt, ...)
 {
-	struct audit_row r = {.time_ms = time_ms, .actor = actor, .action = action,
-			      .host = nz(host), .reason = nz(reason), .result = nz(result)};
+	struct audit_row r = {.time_ms = time_ms,
+			      .actor = actor,
+			      .action = action,
+			      .host = nz(host),
+			      .reason = nz(reason),
+			      .result = nz(result)};
 	char prev[65] = "", hash[65], detail[1024] = "";
 	sqlite3_stmt *st = NULL;
 	va_list ap;
@@ -97,10 +102,11 @@ int audit_append(sqlite3 *db, uint64_t time_ms, const char *actor, const char *a
 	snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(st, 1));
 	sqlite3_finalize(st);
 	audit_hash(prev, &r, hash);
-	if (sqlite3_prepare_v2(db,
-			       "INSERT INTO audit(seq, time_ms, actor, action, host, reason, result,"
-			       " detail, prev, hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db,
+		"INSERT INTO audit(seq, time_ms, actor, action, host, reason, result,"
+		" detail, prev, hash) VALUES(?,?,?,?,?,?,?,?,?,?)",
+		-1, &st, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_bind_int64(st, 1, r.seq);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)r.time_ms);
@@ -163,21 +169,24 @@ int audit_verify(sqlite3 *db, char *err, size_t errlen, int64_t *rows)
 
 		audit_row_fill(st, &r);
 		if (r.seq != expect) {
-			snprintf(err, errlen, "row %" PRId64 " is missing (next row is %" PRId64
-					      "): rows were deleted",
+			snprintf(err, errlen,
+				 "row %" PRId64 " is missing (next row is %" PRId64
+				 "): rows were deleted",
 				 expect, r.seq);
 			goto out;
 		}
 		if (strcmp(r.prev, prev) != 0) {
-			snprintf(err, errlen, "row %" PRId64 " does not follow row %" PRId64
-					      ": rows were reordered, removed or edited",
+			snprintf(err, errlen,
+				 "row %" PRId64 " does not follow row %" PRId64
+				 ": rows were reordered, removed or edited",
 				 r.seq, r.seq - 1);
 			goto out;
 		}
 		audit_hash(prev, &r, want);
 		if (strcmp(want, r.hash) != 0) {
-			snprintf(err, errlen, "row %" PRId64 " (%s, %s) does not match its hash: it "
-					      "was edited",
+			snprintf(err, errlen,
+				 "row %" PRId64 " (%s, %s) does not match its hash: it "
+				 "was edited",
 				 r.seq, r.action, r.host[0] ? r.host : r.actor);
 			goto out;
 		}
@@ -196,10 +205,11 @@ int audit_verify(sqlite3 *db, char *err, size_t errlen, int64_t *rows)
 		head_count = sqlite3_column_int64(st, 0);
 		if (head_count != expect - 1 ||
 		    strcmp((const char *)sqlite3_column_text(st, 1), prev) != 0) {
-			snprintf(err, errlen,
-				 "the log ends at row %" PRId64 " but %" PRId64
-				 " rows were written: the last rows were deleted or the head edited",
-				 expect - 1, head_count);
+			snprintf(
+			    err, errlen,
+			    "the log ends at row %" PRId64 " but %" PRId64
+			    " rows were written: the last rows were deleted or the head edited",
+			    expect - 1, head_count);
 			goto out;
 		}
 	} else {
@@ -219,12 +229,13 @@ int audit_foreach(sqlite3 *db, uint64_t since_ms, const char *host,
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT " AUDIT_COLUMNS " FROM audit WHERE time_ms >= ?"
-			       " AND (? = '' OR host = ? OR (host = '' AND (' ' ||"
-			       " replace(replace(detail, ',', ' '), ':', ' ') || ' ') LIKE '% ' || ? || ' %'))"
-			       " ORDER BY seq",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+		db,
+		"SELECT " AUDIT_COLUMNS " FROM audit WHERE time_ms >= ?"
+		" AND (? = '' OR host = ? OR (host = '' AND (' ' ||"
+		" replace(replace(detail, ',', ' '), ':', ' ') || ' ') LIKE '% ' || ? || ' %'))"
+		" ORDER BY seq",
+		-1, &st, NULL) != SQLITE_OK)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)since_ms);
 	for (int i = 2; i <= 4; i++)

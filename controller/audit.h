@@ -18,7 +18,7 @@ int audit_init(sqlite3 *db);
 /* One row, chained to the last; detail is printf-formatted (fmt may be NULL). */
 int audit_append(sqlite3 *db, uint64_t time_ms, const char *actor, const char *action,
 		 const char *host, const char *reason, const char *result, const char *fmt, ...)
-	__attribute__((format(printf, 8, 9)));
+    __attribute__((format(printf, 8, 9)));
 /* 0 when the chain is whole (*rows gets its length); -1 with the first
  * fault in err. */
 int audit_verify(sqlite3 *db, char *err, size_t errlen, int64_t *rows);

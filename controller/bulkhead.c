@@ -11,7 +11,8 @@ static const struct {
 	const char *help;
 } subcommands[] = {
     {"isolate", cmd_isolate_main, "cut hosts off the network, except their management channel"},
-    {"release", cmd_release_main, "bring hosts back: to their policy (segmented), or open if they have none"},
+    {"release", cmd_release_main,
+     "bring hosts back: to their policy (segmented), or open if they have none"},
     {"status", cmd_status_main, "show every host's mode, epoch, session and ruleset hash"},
     {"check", cmd_check_main, "check a policy checkout; every error as file:line:col"},
     {"render", cmd_render_main, "print the exact nftables ruleset a host gets"},

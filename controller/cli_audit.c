@@ -124,20 +124,6 @@ static void time_text(uint64_t ms, char *buf, size_t len, int with_ms)
 		snprintf(buf + n, len - n, ".%03" PRIu64, ms % 1000);
 }
 
-static void json_s(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static void audit_print(const struct audit_list *l, int json)
 {
 	char t[40];
@@ -151,23 +137,24 @@ static void audit_print(const struct audit_list *l, int json)
 		if (!json) {
 			printf("%s  #%-5" PRId64 " %-14s %-12s %-14s %s%s%s%s%s\n", t, r->seq,
 			       r->action, r->host[0] ? r->host : "-", r->result, r->actor,
-			       r->reason[0] ? "  reason: " : "", r->reason, r->detail[0] ? "  " : "",
-			       r->detail);
+			       r->reason[0] ? "  reason: " : "", r->reason,
+			       r->detail[0] ? "  " : "", r->detail);
 			continue;
 		}
 		t[10] = 'T'; /* ISO 8601, as the other JSON output */
-		printf("%s{\"seq\":%" PRId64 ",\"time\":\"%sZ\",\"actor\":", i ? "," : "", r->seq, t);
-		json_s(r->actor);
+		printf("%s{\"seq\":%" PRId64 ",\"time\":\"%sZ\",\"actor\":", i ? "," : "", r->seq,
+		       t);
+		output_json_str(r->actor);
 		printf(",\"action\":");
-		json_s(r->action);
+		output_json_str(r->action);
 		printf(",\"host\":");
-		json_s(r->host);
+		output_json_str(r->host);
 		printf(",\"reason\":");
-		json_s(r->reason);
+		output_json_str(r->reason);
 		printf(",\"result\":");
-		json_s(r->result);
+		output_json_str(r->result);
 		printf(",\"detail\":");
-		json_s(r->detail);
+		output_json_str(r->detail);
 		printf("}");
 	}
 	if (json)
@@ -217,12 +204,13 @@ static int audit_verify_main(int argc, char **argv)
 
 static void audit_usage(FILE *out)
 {
-	fprintf(out, "usage: bulkhead audit [--since TIME] [--host HOST] [--json]\n"
-		     "       bulkhead audit verify [--db PATH]\n"
-		     "Every command (who, what, why, each host's result) and every change a host\n"
-		     "reported, in order. TIME: 2026-11-26, 2026-11-26T13:00 (UTC), or 30m, 2h, 7d\n"
-		     "ago. verify checks the hash chain and exits 1 at the first edited, deleted\n"
-		     "or reordered row; --db reads a copy of bulkhead.db without the controller.\n");
+	fprintf(out,
+		"usage: bulkhead audit [--since TIME] [--host HOST] [--json]\n"
+		"       bulkhead audit verify [--db PATH]\n"
+		"Every command (who, what, why, each host's result) and every change a host\n"
+		"reported, in order. TIME: 2026-11-26, 2026-11-26T13:00 (UTC), or 30m, 2h, 7d\n"
+		"ago. verify checks the hash chain and exits 1 at the first edited, deleted\n"
+		"or reordered row; --db reads a copy of bulkhead.db without the controller.\n");
 }
 
 int cmd_audit_main(int argc, char **argv)
@@ -244,7 +232,8 @@ int cmd_audit_main(int argc, char **argv)
 		switch (opt) {
 		case 's':
 			if (time_parse(optarg, &since) < 0) {
-				fprintf(stderr, "bulkhead audit: --since: cannot read \"%s\"\n", optarg);
+				fprintf(stderr, "bulkhead audit: --since: cannot read \"%s\"\n",
+					optarg);
 				return EX_USAGE;
 			}
 			break;
@@ -300,8 +289,8 @@ static int tl_entry_of(const struct audit_row *r, struct tl_entry *e)
 		snprintf(e->hosts, sizeof(e->hosts), "-");
 		return 1;
 	}
-	if (r->host[0] && (strncmp(r->action, "alert", 5) == 0 ||
-			   strcmp(r->action, "rolled back") == 0)) {
+	if (r->host[0] &&
+	    (strncmp(r->action, "alert", 5) == 0 || strcmp(r->action, "rolled back") == 0)) {
 		snprintf(e->what, sizeof(e->what), "%s on %s: %s", r->action, r->host, r->detail);
 		snprintf(e->hosts, sizeof(e->hosts), "1");
 		return 1;
@@ -360,14 +349,16 @@ int cmd_timeline_main(int argc, char **argv)
 			else if (strcmp(optarg, "csv") == 0)
 				fmt = TL_CSV;
 			else {
-				fprintf(stderr, "bulkhead timeline: --format: text, markdown or csv\n");
+				fprintf(stderr,
+					"bulkhead timeline: --format: text, markdown or csv\n");
 				return EX_USAGE;
 			}
 			break;
 		case 'h':
-			printf("usage: bulkhead timeline [--since TIME] [--format text|markdown|csv]\n"
-			       "The incident as a report states it: date and time (UTC), what was\n"
-			       "done, to how many hosts, by whom and why, from the audit log.\n");
+			printf(
+			    "usage: bulkhead timeline [--since TIME] [--format text|markdown|csv]\n"
+			    "The incident as a report states it: date and time (UTC), what was\n"
+			    "done, to how many hosts, by whom and why, from the audit log.\n");
 			return 0;
 		default:
 			fprintf(stderr, "usage: bulkhead timeline [--since TIME] "

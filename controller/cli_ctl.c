@@ -204,20 +204,25 @@ static void mode_usage(FILE *out, const char *cmd)
 {
 	int isolate = strcmp(cmd, "isolate") == 0;
 
-	fprintf(out,
-		"usage: bulkhead %s --all | HOST... [--reason TEXT] [--timeout SECONDS] %s[--json]\n"
-		"  --all             every host in the inventory\n"
-		"  --reason TEXT     why, recorded with the command\n"
-		"  --timeout SECONDS how long to wait for the hosts to confirm (default 10)\n",
-		cmd, isolate ? "[--hard] [--no-fallback] " : "[--confirm-timeout SECONDS] ");
+	fprintf(
+	    out,
+	    "usage: bulkhead %s --all | HOST... [--reason TEXT] [--timeout SECONDS] %s[--json]\n"
+	    "  --all             every host in the inventory\n"
+	    "  --reason TEXT     why, recorded with the command\n"
+	    "  --timeout SECONDS how long to wait for the hosts to confirm (default 10)\n",
+	    cmd, isolate ? "[--hard] [--no-fallback] " : "[--confirm-timeout SECONDS] ");
 	if (isolate)
-		fprintf(out, "  --hard            also take the data links down (servers) and block the\n"
-			     "                    host-facing ports (switches); never the management link\n"
-			     "  --no-fallback     do not isolate a silent host at its switch port\n");
+		fprintf(
+		    out,
+		    "  --hard            also take the data links down (servers) and block the\n"
+		    "                    host-facing ports (switches); never the management link\n"
+		    "  --no-fallback     do not isolate a silent host at its switch port\n");
 	else
-		fprintf(out, "  --confirm-timeout SECONDS\n"
-			     "                    a host that does not get the controller's confirmation\n"
-			     "                    within this time returns to isolation by itself (30)\n");
+		fprintf(
+		    out,
+		    "  --confirm-timeout SECONDS\n"
+		    "                    a host that does not get the controller's confirmation\n"
+		    "                    within this time returns to isolation by itself (30)\n");
 	fprintf(out, "  --json            print the result as one JSON document\n"
 		     "Exit status: 0 if every targeted host confirmed, 1 if any did not,\n"
 		     "69 if the controller cannot be reached, 64 on bad usage.\n");

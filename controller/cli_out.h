@@ -13,7 +13,7 @@ struct host_row {
 	int connected;
 	uint64_t apply_us, latency_us, last_seen_ms;
 	uint32_t tampers;
-	int hard; /* isolated --hard */
+	int hard;	 /* isolated --hard */
 	int persisted;	 /* command results: recorded on disk by the host; -1 no answer */
 	char hash[65];	 /* policy */
 	char digest[65]; /* what the kernel holds */
@@ -27,7 +27,7 @@ struct cmd_result {
 	uint32_t confirmed, total;
 	uint64_t elapsed_us;
 	uint32_t result;
-	uint64_t run;	  /* playbook status: the run, its name and state */
+	uint64_t run; /* playbook status: the run, its name and state */
 	char name[64];
 	char state[24];
 	char error[256];
@@ -41,5 +41,7 @@ void output_progress(const char *action, uint32_t confirmed, uint32_t total, con
 void output_progress_clear(void);
 void output_command(const struct cmd_result *r, int json);
 void output_status(const struct cmd_result *r, int json);
+/* A JSON string literal, escaped, on stdout. */
+void output_json_str(const char *s);
 
 #endif

@@ -407,9 +407,10 @@ int cmd_apply_main(int argc, char **argv)
 	output_command(&r, cli.json);
 	for (int i = 0; manual && !cli.json && i < r.nhosts; i++)
 		if (strcmp(r.hosts[i].status, "pending-confirm") == 0) {
-			printf("Changes wait for confirmation: run `bulkhead confirm` within %.0f s, "
-			       "or those hosts roll back by themselves.\n",
-			       confirm_s);
+			printf(
+			    "Changes wait for confirmation: run `bulkhead confirm` within %.0f s, "
+			    "or those hosts roll back by themselves.\n",
+			    confirm_s);
 			break;
 		}
 	free(r.hosts);

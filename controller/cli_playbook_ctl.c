@@ -181,7 +181,8 @@ static int pb_view_frame(const struct wire_frame *f, void *arg)
 		snprintf(s->name, sizeof(s->name), "%s", wire_get_str(f, WA_NAME, ""));
 		snprintf(s->state, sizeof(s->state), "%s", wire_get_str(f, WA_STATE, ""));
 		snprintf(s->restore, sizeof(s->restore), "%s", wire_get_str(f, WA_RESTORE, ""));
-		snprintf(s->approved_by, sizeof(s->approved_by), "%s", wire_get_str(f, WA_ACTOR, ""));
+		snprintf(s->approved_by, sizeof(s->approved_by), "%s",
+			 wire_get_str(f, WA_ACTOR, ""));
 		snprintf(s->detail, sizeof(s->detail), "%s", wire_get_str(f, WA_DETAIL, ""));
 		s->approval = wire_get_u8(f, WA_APPROVAL, 0);
 		wire_hosts_foreach(f, host_append, s->hosts);
@@ -200,20 +201,6 @@ static int pb_view_frame(const struct wire_frame *f, void *arg)
 		return 0;
 	}
 	return f->type == WIRE_PB_STAGE || f->type == WIRE_PB_CHECK ? 0 : -1;
-}
-
-static void json_s(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
 }
 
 static int playbook_status(int json)
@@ -236,34 +223,36 @@ static int playbook_status(int json)
 	}
 	if (json) {
 		printf("{\"run\":%" PRIu64 ",\"name\":", r.run);
-		json_s(r.name);
+		output_json_str(r.name);
 		printf(",\"state\":");
-		json_s(r.state);
+		output_json_str(r.state);
 		printf(",\"stages\":[");
 		for (int i = 0; i < v.nstages; i++) {
 			printf("%s{\"name\":", i ? "," : "");
-			json_s(v.stages[i].name);
+			output_json_str(v.stages[i].name);
 			printf(",\"state\":");
-			json_s(v.stages[i].state);
+			output_json_str(v.stages[i].state);
 			printf(",\"restore\":");
-			json_s(v.stages[i].restore);
-			printf(",\"approval\":%s,\"approved_by\":", v.stages[i].approval ? "true" : "false");
-			json_s(v.stages[i].approved_by);
+			output_json_str(v.stages[i].restore);
+			printf(",\"approval\":%s,\"approved_by\":",
+			       v.stages[i].approval ? "true" : "false");
+			output_json_str(v.stages[i].approved_by);
 			printf(",\"detail\":");
-			json_s(v.stages[i].detail);
+			output_json_str(v.stages[i].detail);
 			printf(",\"hosts\":");
-			json_s(v.stages[i].hosts);
+			output_json_str(v.stages[i].hosts);
 			printf(",\"checks\":[");
 			for (int j = 0, first = 1; j < v.nchecks; j++) {
 				if (v.checks[j].stage != i)
 					continue;
 				printf("%s{\"from\":", first ? "" : ",");
 				first = 0;
-				json_s(v.checks[j].from);
+				output_json_str(v.checks[j].from);
 				printf(",\"to\":");
-				json_s(v.checks[j].target);
-				printf(",\"expect\":\"%s\",\"result\":", v.checks[j].expect ? "open" : "closed");
-				json_s(v.checks[j].state);
+				output_json_str(v.checks[j].target);
+				printf(",\"expect\":\"%s\",\"result\":",
+				       v.checks[j].expect ? "open" : "closed");
+				output_json_str(v.checks[j].state);
 				printf("}");
 			}
 			printf("]}");

@@ -17,10 +17,10 @@
 struct target {
 	struct host *host;
 	int mode;
-	int new_policy;	    /* the command changes the host's policy */
-	int persisted;	    /* the agent recorded the change on disk; -1 no answer */
-	uint32_t seq;	    /* of the frame sent to the host; its ack echoes it */
-	struct host *sw;    /* the switch asked to isolate its port, when the agent is silent */
+	int new_policy;	 /* the command changes the host's policy */
+	int persisted;	 /* the agent recorded the change on disk; -1 no answer */
+	uint32_t seq;	 /* of the frame sent to the host; its ack echoes it */
+	struct host *sw; /* the switch asked to isolate its port, when the agent is silent */
 	uint32_t sw_seq;
 	const char *status; /* NULL while pending */
 	uint64_t apply_us;
@@ -266,8 +266,9 @@ static void command_port_reopen(struct command *cmd, struct host *h)
 	const char *port = h->port_name;
 
 	if (!sw || !sw->conn) {
-		log_warn("%s: its port %s on %s stays isolated: the switch's agent is not connected",
-			 h->name, h->port_name, h->port_sw);
+		log_warn(
+		    "%s: its port %s on %s stays isolated: the switch's agent is not connected",
+		    h->name, h->port_name, h->port_sw);
 		return;
 	}
 	if (agent_conn_send_ports(sw->conn, cmd->epoch, "open", &port, 1, cmd->o.confirm_ms) == 0) {
@@ -351,8 +352,8 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		ctl_actor(o->uid, o->pid, cmd->actor, sizeof(cmd->actor));
 	command_names(cmd, names, sizeof(names));
 	audit_append(c->db, ctl_now_ms(), cmd->actor, o->action, NULL, o->reason, "started",
-		     "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id, cmd->epoch, n,
-		     n == 1 ? "" : "s", names);
+		     "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id, cmd->epoch,
+		     n, n == 1 ? "" : "s", names);
 	cmd->next = c->commands;
 	c->commands = cmd;
 
@@ -390,8 +391,8 @@ static struct target *command_target_pending(struct command *cmd, struct host *h
 }
 
 /* What an ack means for a command's target: done (and how), or not yet. */
-static int target_ack(struct command *cmd, struct target *t, uint32_t seq, uint64_t epoch,
-		      int mode, const char *status, uint32_t result, const char *err)
+static int target_ack(struct command *cmd, struct target *t, uint32_t seq, uint64_t epoch, int mode,
+		      const char *status, uint32_t result, const char *err)
 {
 	/* A refusal carries the host's own (older) epoch: the sequence number
 	 * says which frame it answers. */
@@ -434,12 +435,14 @@ void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, const char
 				continue;
 			if (result) {
 				snprintf(why, sizeof(why), "%s refused to isolate port %s: %s",
-					 sw->name, t->host->port_name, err ? err : strerror((int)result));
+					 sw->name, t->host->port_name,
+					 err ? err : strerror((int)result));
 				t->host->port_sw[0] = t->host->port_name[0] = '\0';
 				target_done(cmd, t, "timeout", 0, why);
 			} else {
-				snprintf(why, sizeof(why), "isolated at %s port %s (host agent silent)",
-					 sw->name, t->host->port_name);
+				snprintf(why, sizeof(why),
+					 "isolated at %s port %s (host agent silent)", sw->name,
+					 t->host->port_name);
 				target_done(cmd, t, "isolated-at-switch", 0, why);
 			}
 			store_hosts_want(c, &t->host, 1);

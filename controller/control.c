@@ -282,32 +282,25 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	for (;;) {
-		size_t avail = evbuffer_get_length(in);
 		struct wire_frame f;
 		const char *err;
-		int len;
+		size_t len;
+		int rc;
 
 		if (cl->busy && !cl->apply && !cl->pbrun) {
 			/* One request per connection; anything more is ignored. */
-			evbuffer_drain(in, avail);
+			evbuffer_drain(in, evbuffer_get_length(in));
 			return;
 		}
-		if (avail < 4)
+		rc = wire_frame_take(in, frame, &f, &err);
+		if (rc == 0)
 			return;
-		len = wire_frame_peek_len(evbuffer_pullup(in, 4), avail);
-		if (len < 0) {
-			log_warn("control client pid %d: malformed frame length", (int)cl->pid);
-			client_free(cl);
-			return;
-		}
-		if ((size_t)len > avail)
-			return;
-		evbuffer_remove(in, frame, (size_t)len);
-		if (wire_frame_decode(frame, (size_t)len, &f, &err) < 0) {
+		if (rc < 0) {
 			log_warn("control client pid %d: %s", (int)cl->pid, err);
 			client_free(cl);
 			return;
 		}
+		len = f.nlh->nlmsg_len;
 		if (cl->pbrun) {
 			struct pb_rx *rx = cl->pbrun;
 
@@ -316,7 +309,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 				playbook_rx_finish(rx, cl);
 				return;
 			}
-			if (playbook_rx_add(rx, frame, (size_t)len, &f) < 0) {
+			if (playbook_rx_add(rx, frame, len, &f) < 0) {
 				cl->pbrun = NULL;
 				playbook_rx_fail(rx, cl);
 				return;
@@ -335,7 +328,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 			plan_rx_finish(rx, cl);
 			return;
 		}
-		if (plan_rx_add(cl->apply, frame, (size_t)len, &f) < 0) {
+		if (plan_rx_add(cl->apply, frame, len, &f) < 0) {
 			plan_rx_fail(cl->apply, cl);
 			cl->apply = NULL;
 			return;

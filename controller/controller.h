@@ -32,8 +32,8 @@ struct host {
 	int want_mode; /* commanded */
 	uint64_t want_epoch;
 	char want_hash[65];  /* policy commanded */
-	int want_hard;       /* isolation commanded with --hard: data links down too */
-	int hard;            /* the agent reports hard isolation in force */
+	int want_hard;	     /* isolation commanded with --hard: data links down too */
+	int hard;	     /* the agent reports hard isolation in force */
 	int hold_confirm;    /* a change waits for `bulkhead confirm` */
 	int pending_confirm; /* the agent holds an unconfirmed change of want_epoch */
 	char digest[65];     /* what the kernel holds, from the agent's heartbeat */
@@ -60,7 +60,7 @@ struct ctl {
 	sqlite3 *db;
 	uint64_t epoch;		  /* controller-wide, monotonic */
 	struct command *commands; /* in flight */
-	struct pb_run *run;       /* the playbook run in progress or halted, if any */
+	struct pb_run *run;	  /* the playbook run in progress or halted, if any */
 	struct event *pb_tick;
 	uint32_t check_seq;
 };

@@ -49,7 +49,7 @@ static void time_human(uint64_t ms, char *buf, size_t len)
 		snprintf(buf + n, len - n, " (%" PRIu64 " s ago)", (now - ms) / 1000);
 }
 
-static void json_str(const char *s)
+void output_json_str(const char *s)
 {
 	putchar('"');
 	for (; s && *s; s++) {
@@ -149,38 +149,40 @@ static void host_json(const struct host_row *h, int with_result)
 
 	time_iso(h->last_seen_ms, seen, sizeof(seen));
 	printf("{\"name\":");
-	json_str(h->name);
+	output_json_str(h->name);
 	if (with_result) {
 		printf(",\"status\":");
-		json_str(h->status);
+		output_json_str(h->status);
 		printf(",\"apply_us\":%" PRIu64 ",\"latency_us\":%" PRIu64 ",\"persisted\":%s",
 		       h->apply_us, h->latency_us,
-		       h->persisted < 0 ? "null" : h->persisted ? "true" : "false");
+		       h->persisted < 0 ? "null"
+		       : h->persisted	? "true"
+					: "false");
 		if (h->error[0]) {
 			printf(",\"error\":");
-			json_str(h->error);
+			output_json_str(h->error);
 		}
 	} else if (h->status[0]) {
 		printf(",\"pending\":");
-		json_str(h->status);
+		output_json_str(h->status);
 	}
 	printf(",\"hard\":%s", h->hard ? "true" : "false");
 	printf(",\"mode\":");
-	json_str(mode_name(h->mode));
+	output_json_str(mode_name(h->mode));
 	printf(",\"epoch\":%" PRIu64 ",\"connected\":%s,\"last_seen\":", h->epoch,
 	       h->connected ? "true" : "false");
 	if (h->last_seen_ms)
-		json_str(seen);
+		output_json_str(seen);
 	else
 		printf("null");
 	printf(",\"policy_hash\":");
 	if (h->hash[0])
-		json_str(h->hash);
+		output_json_str(h->hash);
 	else
 		printf("null");
 	if (!with_result) {
 		printf(",\"ruleset_hash\":");
-		json_str(h->digest);
+		output_json_str(h->digest);
 		printf(",\"tamper_count\":%" PRIu32, h->tampers);
 	}
 	printf("}");
@@ -189,16 +191,16 @@ static void host_json(const struct host_row *h, int with_result)
 static void command_json(const struct cmd_result *r)
 {
 	printf("{\"command\":");
-	json_str(r->action);
+	output_json_str(r->action);
 	if (r->error[0]) {
 		printf(",\"error\":");
-		json_str(r->error);
+		output_json_str(r->error);
 		printf("}\n");
 		return;
 	}
 	printf(",\"command_id\":%" PRIu64 ",\"epoch\":%" PRIu64 ",\"reason\":", r->command_id,
 	       r->epoch);
-	json_str(r->reason ? r->reason : "");
+	output_json_str(r->reason ? r->reason : "");
 	printf(",\"targeted\":%" PRIu32 ",\"confirmed\":%" PRIu32
 	       ",\"elapsed_ms\":%.3f,\"hosts\":[",
 	       r->total, r->confirmed, (double)r->elapsed_us / 1000.0);

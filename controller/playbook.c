@@ -34,9 +34,9 @@ struct pb_check_rt {
 	int expect_open;
 	uint32_t timeout_ms;
 	int line;
-	uint32_t id;  /* of the probe in flight, 0 when none */
+	uint32_t id;	  /* of the probe in flight, 0 when none */
 	uint64_t sent_ms; /* 0: not sent yet this round */
-	int result;   /* -1 pending, 0 reached, else an errno */
+	int result;	  /* -1 pending, 0 reached, else an errno */
 	char err[96];
 };
 
@@ -52,11 +52,11 @@ struct pb_stage_rt {
 	/* pending, awaiting-approval, applying, checking, soaking, rechecking,
 	 * reisolating, done, failed, aborted */
 	char state[24];
-	uint64_t epoch;    /* of the stage's apply (or re-isolation) */
+	uint64_t epoch;	   /* of the stage's apply (or re-isolation) */
 	uint64_t state_ms; /* when the state began */
 	char approved_by[128];
 	char detail[320];
-	int checks_sent;   /* this round's probes are out (not stored: a restart sends again) */
+	int checks_sent; /* this round's probes are out (not stored: a restart sends again) */
 };
 
 struct pb_run {
@@ -69,19 +69,19 @@ struct pb_run {
 };
 
 static const char pb_schema[] =
-	"CREATE TABLE IF NOT EXISTS pb_runs(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-	" actor TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,"
-	" current INTEGER NOT NULL DEFAULT 0, started_ms INTEGER, finished_ms INTEGER);"
-	"CREATE TABLE IF NOT EXISTS pb_stages(run_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
-	" name TEXT NOT NULL, approval INTEGER, soak_ms INTEGER, on_failure_halt INTEGER,"
-	" restore TEXT, state TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0,"
-	" state_ms INTEGER NOT NULL DEFAULT 0, approved_by TEXT NOT NULL DEFAULT '',"
-	" detail TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, idx));"
-	"CREATE TABLE IF NOT EXISTS pb_stage_hosts(run_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
-	" n INTEGER NOT NULL, host TEXT NOT NULL, hash TEXT NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS pb_checks(run_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
-	" n INTEGER NOT NULL, from_host TEXT, target TEXT, target_name TEXT, proto INTEGER,"
-	" port INTEGER, expect INTEGER, timeout_ms INTEGER, line INTEGER);";
+    "CREATE TABLE IF NOT EXISTS pb_runs(id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " actor TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,"
+    " current INTEGER NOT NULL DEFAULT 0, started_ms INTEGER, finished_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS pb_stages(run_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
+    " name TEXT NOT NULL, approval INTEGER, soak_ms INTEGER, on_failure_halt INTEGER,"
+    " restore TEXT, state TEXT NOT NULL, epoch INTEGER NOT NULL DEFAULT 0,"
+    " state_ms INTEGER NOT NULL DEFAULT 0, approved_by TEXT NOT NULL DEFAULT '',"
+    " detail TEXT NOT NULL DEFAULT '', PRIMARY KEY(run_id, idx));"
+    "CREATE TABLE IF NOT EXISTS pb_stage_hosts(run_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, host TEXT NOT NULL, hash TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS pb_checks(run_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, from_host TEXT, target TEXT, target_name TEXT, proto INTEGER,"
+    " port INTEGER, expect INTEGER, timeout_ms INTEGER, line INTEGER);";
 
 /* --- the store --- */
 
@@ -96,10 +96,10 @@ static sqlite3_stmt *pb_prepare(struct ctl *c, const char *sql)
 
 static void pb_run_save(struct ctl *c, const struct pb_run *r)
 {
-	sqlite3_stmt *st = pb_prepare(
-		c, "UPDATE pb_runs SET state = ?, current = ?,"
-		   " finished_ms = CASE WHEN ? IN ('done', 'aborted') THEN ? ELSE NULL END"
-		   " WHERE id = ?");
+	sqlite3_stmt *st =
+	    pb_prepare(c, "UPDATE pb_runs SET state = ?, current = ?,"
+			  " finished_ms = CASE WHEN ? IN ('done', 'aborted') THEN ? ELSE NULL END"
+			  " WHERE id = ?");
 
 	sqlite3_bind_text(st, 1, r->state, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, r->current);
@@ -114,8 +114,9 @@ static void pb_run_save(struct ctl *c, const struct pb_run *r)
 static void pb_stage_save(struct ctl *c, const struct pb_run *r, int idx)
 {
 	const struct pb_stage_rt *s = &r->stages[idx];
-	sqlite3_stmt *st = pb_prepare(c, "UPDATE pb_stages SET state = ?, epoch = ?, state_ms = ?,"
-					 " approved_by = ?, detail = ? WHERE run_id = ? AND idx = ?");
+	sqlite3_stmt *st =
+	    pb_prepare(c, "UPDATE pb_stages SET state = ?, epoch = ?, state_ms = ?,"
+			  " approved_by = ?, detail = ? WHERE run_id = ? AND idx = ?");
 
 	sqlite3_bind_text(st, 1, s->state, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)s->epoch);
@@ -130,7 +131,8 @@ static void pb_stage_save(struct ctl *c, const struct pb_run *r, int idx)
 }
 
 static void pb_audit(struct ctl *c, const struct pb_run *r, const char *actor, const char *what,
-		     const char *result, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+		     const char *result, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 static void pb_audit(struct ctl *c, const struct pb_run *r, const char *actor, const char *what,
 		     const char *result, const char *fmt, ...)
@@ -147,11 +149,10 @@ static void pb_audit(struct ctl *c, const struct pb_run *r, const char *actor, c
 }
 
 /* Moves a stage to a new state, stored before anything else happens. */
-static void pb_stage_state(struct ctl *c, struct pb_run *r, const char *state, const char *fmt,
-			   ...) __attribute__((format(printf, 4, 5)));
+static void pb_stage_state(struct ctl *c, struct pb_run *r, const char *state, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static void pb_stage_state(struct ctl *c, struct pb_run *r, const char *state, const char *fmt,
-			   ...)
+static void pb_stage_state(struct ctl *c, struct pb_run *r, const char *state, const char *fmt, ...)
 {
 	struct pb_stage_rt *s = &r->stages[r->current];
 	va_list ap;
@@ -190,12 +191,12 @@ static void pb_stage_command(struct ctl *c, struct pb_run *r, int isolate)
 	struct target_spec *specs = xcalloc((size_t)s->nhosts + 1, sizeof(*specs));
 	char actor[400];
 	struct command_opts o = {
-		.action = isolate ? "playbook re-isolate" : "playbook reconnect",
-		.reason = r->reason,
-		.timeout_ms = PB_APPLY_TIMEOUT_MS,
-		.confirm_ms = CTL_CONFIRM_MS_DEFAULT,
-		.actor = actor,
-		.epoch_out = &s->epoch,
+	    .action = isolate ? "playbook re-isolate" : "playbook reconnect",
+	    .reason = r->reason,
+	    .timeout_ms = PB_APPLY_TIMEOUT_MS,
+	    .confirm_ms = CTL_CONFIRM_MS_DEFAULT,
+	    .actor = actor,
+	    .epoch_out = &s->epoch,
 	};
 
 	snprintf(actor, sizeof(actor), "playbook %s, stage %s%s%s", r->name, s->name,
@@ -251,8 +252,9 @@ static int pb_checks_verdict(struct pb_stage_rt *s, uint64_t now, char *why, siz
 				waiting = 1;
 				continue;
 			}
-			snprintf(why, len, "check from %s to %s (line %d) could not run: the agent of "
-					   "%s is not connected",
+			snprintf(why, len,
+				 "check from %s to %s (line %d) could not run: the agent of "
+				 "%s is not connected",
 				 k->from, k->target_name, k->line, k->from);
 			return -1;
 		}
@@ -307,7 +309,8 @@ static void pb_fail(struct ctl *c, struct pb_run *r, const char *why)
 	struct pb_stage_rt *s = &r->stages[r->current];
 
 	if (s->on_failure_halt) {
-		pb_stage_state(c, r, "failed", "%s; hosts left as they are (on_failure: halt)", why);
+		pb_stage_state(c, r, "failed", "%s; hosts left as they are (on_failure: halt)",
+			       why);
 		snprintf(r->state, sizeof(r->state), "halted");
 		pb_run_save(c, r);
 		pb_audit(c, r, NULL, "stage failed", "halted", "stage %s: %s", s->name, why);
@@ -333,8 +336,8 @@ static void pb_step(struct ctl *c)
 	s = &r->stages[r->current];
 	if (strcmp(s->state, "pending") == 0) {
 		if (s->approval && !s->approved_by[0]) {
-			pb_stage_state(c, r, "awaiting-approval", "run: bulkhead playbook approve %s",
-				       s->name);
+			pb_stage_state(c, r, "awaiting-approval",
+				       "run: bulkhead playbook approve %s", s->name);
 			pb_audit(c, r, NULL, "awaiting approval", "waiting", "stage %s (%d hosts)",
 				 s->name, s->nhosts);
 			return;
@@ -356,13 +359,14 @@ static void pb_step(struct ctl *c)
 		if (v < 0) {
 			pb_fail(c, r, why);
 		} else if (v > 0 && s->soak_ms && strcmp(s->state, "checking") == 0) {
-			pb_stage_state(c, r, "soaking", "%d checks passed; soaking %u s", s->nchecks,
-				       s->soak_ms / 1000);
+			pb_stage_state(c, r, "soaking", "%d checks passed; soaking %u s",
+				       s->nchecks, s->soak_ms / 1000);
 		} else if (v > 0) {
 			pb_stage_state(c, r, "done", "%d hosts back, %d checks passed", s->nhosts,
 				       s->nchecks);
-			pb_audit(c, r, NULL, "stage done", "done", "stage %s: %d hosts back to %s, %d "
-								   "checks passed",
+			pb_audit(c, r, NULL, "stage done", "done",
+				 "stage %s: %d hosts back to %s, %d "
+				 "checks passed",
 				 s->name, s->nhosts, s->restore, s->nchecks);
 			if (++r->current == r->nstages) {
 				r->current--;
@@ -416,8 +420,8 @@ void playbook_check_result(struct ctl *c, struct host *h, uint32_t id, uint32_t 
 
 static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 {
-	sqlite3_stmt *st = pb_prepare(
-		c, "SELECT name, actor, reason, state, current FROM pb_runs WHERE id = ?");
+	sqlite3_stmt *st =
+	    pb_prepare(c, "SELECT name, actor, reason, state, current FROM pb_runs WHERE id = ?");
 	struct pb_run *r = NULL;
 
 	sqlite3_bind_int64(st, 1, id);
@@ -450,7 +454,8 @@ static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 		s->on_failure_halt = sqlite3_column_int(st, 4);
 		snprintf(s->restore, sizeof(s->restore), "%s",
 			 (const char *)sqlite3_column_text(st, 5));
-		snprintf(s->state, sizeof(s->state), "%s", (const char *)sqlite3_column_text(st, 6));
+		snprintf(s->state, sizeof(s->state), "%s",
+			 (const char *)sqlite3_column_text(st, 6));
 		s->epoch = (uint64_t)sqlite3_column_int64(st, 7);
 		s->state_ms = (uint64_t)sqlite3_column_int64(st, 8);
 		snprintf(s->approved_by, sizeof(s->approved_by), "%s",
@@ -475,7 +480,8 @@ static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 		if (!s->hosts || !s->hashes)
 			fatal("out of memory");
 		s->hosts[s->nhosts] = h;
-		snprintf(s->hashes[s->nhosts++], 65, "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(s->hashes[s->nhosts++], 65, "%s",
+			 (const char *)sqlite3_column_text(st, 2));
 	}
 	sqlite3_finalize(st);
 
@@ -495,7 +501,8 @@ static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 		k = &s->checks[s->nchecks++];
 		memset(k, 0, sizeof(*k));
 		snprintf(k->from, sizeof(k->from), "%s", (const char *)sqlite3_column_text(st, 1));
-		snprintf(k->target, sizeof(k->target), "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(k->target, sizeof(k->target), "%s",
+			 (const char *)sqlite3_column_text(st, 2));
 		snprintf(k->target_name, sizeof(k->target_name), "%s",
 			 (const char *)sqlite3_column_text(st, 3));
 		k->proto = (uint8_t)sqlite3_column_int(st, 4);
@@ -552,9 +559,9 @@ struct pb_rx {
 	struct ctl *ctl;
 	struct pb_run *r;
 	struct policy_wire_rx *wrx;
-	int host_open;      /* a PLAN_HOST whose policy frames are still coming */
+	int host_open;	    /* a PLAN_HOST whose policy frames are still coming */
 	char host_hash[65]; /* its hash */
-	char *frames;       /* and the frames so far */
+	char *frames;	    /* and the frames so far */
 	size_t flen;
 	int dry;
 	char err[320];
@@ -584,7 +591,8 @@ void playbook_rx_free(struct pb_rx *rx)
 	free(rx);
 }
 
-static int pb_rx_error(struct pb_rx *rx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int pb_rx_error(struct pb_rx *rx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static int pb_rx_error(struct pb_rx *rx, const char *fmt, ...)
 {
@@ -638,7 +646,8 @@ static int pb_rx_check(struct pb_rx *rx, const struct wire_frame *f)
 	if (!ctl_host_find(rx->ctl, k->from))
 		return pb_rx_error(rx, "stage %s: check from \"%s\", which is not in the inventory",
 				   s->name, k->from);
-	if (conf_addr_parse(k->target, &a) < 0 || (k->proto != IPPROTO_TCP && k->proto != IPPROTO_ICMP))
+	if (conf_addr_parse(k->target, &a) < 0 ||
+	    (k->proto != IPPROTO_TCP && k->proto != IPPROTO_ICMP))
 		return pb_rx_error(rx, "stage %s: malformed check", s->name);
 	return 0;
 }
@@ -871,9 +880,10 @@ static void pb_status_send(struct ctl *c, struct client *cl)
 			wire_put_u8(&b, WA_PROTO, k->proto);
 			wire_put_u32(&b, WA_PORT, k->port);
 			wire_put_u8(&b, WA_EXPECT, (uint8_t)k->expect_open);
-			wire_put_str(&b, WA_STATE, i != r->current || k->result < 0 ? "-"
-						   : (k->result == 0) == k->expect_open ? "passed"
-											: "failed");
+			wire_put_str(&b, WA_STATE,
+				     i != r->current || k->result < 0	  ? "-"
+				     : (k->result == 0) == k->expect_open ? "passed"
+									  : "failed");
 			client_send(cl, buf, wire_build_end(&b));
 		}
 	}
@@ -906,7 +916,8 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 	case WIRE_CTL_PB_APPROVE: {
 		const char *want = wire_get_str(f, WA_NAME, NULL);
 
-		if (strcmp(r->state, "running") != 0 || strcmp(s->state, "awaiting-approval") != 0) {
+		if (strcmp(r->state, "running") != 0 ||
+		    strcmp(s->state, "awaiting-approval") != 0) {
 			snprintf(msg, sizeof(msg), "stage %s is %s, not awaiting approval", s->name,
 				 s->state);
 			client_end(cl, 1, msg);
@@ -933,8 +944,8 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 			return;
 		}
 		/* A stage that failed under on_failure: halt left its hosts open. */
-		applied = strcmp(s->state, "pending") != 0 &&
-			  strcmp(s->state, "awaiting-approval") != 0;
+		applied =
+		    strcmp(s->state, "pending") != 0 && strcmp(s->state, "awaiting-approval") != 0;
 
 		/* The running stage goes back to isolation; earlier stages stay. */
 		pb_audit(c, r, actor, "run aborted", "aborted", "at stage %s (%s)%s", s->name,
@@ -950,7 +961,8 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 	}
 	case WIRE_CTL_PB_RESUME:
 		if (strcmp(r->state, "halted") != 0) {
-			snprintf(msg, sizeof(msg), "playbook %s is %s, not halted", r->name, r->state);
+			snprintf(msg, sizeof(msg), "playbook %s is %s, not halted", r->name,
+				 r->state);
 			client_end(cl, 1, msg);
 			return;
 		}

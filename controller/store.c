@@ -174,7 +174,7 @@ int store_hosts_want(struct ctl *c, struct host **hosts, int n)
 {
 	sqlite3_stmt *st = store_prepare(
 	    c, "UPDATE hosts SET want_mode=?, want_epoch=?, want_hash=?, hold_confirm=?,"
-		   " want_hard=?, port_sw=?, port_name=? WHERE name=?");
+	       " want_hard=?, port_sw=?, port_name=? WHERE name=?");
 	int rc = store_exec(c, "BEGIN");
 
 	for (int i = 0; rc == 0 && i < n; i++) {

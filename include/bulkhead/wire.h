@@ -46,15 +46,16 @@ enum wire_type {
 	WIRE_CTL_POLICIES,  /* CLI: send every host's applied policy (HOST rows + WIRE_POLICY) */
 	WIRE_CTL_CONFIRM,   /* CLI: confirm every change waiting for confirmation */
 	WIRE_CTL_AUDIT,	    /* CLI: [TIME_MS since] [HOST]; answered by AUDIT_ROWs */
-	WIRE_CTL_AUDIT_ROW, /* controller: SEQ TIME_MS ACTOR ACTION HOST REASON RESULT_TEXT DETAIL */
+	WIRE_CTL_AUDIT_ROW, /* controller: SEQ TIME_MS ACTOR ACTION HOST REASON RESULT_TEXT DETAIL
+			     */
 	WIRE_CTL_AUDIT_VERIFY, /* CLI: verify the hash chain; END carries the verdict */
 	WIRE_CHECK,	       /* controller: CHECK_ID TARGET PROTO PORT EXPECT TIMEOUT_MS */
 	WIRE_CHECK_RESULT,     /* agent: CHECK_ID RESULT (0 reached) LATENCY_US ERROR */
-	WIRE_CTL_PB_RUN,       /* CLI: NAME REASON [DRY] then PB_STAGE/PB_CHECK/plan frames, APPLY_END */
-	WIRE_PB_STAGE,	       /* stage: STAGE NAME APPROVAL SOAK_MS ON_FAILURE RESTORE HOST... */
-	WIRE_PB_CHECK,	       /* check of the last stage: HOST (runs it) TARGET PROTO PORT EXPECT */
-	WIRE_CTL_PB_STATUS,    /* CLI; answered by PB_STAGE rows and HOST rows */
-	WIRE_CTL_PB_APPROVE,   /* CLI: [STAGE] */
+	WIRE_CTL_PB_RUN, /* CLI: NAME REASON [DRY] then PB_STAGE/PB_CHECK/plan frames, APPLY_END */
+	WIRE_PB_STAGE,	 /* stage: STAGE NAME APPROVAL SOAK_MS ON_FAILURE RESTORE HOST... */
+	WIRE_PB_CHECK,	 /* check of the last stage: HOST (runs it) TARGET PROTO PORT EXPECT */
+	WIRE_CTL_PB_STATUS,  /* CLI; answered by PB_STAGE rows and HOST rows */
+	WIRE_CTL_PB_APPROVE, /* CLI: [STAGE] */
 	WIRE_CTL_PB_ABORT,
 	WIRE_CTL_PB_RESUME,
 	/* controller -> switch agent: EPOCH PORT_STATE PORT_NAME... [CONFIRM_MS];
@@ -66,61 +67,61 @@ enum wire_type {
 
 enum wire_attr {
 	WA_UNSPEC,
-	WA_NAME,       /* string */
-	WA_MODE,       /* u8, enum bulkhead_mode */
-	WA_EPOCH,      /* u64 */
-	WA_HASH,       /* string, hex SHA-256 of the applied ruleset */
-	WA_RESULT,     /* u32: 0 or a positive errno */
-	WA_APPLY_US,   /* u64 */
-	WA_ERROR,      /* string */
-	WA_ALL,	       /* u8 flag */
-	WA_HOST,       /* string, may repeat */
-	WA_REASON,     /* string */
-	WA_TIMEOUT_MS, /* u32 */
-	WA_CONFIRMED,  /* u32 */
-	WA_TOTAL,      /* u32 */
-	WA_CONNECTED,  /* u8 */
-	WA_LAST_SEEN,  /* u64, unix time in ms, 0 = never */
-	WA_LATENCY_US, /* u64 */
-	WA_STATUS,     /* string: confirmed, failed, timeout, not-connected, ... */
-	WA_PERSISTED,  /* u8 */
-	WA_SOFTWARE,   /* string */
-	WA_COMMAND,    /* u64, command id in the controller's log */
-	WA_ADDR,       /* string, peer address */
-	WA_TAMPERS,    /* u32, tampering events the agent has undone since it started */
-	WA_PART,       /* u32 */
-	WA_PARTS,      /* u32 */
-	WA_ELEMS_IN,   /* binary, WIRE_ELEM_LEN bytes per element */
-	WA_ELEMS_OUT,  /* binary */
-	WA_CTL_ADDR,   /* string, may repeat */
-	WA_PORT,       /* u32 */
-	WA_COLLECTOR,  /* string, may repeat */
-	WA_CONFIRM_MS, /* u32, rollback timer; 0: the change needs no confirmation */
-	WA_MANUAL,     /* u8 flag */
-	WA_BASE_HASH,  /* string */
-	WA_DEADMAN_S,  /* u32, on_controller_loss isolate-after, seconds */
-	WA_SEQ,	       /* u64 */
-	WA_TIME_MS,    /* u64, unix time in ms */
-	WA_ACTOR,      /* string */
-	WA_ACTION,     /* string */
+	WA_NAME,	/* string */
+	WA_MODE,	/* u8, enum bulkhead_mode */
+	WA_EPOCH,	/* u64 */
+	WA_HASH,	/* string, hex SHA-256 of the applied ruleset */
+	WA_RESULT,	/* u32: 0 or a positive errno */
+	WA_APPLY_US,	/* u64 */
+	WA_ERROR,	/* string */
+	WA_ALL,		/* u8 flag */
+	WA_HOST,	/* string, may repeat */
+	WA_REASON,	/* string */
+	WA_TIMEOUT_MS,	/* u32 */
+	WA_CONFIRMED,	/* u32 */
+	WA_TOTAL,	/* u32 */
+	WA_CONNECTED,	/* u8 */
+	WA_LAST_SEEN,	/* u64, unix time in ms, 0 = never */
+	WA_LATENCY_US,	/* u64 */
+	WA_STATUS,	/* string: confirmed, failed, timeout, not-connected, ... */
+	WA_PERSISTED,	/* u8 */
+	WA_SOFTWARE,	/* string */
+	WA_COMMAND,	/* u64, command id in the controller's log */
+	WA_ADDR,	/* string, peer address */
+	WA_TAMPERS,	/* u32, tampering events the agent has undone since it started */
+	WA_PART,	/* u32 */
+	WA_PARTS,	/* u32 */
+	WA_ELEMS_IN,	/* binary, WIRE_ELEM_LEN bytes per element */
+	WA_ELEMS_OUT,	/* binary */
+	WA_CTL_ADDR,	/* string, may repeat */
+	WA_PORT,	/* u32 */
+	WA_COLLECTOR,	/* string, may repeat */
+	WA_CONFIRM_MS,	/* u32, rollback timer; 0: the change needs no confirmation */
+	WA_MANUAL,	/* u8 flag */
+	WA_BASE_HASH,	/* string */
+	WA_DEADMAN_S,	/* u32, on_controller_loss isolate-after, seconds */
+	WA_SEQ,		/* u64 */
+	WA_TIME_MS,	/* u64, unix time in ms */
+	WA_ACTOR,	/* string */
+	WA_ACTION,	/* string */
 	WA_RESULT_TEXT, /* string */
-	WA_DETAIL,     /* string */
-	WA_CHECK_ID,   /* u32 */
-	WA_TARGET,     /* string, an address literal */
-	WA_PROTO,      /* u8: IPPROTO_TCP, IPPROTO_ICMP */
-	WA_EXPECT,     /* u8: 1 must be reached, 0 must not */
-	WA_STAGE,      /* u32, index in the playbook */
-	WA_APPROVAL,   /* u8: the stage waits for bulkhead playbook approve */
-	WA_SOAK_MS,    /* u32 */
-	WA_ON_FAILURE, /* string: reisolate or halt */
-	WA_RESTORE,    /* string: segmented, or the name of a restricted policy */
-	WA_RUN,	       /* u64, playbook run id */
-	WA_DRY,	       /* u8 flag */
-	WA_STATE,      /* string */
-	WA_HARD,       /* u8: SET_MODE isolated --hard; in ACK and HELLO: the host holds it */
-	WA_PORT_NAME,  /* string, may repeat: a switch port */
-	WA_PORT_STATE, /* string: isolated or open */
-	WA_LINK_NAME,  /* string, may repeat: a link or port hard isolation holds */
+	WA_DETAIL,	/* string */
+	WA_CHECK_ID,	/* u32 */
+	WA_TARGET,	/* string, an address literal */
+	WA_PROTO,	/* u8: IPPROTO_TCP, IPPROTO_ICMP */
+	WA_EXPECT,	/* u8: 1 must be reached, 0 must not */
+	WA_STAGE,	/* u32, index in the playbook */
+	WA_APPROVAL,	/* u8: the stage waits for bulkhead playbook approve */
+	WA_SOAK_MS,	/* u32 */
+	WA_ON_FAILURE,	/* string: reisolate or halt */
+	WA_RESTORE,	/* string: segmented, or the name of a restricted policy */
+	WA_RUN,		/* u64, playbook run id */
+	WA_DRY,		/* u8 flag */
+	WA_STATE,	/* string */
+	WA_HARD,	/* u8: SET_MODE isolated --hard; in ACK and HELLO: the host holds it */
+	WA_PORT_NAME,	/* string, may repeat: a switch port */
+	WA_PORT_STATE,	/* string: isolated or open */
+	WA_LINK_NAME,	/* string, may repeat: a link or port hard isolation holds */
 	WA_NO_FALLBACK, /* u8 flag: isolate without the switch-port fallback */
 	__WA_MAX
 };
@@ -198,5 +199,11 @@ int policy_wire_rx_add(struct policy_wire_rx *rx, const struct wire_frame *f, co
 struct host_policy *policy_wire_rx_take(struct policy_wire_rx *rx);
 
 const char *wire_type_name(uint16_t type);
+
+/* wire_event.c: takes the next whole frame off a libevent input buffer into
+ * frame (WIRE_MAX_FRAME bytes). 1 with f decoded, 0 when more bytes are
+ * needed, -1 with *err when the stream is broken. */
+struct evbuffer;
+int wire_frame_take(struct evbuffer *in, void *frame, struct wire_frame *f, const char **err);
 
 #endif
