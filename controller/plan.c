@@ -148,9 +148,11 @@ void plan_rx_finish(struct plan_rx *rx, struct client *cl)
 		struct plan_host *ph = &rx->hosts[i];
 
 		/* The plan was reviewed against base, the policy the agent reported;
-		 * a different one, or a change still in flight, voids it. */
-		if (strcmp(ph->base, ph->host->hash) != 0 ||
-		    strcmp(ph->host->want_hash, ph->host->hash) != 0 || ph->host->hold_confirm) {
+		 * a different one, or a change in flight to a connected host, voids
+		 * it. A host that is away keeps its last word: the plan supersedes
+		 * what was waiting for it. */
+		if (strcmp(ph->base, ph->host->hash) != 0 || ph->host->hold_confirm ||
+		    (ph->host->conn && strcmp(ph->host->want_hash, ph->host->hash) != 0)) {
 			size_t l = strlen(stale);
 
 			if (nstale++ < 8)
