@@ -59,7 +59,8 @@ static void agent_conn_free(struct agent_conn *ac, const char *why)
 		log_warn("%s (%s): session closed: %s", h->name, ac->peer, why);
 		agent_audit(ac, "session lost", mode_name(h->mode), "%s", why);
 		h->conn = NULL;
-		command_host_gone(ac->ctl, h);
+		/* Its commands stay pending: back before their deadline, it gets
+		 * them on hello and can still confirm. */
 	} else if (!h) {
 		log_warn("agent %s: %s", ac->peer, why);
 	}
@@ -254,7 +255,7 @@ static void agent_port_ack(struct agent_conn *ac, const struct wire_frame *f)
 	} else if (strcmp(status, "rolled-back") == 0)
 		log_warn("%s: ports isolated again, their opening was not confirmed: %s",
 			 ac->host->name, wire_get_str(f, WA_ERROR, ""));
-	command_port_acked(ac->ctl, ac->host, f->nlh->nlmsg_seq, status, result,
+	command_port_acked(ac->ctl, ac->host, f->nlh->nlmsg_seq, result,
 			   wire_get_str(f, WA_ERROR, NULL));
 }
 

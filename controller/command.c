@@ -350,10 +350,6 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		snprintf(cmd->actor, sizeof(cmd->actor), "%s", o->actor);
 	else
 		ctl_actor(o->uid, o->pid, cmd->actor, sizeof(cmd->actor));
-	command_names(cmd, names, sizeof(names));
-	audit_append(c->db, ctl_now_ms(), cmd->actor, o->action, NULL, o->reason, "started",
-		     "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id, cmd->epoch,
-		     n, n == 1 ? "" : "s", names);
 	cmd->next = c->commands;
 	c->commands = cmd;
 
@@ -368,6 +364,12 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	}
 	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", o->action, cmd->actor,
 		 o->reason ? o->reason : "", cmd->epoch, n);
+	/* Recorded once the frames are out: the commanded state was stored
+	 * before them, and the audit row need not delay an isolation. */
+	command_names(cmd, names, sizeof(names));
+	audit_append(c->db, ctl_now_ms(), cmd->actor, o->action, NULL, o->reason, "started",
+		     "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id, cmd->epoch,
+		     n, n == 1 ? "" : "s", names);
 	command_progress_send(cmd);
 	if (cmd->ndone == cmd->ntargets) {
 		command_finish(cmd);
@@ -420,8 +422,8 @@ static int target_ack(struct command *cmd, struct target *t, uint32_t seq, uint6
 
 /* A switch answered a port request of ours: the silent hosts behind those
  * ports are isolated at the switch, or the switch refused. */
-void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, const char *status,
-			uint32_t result, const char *err)
+void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, uint32_t result,
+			const char *err)
 {
 	struct command *cmd, *next;
 
@@ -446,7 +448,6 @@ void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, const char
 				target_done(cmd, t, "isolated-at-switch", 0, why);
 			}
 			store_hosts_want(c, &t->host, 1);
-			(void)status;
 		}
 		if (cmd->ndone == cmd->ntargets)
 			command_finish(cmd);
@@ -478,12 +479,6 @@ void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t ep
 		else if (ctl_mono_us() - cmd->last_progress_us >= PROGRESS_INTERVAL_US)
 			command_progress_send(cmd);
 	}
-}
-
-/* A host whose session drops stays pending: if it comes back before the
- * deadline, it gets the command on hello and can still confirm. */
-void command_host_gone(struct ctl *c, struct host *h)
-{
 }
 
 void command_client_gone(struct ctl *c, struct client *cl)

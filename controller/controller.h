@@ -167,13 +167,12 @@ struct command_opts {
 /* Answers the client itself, errors included. */
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *t, int n);
-void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, const char *status,
-			uint32_t result, const char *err);
+void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, uint32_t result,
+			const char *err);
 /* seq: the ack's sequence number, which matches the frame it answers. */
 void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t epoch, int mode,
 			const char *status, uint32_t result, uint64_t apply_us, int persisted,
 			const char *err);
-void command_host_gone(struct ctl *c, struct host *h);
 void command_client_gone(struct ctl *c, struct client *cl);
 void command_free_all(struct ctl *c);
 
