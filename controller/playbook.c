@@ -183,6 +183,37 @@ static void pb_run_free(struct pb_run *r)
 	free(r);
 }
 
+/* A new stage, check or stage host, zeroed, at the end of its list; the
+ * run is built this way both from the CLI's frames and from the store. */
+static struct pb_stage_rt *pb_stage_add(struct pb_run *r)
+{
+	r->stages = realloc(r->stages, sizeof(*r->stages) * (size_t)(r->nstages + 1));
+	if (!r->stages)
+		fatal("out of memory");
+	memset(&r->stages[r->nstages], 0, sizeof(r->stages[0]));
+	return &r->stages[r->nstages++];
+}
+
+static struct pb_check_rt *pb_check_add(struct pb_stage_rt *s)
+{
+	s->checks = realloc(s->checks, sizeof(*s->checks) * (size_t)(s->nchecks + 1));
+	if (!s->checks)
+		fatal("out of memory");
+	memset(&s->checks[s->nchecks], 0, sizeof(s->checks[0]));
+	s->checks[s->nchecks].result = -1;
+	return &s->checks[s->nchecks++];
+}
+
+static void pb_stage_host_add(struct pb_stage_rt *s, struct host *h, const char *hash)
+{
+	s->hosts = realloc(s->hosts, sizeof(*s->hosts) * (size_t)(s->nhosts + 1));
+	s->hashes = realloc(s->hashes, sizeof(*s->hashes) * (size_t)(s->nhosts + 1));
+	if (!s->hosts || !s->hashes)
+		fatal("out of memory");
+	s->hosts[s->nhosts] = h;
+	snprintf(s->hashes[s->nhosts++], 65, "%s", hash);
+}
+
 /* --- stage actions --- */
 
 static void pb_stage_command(struct ctl *c, struct pb_run *r, int isolate)
@@ -443,11 +474,7 @@ static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct pb_stage_rt *s;
 
-		r->stages = realloc(r->stages, sizeof(*r->stages) * (size_t)(r->nstages + 1));
-		if (!r->stages)
-			fatal("out of memory");
-		s = &r->stages[r->nstages++];
-		memset(s, 0, sizeof(*s));
+		s = pb_stage_add(r);
 		snprintf(s->name, sizeof(s->name), "%s", (const char *)sqlite3_column_text(st, 1));
 		s->approval = sqlite3_column_int(st, 2);
 		s->soak_ms = (uint32_t)sqlite3_column_int64(st, 3);
@@ -475,13 +502,7 @@ static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 
 		if (!s || !h)
 			continue; /* the inventory changed under the run: the host is skipped */
-		s->hosts = realloc(s->hosts, sizeof(*s->hosts) * (size_t)(s->nhosts + 1));
-		s->hashes = realloc(s->hashes, sizeof(*s->hashes) * (size_t)(s->nhosts + 1));
-		if (!s->hosts || !s->hashes)
-			fatal("out of memory");
-		s->hosts[s->nhosts] = h;
-		snprintf(s->hashes[s->nhosts++], 65, "%s",
-			 (const char *)sqlite3_column_text(st, 2));
+		pb_stage_host_add(s, h, (const char *)sqlite3_column_text(st, 2));
 	}
 	sqlite3_finalize(st);
 
@@ -495,11 +516,7 @@ static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 
 		if (!s)
 			continue;
-		s->checks = realloc(s->checks, sizeof(*s->checks) * (size_t)(s->nchecks + 1));
-		if (!s->checks)
-			fatal("out of memory");
-		k = &s->checks[s->nchecks++];
-		memset(k, 0, sizeof(*k));
+		k = pb_check_add(s);
 		snprintf(k->from, sizeof(k->from), "%s", (const char *)sqlite3_column_text(st, 1));
 		snprintf(k->target, sizeof(k->target), "%s",
 			 (const char *)sqlite3_column_text(st, 2));
@@ -510,7 +527,6 @@ static struct pb_run *pb_run_load(struct ctl *c, int64_t id)
 		k->expect_open = sqlite3_column_int(st, 6);
 		k->timeout_ms = (uint32_t)sqlite3_column_int64(st, 7);
 		k->line = sqlite3_column_int(st, 8);
-		k->result = -1;
 	}
 out:
 	sqlite3_finalize(st);
@@ -609,11 +625,7 @@ static int pb_rx_stage(struct pb_rx *rx, const struct wire_frame *f)
 	struct pb_run *r = rx->r;
 	struct pb_stage_rt *s;
 
-	r->stages = realloc(r->stages, sizeof(*r->stages) * (size_t)(r->nstages + 1));
-	if (!r->stages)
-		fatal("out of memory");
-	s = &r->stages[r->nstages++];
-	memset(s, 0, sizeof(*s));
+	s = pb_stage_add(r);
 	snprintf(s->name, sizeof(s->name), "%s", wire_get_str(f, WA_NAME, ""));
 	snprintf(s->restore, sizeof(s->restore), "%s", wire_get_str(f, WA_RESTORE, "segmented"));
 	s->approval = wire_get_u8(f, WA_APPROVAL, 0);
@@ -629,11 +641,7 @@ static int pb_rx_check(struct pb_rx *rx, const struct wire_frame *f)
 	struct pb_check_rt *k;
 	struct conf_addr a;
 
-	s->checks = realloc(s->checks, sizeof(*s->checks) * (size_t)(s->nchecks + 1));
-	if (!s->checks)
-		fatal("out of memory");
-	k = &s->checks[s->nchecks++];
-	memset(k, 0, sizeof(*k));
+	k = pb_check_add(s);
 	snprintf(k->from, sizeof(k->from), "%s", wire_get_str(f, WA_HOST, ""));
 	snprintf(k->target, sizeof(k->target), "%s", wire_get_str(f, WA_TARGET, ""));
 	snprintf(k->target_name, sizeof(k->target_name), "%s", wire_get_str(f, WA_NAME, k->target));
@@ -642,7 +650,6 @@ static int pb_rx_check(struct pb_rx *rx, const struct wire_frame *f)
 	k->expect_open = wire_get_u8(f, WA_EXPECT, 1);
 	k->timeout_ms = wire_get_u32(f, WA_TIMEOUT_MS, 2000);
 	k->line = (int)wire_get_u64(f, WA_SEQ, 0);
-	k->result = -1;
 	if (!ctl_host_find(rx->ctl, k->from))
 		return pb_rx_error(rx, "stage %s: check from \"%s\", which is not in the inventory",
 				   s->name, k->from);
@@ -665,12 +672,7 @@ static int pb_rx_host(struct pb_rx *rx, const struct wire_frame *f)
 		for (int j = 0; j < rx->r->stages[i].nhosts; j++)
 			if (rx->r->stages[i].hosts[j] == h)
 				return pb_rx_error(rx, "host %s is in two stages", name);
-	s->hosts = realloc(s->hosts, sizeof(*s->hosts) * (size_t)(s->nhosts + 1));
-	s->hashes = realloc(s->hashes, sizeof(*s->hashes) * (size_t)(s->nhosts + 1));
-	if (!s->hosts || !s->hashes)
-		fatal("out of memory");
-	s->hosts[s->nhosts] = h;
-	snprintf(s->hashes[s->nhosts++], 65, "%s", wire_get_str(f, WA_HASH, ""));
+	pb_stage_host_add(s, h, wire_get_str(f, WA_HASH, ""));
 	snprintf(rx->host_hash, sizeof(rx->host_hash), "%s", wire_get_str(f, WA_HASH, ""));
 	rx->host_open = 1;
 	rx->flen = 0;
