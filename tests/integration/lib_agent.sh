@@ -94,43 +94,9 @@ nsping_ok() { # a few tries: a port just opened may need ARP again
 # test_hard, test_hypervisor): a copy of the binaries, switch ports, the
 # CLI's JSON answers ----
 
-# bin_snapshot: run a copy of the binaries from now on, so that a rebuild of
-# $BH_BUILD meanwhile cannot mix versions or leave a binary missing for a
-# moment (BH_TEST_SNAPSHOT=0: run them in place). Call before lab_begin; the
-# copy is /tmp/bh-bin.PID (bh-send too, when built), removed by
-# bin_snapshot_cleanup (set as the EXIT trap by lab_begin_snap) or, if the
-# test ended before that, by the next run.
-T_SNAP=
-T_SNAP_FROM=
-# shellcheck disable=SC2034 # BULKHEAD, BULKHEADD, AGENT: lib.sh's
-bin_snapshot() {
-	[[ ${BH_TEST_SNAPSHOT:-1} == 1 && $(id -u) == 0 ]] || return 0
-	local d from=$BH_BUILD
-	for d in /tmp/bh-bin.*; do
-		[[ -d $d && ${d##*.} =~ ^[0-9]+$ ]] && ! kill -0 "${d##*.}" 2>/dev/null && rm -rf -- "$d"
-	done
-	d=/tmp/bh-bin.$$
-	rm -rf -- "$d"
-	mkdir -p "$d/controller" "$d/agents" "$d/tests" || return 1
-	if cp "$from/controller/bulkheadd" "$from/controller/bulkhead" "$d/controller/" &&
-		cp "$from/agents/bulkhead-agent" "$d/agents/" &&
-		{ [[ ! -x $from/tests/bh-send ]] || cp "$from/tests/bh-send" "$d/tests/"; } &&
-		"$d/controller/bulkhead" --version >/dev/null 2>&1; then
-		T_SNAP=$d T_SNAP_FROM=$from
-		export BH_BUILD=$d
-		BULKHEAD=$d/controller/bulkhead
-		BULKHEADD=$d/controller/bulkheadd
-		AGENT=$d/agents/bulkhead-agent
-		BH_SEND=$d/tests/bh-send
-	else
-		rm -rf -- "$d"
-		diag "could not copy the binaries of $from: running them in place"
-	fi
-}
-
 bin_snapshot_cleanup() {
 	local rc=$?
-	[[ -n $T_SNAP && -d $T_SNAP && ${BH_TEST_KEEP:-0} != 1 ]] && rm -rf -- "$T_SNAP"
+	bin_snapshot_remove
 	(exit $rc)
 	_t_cleanup
 }

@@ -20,33 +20,12 @@
 #     persisted; a release is refused with the reason, the host stays isolated.
 # BH_FAULTS_KILLS (default 100) sets the number of kills of part 1.
 export BH_LAB_PREFIX=${BH_LAB_PREFIX:-bhF$$}
-# The test restarts the daemons many times over a minute or more: it runs a
-# copy of the binaries, so that a rebuild meanwhile cannot mix versions or
-# leave a binary missing for a moment (BH_FAULTS_SNAPSHOT=0: run them in place).
-F_SNAP=""
-if [[ ${BH_FAULTS_SNAPSHOT:-1} == 1 && $(id -u) == 0 ]]; then
-	_b=${BH_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
-	# copies left by runs that ended before their trap was set (lab_begin failed)
-	for _d in /tmp/bh-faults-bin.*; do
-		[[ -d $_d && ${_d##*.} =~ ^[0-9]+$ ]] && ! kill -0 "${_d##*.}" 2>/dev/null && rm -rf -- "$_d"
-	done
-	F_SNAP=/tmp/bh-faults-bin.$$
-	rm -rf -- "$F_SNAP"
-	mkdir -p "$F_SNAP/controller" "$F_SNAP/agents"
-	if cp "$_b/controller/bulkheadd" "$_b/controller/bulkhead" "$F_SNAP/controller/" &&
-		cp "$_b/agents/bulkhead-agent" "$F_SNAP/agents/" &&
-		"$F_SNAP/controller/bulkhead" --version >/dev/null 2>&1; then
-		export BH_BUILD=$F_SNAP
-		F_SNAP_FROM=$_b
-	else
-		rm -rf -- "$F_SNAP"
-		F_SNAP=""
-	fi
-fi
 export BH_LAB_HEARTBEAT_MS=${BH_LAB_HEARTBEAT_MS:-300}
 export BH_LAB_DEAD_MS=${BH_LAB_DEAD_MS:-1500}
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# Daemons restart many times over a minute: run a copy of the binaries.
+bin_snapshot
 
 N=5
 PORT=9000
@@ -63,7 +42,7 @@ _f_cleanup() {
 	for p in "${CLI_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
 	done
-	[[ -n $F_SNAP && ${BH_TEST_KEEP:-0} != 1 ]] && rm -rf -- "$F_SNAP"
+	bin_snapshot_remove
 	if [[ -n $MNT ]]; then
 		# the agent's mount namespace holds a copy of the mount: stop it first
 		"$LAB" agent-stop h03 >/dev/null 2>&1
@@ -84,7 +63,7 @@ fi
 lab_begin $N
 trap _f_cleanup EXIT
 diag "heartbeat_ms $HB_MS, dead_ms $DEAD_MS"
-[[ -n $F_SNAP ]] && diag "binaries: a copy of $F_SNAP_FROM ($(date -r "$F_SNAP_FROM/agents/bulkhead-agent" +%FT%T) agent) in $F_SNAP"
+[[ -n $T_SNAP ]] && diag "binaries: a copy of $T_SNAP_FROM ($(date -r "$T_SNAP_FROM/agents/bulkhead-agent" +%FT%T) agent) in $T_SNAP"
 SOCK=$LABDIR/ctl.sock
 CLOG=$LABDIR/logs/ctl.log
 alog() { echo "$LABDIR/logs/$1.log"; }

@@ -46,37 +46,16 @@
 # A lab prefix of its own, whatever the environment says.
 export BH_LAB_PREFIX=bhK$$
 export BH_LAB_DIR=/run/bulkhead-lab/$BH_LAB_PREFIX
-# The test restarts bulkheadd; others may rebuild build/ meanwhile. It runs a
-# copy of the three binaries (as test_faults.sh does; BH_PLAYBOOK_SNAPSHOT=0:
-# run them in place).
-P_SNAP=""
-if [[ ${BH_PLAYBOOK_SNAPSHOT:-1} == 1 && $(id -u) == 0 ]]; then
-	_b=${BH_BUILD:-$(cd "$(dirname "$0")/../.." && pwd)/build}
-	# copies left by runs that ended before their trap was set
-	for _d in /tmp/bh-playbook-bin.*; do
-		[[ -d $_d && ${_d##*.} =~ ^[0-9]+$ ]] && ! kill -0 "${_d##*.}" 2>/dev/null && rm -rf -- "$_d"
-	done
-	P_SNAP=/tmp/bh-playbook-bin.$$
-	rm -rf -- "$P_SNAP"
-	mkdir -p "$P_SNAP/controller" "$P_SNAP/agents"
-	if cp "$_b/controller/bulkheadd" "$_b/controller/bulkhead" "$P_SNAP/controller/" &&
-		cp "$_b/agents/bulkhead-agent" "$P_SNAP/agents/" &&
-		"$P_SNAP/controller/bulkhead" --version >/dev/null 2>&1; then
-		export BH_BUILD=$P_SNAP
-		P_SNAP_FROM=$_b
-	else
-		rm -rf -- "$P_SNAP"
-		P_SNAP=""
-	fi
-fi
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+# bulkheadd restarts mid-run: run a copy of the binaries.
+bin_snapshot
 
 STOPPED=() # agents the test stopped (SIGSTOP), until it lets them go
 _p_cleanup() {
 	local rc=$? p
 	for p in "${STOPPED[@]}"; do kill -CONT "$p" 2>/dev/null; done
-	[[ -n $P_SNAP && ${BH_TEST_KEEP:-0} != 1 ]] && rm -rf -- "$P_SNAP"
+	bin_snapshot_remove
 	(exit $rc)
 	_t_cleanup
 }
@@ -99,7 +78,7 @@ lab_begin_site "$BH_ROOT/policies"
 trap _p_cleanup EXIT
 N=${#HOSTS[@]}
 diag "site lab: $N hosts"
-[[ -n $P_SNAP ]] && diag "binaries: a copy of $P_SNAP_FROM ($(date -r "$P_SNAP_FROM/controller/bulkheadd" +%FT%T) bulkheadd) in $P_SNAP"
+[[ -n $T_SNAP ]] && diag "binaries: a copy of $T_SNAP_FROM ($(date -r "$T_SNAP_FROM/controller/bulkheadd" +%FT%T) bulkheadd) in $T_SNAP"
 
 SOCK=$LABDIR/ctl.sock
 CLOG=$LABDIR/logs/ctl.log
