@@ -87,6 +87,8 @@ int agent_table_install(struct agent *a)
  * mode changes, the whole table (one transaction) when the policy does. */
 static int agent_apply(struct agent *a, int mode, struct host_policy *hp, uint64_t *apply_us)
 {
+	struct timespec t0, t1;
+	struct nft_hooks h;
 	int rc;
 
 	if (hp == a->policy) {
@@ -96,19 +98,13 @@ static int agent_apply(struct agent *a, int mode, struct host_policy *hp, uint64
 		/* Our table was deleted behind our back: rebuild it whole. */
 		log_warn("table inet %s is missing; re-installing it", NFT_TABLE_NAME);
 	}
-	{
-		struct timespec t0, t1;
-
-		struct nft_hooks h;
-
-		agent_hooks_get(a, &h);
-		nft_hooks_set(a->nft, &h);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rc = nft_table_install(a->nft, &a->mgmt, mode, hp);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		*apply_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
-			    (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
-	}
+	agent_hooks_get(a, &h);
+	nft_hooks_set(a->nft, &h);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = nft_table_install(a->nft, &a->mgmt, mode, hp);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*apply_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
+		    (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
 	return rc;
 }
 
