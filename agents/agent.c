@@ -11,26 +11,13 @@
 #include <time.h>
 #include <inttypes.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
 #include "agent.h"
 
-uint64_t agent_now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t agent_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static const char *agent_policy_hash(const struct host_policy *hp)
 {
@@ -87,8 +74,8 @@ int agent_table_install(struct agent *a)
  * mode changes, the whole table (one transaction) when the policy does. */
 static int agent_apply(struct agent *a, int mode, struct host_policy *hp, uint64_t *apply_us)
 {
-	struct timespec t0, t1;
 	struct nft_hooks h;
+	uint64_t t0;
 	int rc;
 
 	if (hp == a->policy) {
@@ -100,11 +87,9 @@ static int agent_apply(struct agent *a, int mode, struct host_policy *hp, uint64
 	}
 	agent_hooks_get(a, &h);
 	nft_hooks_set(a->nft, &h);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = clock_mono_us();
 	rc = nft_table_install(a->nft, &a->mgmt, mode, hp);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	*apply_us = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
-		    (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
+	*apply_us = clock_mono_us() - t0;
 	return rc;
 }
 
@@ -233,14 +218,11 @@ void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
 		return;
 	}
 	if (a->hard) {
-		struct timespec t0, t1;
-
 		/* The ack's apply time covers the links too. */
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+		uint64_t t0 = clock_mono_us();
+
 		hard_apply(a);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		apply_us += (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000 +
-			    (uint64_t)((t1.tv_nsec - t0.tv_nsec) / 1000);
+		apply_us += clock_mono_us() - t0;
 		if (kept[0])
 			agent_alert(a, "hard",
 				    "isolated --hard left up what it would have taken "

@@ -22,7 +22,7 @@ struct agent_port {
 	enum hold_kind method; /* how it is, or was last, isolated */
 	uint64_t epoch;
 	int pending;	      /* opened, awaiting confirmation */
-	uint64_t deadline_ms; /* rollback time, agent_mono_ms() */
+	uint64_t deadline_ms; /* rollback time, clock_mono_ms() */
 };
 
 /* What the state file records. */
@@ -114,8 +114,6 @@ void agent_after_ack(struct agent *a);
 /* The dead-man switch: armed while the controller is out of reach. */
 void agent_deadman_arm(struct agent *a);
 void agent_deadman_disarm(struct agent *a);
-uint64_t agent_now_ms(void);
-uint64_t agent_mono_ms(void);
 /* Records the agent's state (mode, holds, ports); 0, or -1 when it is kept
  * in memory only. */
 int agent_record(struct agent *a);

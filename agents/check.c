@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
 #include "agent.h"
@@ -29,13 +30,6 @@ struct check_run {
 	struct event *ev;
 };
 
-static uint64_t check_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void check_report(struct agent *a, uint32_t id, int result, uint64_t latency_us,
 			 const char *err)
@@ -54,7 +48,7 @@ static void check_report(struct agent *a, uint32_t id, int result, uint64_t late
 
 static void check_done(struct check_run *cr, int result, const char *err)
 {
-	check_report(cr->a, cr->id, result, check_now_us() - cr->start_us, err);
+	check_report(cr->a, cr->id, result, clock_mono_us() - cr->start_us, err);
 	event_free(cr->ev);
 	close(cr->fd);
 	free(cr);
@@ -179,7 +173,7 @@ void check_start(struct agent *a, const struct wire_frame *f)
 	cr->a = a;
 	cr->id = id;
 	cr->proto = proto;
-	cr->start_us = check_now_us();
+	cr->start_us = clock_mono_us();
 	cr->to.ss_family = (sa_family_t)target.family;
 	if (target.family == AF_INET) {
 		((struct sockaddr_in *)&cr->to)->sin_port = htons(port);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
 #include "agent.h"
@@ -16,13 +17,6 @@
 
 #define GUARD_VERIFY_MS 2000
 
-static uint64_t guard_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 #define guard_alert(a, ...)                                                                        \
 	do {                                                                                       \
@@ -64,7 +58,7 @@ static void guard_verify(struct agent *a, const struct nft_event *ev, const char
 	if (rc == 0 && strcmp(now, a->digest) == 0)
 		return;
 	gone = rc == -ENOENT;
-	t0 = guard_mono_us();
+	t0 = clock_mono_us();
 	rc = agent_table_install(a);
 	guard_who(ev, who, sizeof(who));
 	if (rc < 0) {
@@ -75,7 +69,7 @@ static void guard_verify(struct agent *a, const struct nft_event *ev, const char
 	guard_baseline(a);
 	guard_alert(a, "table inet %s was %s by %s (%s); restored to %s in %" PRIu64 " us",
 		    NFT_TABLE_NAME, gone ? "deleted" : "changed", who, how, mode_name(a->mode),
-		    guard_mono_us() - t0);
+		    clock_mono_us() - t0);
 }
 
 static const char *guard_family(int family)

@@ -27,6 +27,7 @@
 #include <libnftnl/udata.h>
 #include <openssl/evp.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
 #include "nft.h"
@@ -1218,17 +1219,10 @@ static int nft_table_install_once(struct agent_nft *n, const struct nft_mgmt *mg
 	return ret;
 }
 
-static uint64_t nft_time_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us)
 {
-	uint64_t t0 = nft_time_us();
+	uint64_t t0 = clock_mono_us();
 	size_t i;
 	int ret = 0;
 
@@ -1250,7 +1244,7 @@ int nft_mode_apply(struct agent_nft *n, int mode, uint64_t *apply_us)
 	}
 	ret = nft_batch_commit(n);
 	if (apply_us)
-		*apply_us = nft_time_us() - t0;
+		*apply_us = clock_mono_us() - t0;
 	/* A missing table or chain is the caller's to handle (it reinstalls). */
 	if (ret == -ENOENT)
 		log_debug("nft: apply %s: %s: %s", mode_name(mode), nft_batch_err_desc(&n->batch),

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "agent.h"
 
@@ -73,7 +74,7 @@ static struct agent_hold port_hold(const struct agent_port *p)
 /* The rollback timer runs to the earliest deadline of the ports opened. */
 static void port_timer_arm(struct agent *a)
 {
-	uint64_t now = agent_mono_ms(), first = 0;
+	uint64_t now = clock_mono_ms(), first = 0;
 
 	evtimer_del(a->port_rollback_ev);
 	for (int i = 0; i < a->nports; i++)
@@ -87,13 +88,6 @@ static void port_timer_arm(struct agent *a)
 	}
 }
 
-static uint64_t port_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void port_refuse(struct agent *a, uint32_t seq, uint32_t err, const char *why,
 			uint64_t epoch, const char *state, const struct port_req *r)
@@ -170,7 +164,7 @@ void port_set(struct agent *a, const struct wire_frame *f)
 	static struct port_req r;
 	static struct agent_port saved[AGENT_MAX_PORTS];
 	uint32_t seq = f->nlh->nlmsg_seq, confirm_ms = wire_get_u32(f, WA_CONFIRM_MS, 0);
-	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0), t0 = port_us();
+	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0), t0 = clock_mono_us();
 	const char *state = wire_get_str(f, WA_PORT_STATE, NULL);
 	int nsaved = a->nports, repeat = 1, rc;
 	bool isolate;
@@ -242,7 +236,7 @@ void port_set(struct agent *a, const struct wire_frame *f)
 		} else if (p->isolated) {
 			p->isolated = 0;
 			p->pending = confirm_ms > 0;
-			p->deadline_ms = agent_mono_ms() + confirm_ms;
+			p->deadline_ms = clock_mono_ms() + confirm_ms;
 		}
 	}
 	/* Recorded before applied; opening what a reboot would not remember
@@ -258,15 +252,15 @@ void port_set(struct agent *a, const struct wire_frame *f)
 	port_timer_arm(a);
 	a->sync_due = a->persisted;
 	if (rc < 0) {
-		session_send_port_ack(a, seq, "refused", (uint32_t)-rc, port_us() - t0, why, epoch,
+		session_send_port_ack(a, seq, "refused", (uint32_t)-rc, clock_mono_us() - t0, why, epoch,
 				      state, (const char(*)[LINK_NAME_MAX])r.names, r.n);
 		return;
 	}
 	log_info("epoch %" PRIu64 ": %d port%s %s in %" PRIu64 " us%s", epoch, r.n,
-		 r.n == 1 ? "" : "s", state, port_us() - t0,
+		 r.n == 1 ? "" : "s", state, clock_mono_us() - t0,
 		 !isolate && confirm_ms ? ", awaiting confirmation" : "");
 	session_send_port_ack(a, seq, !isolate && confirm_ms ? "pending-confirm" : "applied", 0,
-			      port_us() - t0, NULL, epoch, state,
+			      clock_mono_us() - t0, NULL, epoch, state,
 			      (const char(*)[LINK_NAME_MAX])r.names, r.n);
 }
 
@@ -294,7 +288,7 @@ void port_rollback_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static struct port_req r;
 	struct agent *a = arg;
-	uint64_t now = agent_mono_ms(), epoch = 0, t0 = port_us();
+	uint64_t now = clock_mono_ms(), epoch = 0, t0 = clock_mono_us();
 	char why[160] = "";
 	int rc;
 
@@ -320,7 +314,7 @@ void port_rollback_cb(evutil_socket_t fd, short what, void *arg)
 		    "%d port%s opened at epoch %" PRIu64 " not confirmed in time; "
 		    "isolated again (%s%s)",
 		    r.n, r.n == 1 ? "" : "s", epoch, r.names[0], r.n > 1 ? ", ..." : "");
-	session_send_port_ack(a, 0, "rolled-back", rc < 0 ? (uint32_t)-rc : 0, port_us() - t0,
+	session_send_port_ack(a, 0, "rolled-back", rc < 0 ? (uint32_t)-rc : 0, clock_mono_us() - t0,
 			      rc < 0 ? why : "not confirmed in time", epoch, "isolated",
 			      (const char(*)[LINK_NAME_MAX])r.names, r.n);
 }

@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
@@ -211,7 +212,7 @@ static void session_read_cb(struct bufferevent *bev, void *arg)
 			session_close(a, err);
 			return;
 		}
-		a->last_rx_ms = agent_now_ms();
+		a->last_rx_ms = clock_wall_ms();
 		/* The controller admitted us: only now does the backoff start over. */
 		a->backoff_ms = BACKOFF_MIN_MS;
 		if (!a->admitted) {
@@ -248,7 +249,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		a->established = 1;
 		a->admitted = 0;
 		bufferevent_set_timeouts(bev, NULL, NULL);
-		a->last_rx_ms = agent_now_ms();
+		a->last_rx_ms = clock_wall_ms();
 		log_debug("TLS 1.3 handshake with controller %s done; waiting to be admitted",
 			  a->conf
 			      .controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
@@ -337,7 +338,7 @@ static void session_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (!a->bev || !a->established)
 		return;
-	if (agent_now_ms() - a->last_rx_ms > (uint64_t)a->conf.dead_ms) {
+	if (clock_wall_ms() - a->last_rx_ms > (uint64_t)a->conf.dead_ms) {
 		session_close(a, "controller silent past the heartbeat timeout");
 		return;
 	}

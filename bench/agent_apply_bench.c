@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/policy.h"
 #include "bulkhead/wire.h"
@@ -16,13 +17,6 @@
 
 #define ISOLATE_RUNS 2000
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -56,11 +50,11 @@ static struct host_policy *policy_make(size_t n)
 static uint64_t install(struct agent_nft *n, const struct nft_mgmt *m, size_t elems)
 {
 	struct host_policy *hp = policy_make(elems);
-	uint64_t t0 = now_us();
+	uint64_t t0 = clock_mono_us();
 
 	if (nft_table_install(n, m, MODE_SEGMENTED, hp) < 0)
 		fatal("install of %zu elements failed", elems);
-	t0 = now_us() - t0;
+	t0 = clock_mono_us() - t0;
 	host_policy_free(hp);
 	return t0;
 }

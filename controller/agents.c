@@ -14,6 +14,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
@@ -47,7 +48,7 @@ static void agent_audit(struct agent_conn *ac, const char *action, const char *r
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	audit_append(ac->ctl->db, ctl_now_ms(), actor, action, ac->host->name, NULL, result, "%s",
+	audit_append(ac->ctl->db, clock_wall_ms(), actor, action, ac->host->name, NULL, result, "%s",
 		     detail);
 }
 
@@ -185,7 +186,7 @@ static void agent_hello(struct agent_conn *ac, const struct wire_frame *f)
 	/* A change the session dropped before it was confirmed still waits. */
 	h->pending_confirm = strcmp(wire_get_str(f, WA_STATUS, ""), "pending-confirm") == 0;
 	snprintf(h->hash, sizeof(h->hash), "%s", wire_get_str(f, WA_HASH, ""));
-	h->last_seen_ms = ctl_now_ms();
+	h->last_seen_ms = clock_wall_ms();
 	store_epoch_raise(ac->ctl, epoch);
 	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64 "%s%.12s", h->name, ac->peer,
 		 wire_get_str(f, WA_SOFTWARE, "unknown software"), mode_name(mode), epoch,
@@ -364,7 +365,7 @@ static void agent_read_cb(struct bufferevent *bev, void *arg)
 			agent_conn_free(ac, err);
 			return;
 		}
-		ac->last_rx_ms = ctl_now_ms();
+		ac->last_rx_ms = clock_wall_ms();
 		ac->host->last_seen_ms = ac->last_rx_ms;
 		if (agent_frame(ac, &f) < 0) {
 			agent_conn_free(ac, "unexpected frame");
@@ -379,7 +380,7 @@ static void agent_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	struct agent_conn *ac = arg;
 	struct wire_builder b;
 
-	if (ctl_now_ms() - ac->last_rx_ms > (uint64_t)ac->ctl->conf.dead_ms) {
+	if (clock_wall_ms() - ac->last_rx_ms > (uint64_t)ac->ctl->conf.dead_ms) {
 		agent_conn_free(ac, "agent silent past the heartbeat timeout");
 		return;
 	}
@@ -415,7 +416,7 @@ static int agent_admit(struct agent_conn *ac)
 	bufferevent_set_timeouts(ac->bev, NULL, NULL);
 	ac->host = h;
 	h->conn = ac;
-	ac->last_rx_ms = ctl_now_ms();
+	ac->last_rx_ms = clock_wall_ms();
 	setsockopt(bufferevent_getfd(ac->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ac->hb_ev = event_new(ac->ctl->base, -1, EV_PERSIST, agent_heartbeat_cb, ac);
 	if (!ac->hb_ev)

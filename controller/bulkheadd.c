@@ -9,27 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "controller.h"
 
 #define LAST_SEEN_FLUSH_S 5
 
-uint64_t ctl_now_ms(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t ctl_mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 struct host *ctl_host_find(struct ctl *c, const char *name)
 {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
 #include "audit.h"
@@ -82,7 +83,7 @@ static void command_progress_send(struct command *cmd)
 		wire_put_u64(&b, WA_LATENCY_US, cmd->slowest->latency_us);
 	}
 	client_send(cmd->client, buf, wire_build_end(&b));
-	cmd->last_progress_us = ctl_mono_us();
+	cmd->last_progress_us = clock_mono_us();
 }
 
 /* The command's record: each host's result in command_results and in the
@@ -91,7 +92,7 @@ static void command_progress_send(struct command *cmd)
 static void command_record(struct command *cmd, uint64_t elapsed_us)
 {
 	struct ctl *c = cmd->ctl;
-	uint64_t now = ctl_now_ms();
+	uint64_t now = clock_wall_ms();
 
 	sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
 	for (int i = 0; i < cmd->ntargets; i++) {
@@ -115,7 +116,7 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 static void command_finish(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
-	uint64_t elapsed_us = ctl_mono_us() - cmd->start_us;
+	uint64_t elapsed_us = clock_mono_us() - cmd->start_us;
 	struct wire_builder b;
 
 	for (int i = 0; i < cmd->ntargets && cmd->client; i++) {
@@ -313,7 +314,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	cmd->o.epoch_out = NULL;
 	cmd->ntargets = n;
 	cmd->targets = xcalloc((size_t)n, sizeof(*cmd->targets));
-	cmd->start_us = ctl_mono_us();
+	cmd->start_us = clock_mono_us();
 	cmd->epoch = confirm ? 0 : store_epoch_next(c);
 	if (o->epoch_out)
 		*o->epoch_out = cmd->epoch;
@@ -367,7 +368,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	/* Recorded once the frames are out: the commanded state was stored
 	 * before them, and the audit row need not delay an isolation. */
 	command_names(cmd, names, sizeof(names));
-	audit_append(c->db, ctl_now_ms(), cmd->actor, o->action, NULL, o->reason, "started",
+	audit_append(c->db, clock_wall_ms(), cmd->actor, o->action, NULL, o->reason, "started",
 		     "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id, cmd->epoch,
 		     n, n == 1 ? "" : "s", names);
 	command_progress_send(cmd);
@@ -469,14 +470,14 @@ void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t ep
 		if (apply_us)
 			t->apply_us = apply_us;
 		t->persisted = persisted;
-		t->latency_us = ctl_mono_us() - cmd->start_us;
+		t->latency_us = clock_mono_us() - cmd->start_us;
 		if (!target_ack(cmd, t, seq, epoch, mode, status, result, err))
 			continue;
 		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
 			cmd->slowest = t;
 		if (cmd->ndone == cmd->ntargets)
 			command_finish(cmd);
-		else if (ctl_mono_us() - cmd->last_progress_us >= PROGRESS_INTERVAL_US)
+		else if (clock_mono_us() - cmd->last_progress_us >= PROGRESS_INTERVAL_US)
 			command_progress_send(cmd);
 	}
 }

@@ -66,8 +66,6 @@ struct ctl {
 };
 
 /* bulkheadd.c */
-uint64_t ctl_now_ms(void);
-uint64_t ctl_mono_us(void);
 struct host *ctl_host_find(struct ctl *c, const char *name);
 /* "root (uid 0, pid 4242)": who asked, as the audit log names them. */
 void ctl_actor(uid_t uid, pid_t pid, char *buf, size_t len);

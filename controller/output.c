@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/wire.h"
 #include "cli_out.h"
 
@@ -23,19 +24,12 @@ static void time_iso(uint64_t ms, char *buf, size_t len)
 	snprintf(buf + strlen(buf), len - strlen(buf), ".%03" PRIu64 "Z", ms % 1000);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* "2026-11-26 13:40:01Z (12 s ago)" */
 static void time_human(uint64_t ms, char *buf, size_t len)
 {
 	time_t s = (time_t)(ms / 1000);
-	uint64_t now = now_ms();
+	uint64_t now = clock_wall_ms();
 	struct tm tm;
 	size_t n;
 

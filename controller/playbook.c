@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/policy.h"
 #include "bulkhead/wire.h"
@@ -104,7 +105,7 @@ static void pb_run_save(struct ctl *c, const struct pb_run *r)
 	sqlite3_bind_text(st, 1, r->state, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, r->current);
 	sqlite3_bind_text(st, 3, r->state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)ctl_now_ms());
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_int64(st, 5, r->id);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		log_err("sqlite: playbook run %" PRId64 ": %s", r->id, sqlite3_errmsg(c->db));
@@ -144,7 +145,7 @@ static void pb_audit(struct ctl *c, const struct pb_run *r, const char *actor, c
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	audit_append(c->db, ctl_now_ms(), actor ? actor : r->actor, action, NULL, r->reason, result,
+	audit_append(c->db, clock_wall_ms(), actor ? actor : r->actor, action, NULL, r->reason, result,
 		     "%s (run %" PRId64 "): %s", r->name, r->id, detail);
 }
 
@@ -158,7 +159,7 @@ static void pb_stage_state(struct ctl *c, struct pb_run *r, const char *state, c
 	va_list ap;
 
 	snprintf(s->state, sizeof(s->state), "%s", state);
-	s->state_ms = ctl_now_ms();
+	s->state_ms = clock_wall_ms();
 	s->checks_sent = 0;
 	if (fmt) {
 		va_start(ap, fmt);
@@ -358,7 +359,7 @@ static void pb_step(struct ctl *c)
 {
 	struct pb_run *r = c->run;
 	struct pb_stage_rt *s;
-	uint64_t now = ctl_now_ms();
+	uint64_t now = clock_wall_ms();
 	char why[320];
 	int v;
 
@@ -753,7 +754,7 @@ static int pb_run_store(struct ctl *c, struct pb_run *r)
 	sqlite3_bind_text(st, 2, r->actor, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, r->reason, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, r->state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)ctl_now_ms());
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)clock_wall_ms());
 	rc |= sqlite3_step(st) != SQLITE_DONE;
 	sqlite3_finalize(st);
 	r->id = sqlite3_last_insert_rowid(c->db);

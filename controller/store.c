@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "audit.h"
 #include "controller.h"
@@ -212,7 +213,7 @@ int store_policy_put(struct ctl *c, const char *host, const char *hash, const vo
 	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
 	sqlite3_bind_blob64(st, 3, frames, len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)ctl_now_ms());
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)clock_wall_ms());
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 	if (rc < 0)
 		log_err("sqlite: storing policy %.12s of %s: %s", hash, host,
@@ -281,7 +282,7 @@ int64_t store_command_begin(struct ctl *c, uid_t uid, pid_t pid, const char *act
 	char pwbuf[1024];
 
 	getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctl_now_ms());
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_int64(st, 2, uid);
 	if (pwp)
 		sqlite3_bind_text(st, 3, pwp->pw_name, -1, SQLITE_TRANSIENT);
@@ -317,7 +318,7 @@ void store_command_end(struct ctl *c, int64_t id, int confirmed)
 	sqlite3_stmt *st =
 	    store_prepare(c, "UPDATE commands SET finished_ms=?, confirmed=? WHERE id=?");
 
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)ctl_now_ms());
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)clock_wall_ms());
 	sqlite3_bind_int(st, 2, confirmed);
 	sqlite3_bind_int64(st, 3, id);
 	store_step_done(c, st);

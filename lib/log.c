@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 
 static const char *log_progname = "bulkhead";
@@ -19,16 +20,16 @@ void log_init(const char *progname, int verbose)
 static void log_vemit(enum log_level lvl, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warning", "info", "debug"};
-	struct timespec ts;
+	uint64_t ms = clock_wall_ms();
+	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
 	char stamp[32];
 
 	if (lvl == LOG_LVL_DEBUG && !log_verbose)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&s, &tm);
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ld %s: %s: ", stamp, ts.tv_nsec / 1000000, log_progname, names[lvl]);
+	fprintf(stderr, "%s.%03u %s: %s: ", stamp, (unsigned)(ms % 1000), log_progname, names[lvl]);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
