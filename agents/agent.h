@@ -3,16 +3,18 @@
 #define BULKHEAD_AGENT_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
 #include "bulkhead/conf.h"
+#include "bulkhead/msg.h"
 #include "bulkhead/wire.h"
+#include "mode.h"
 #include "nft.h"
 #include "profile.h"
 
-#define AGENT_MAX_HOLDS 128 /* links or ports one hard isolation takes down */
 #define AGENT_MAX_PORTS 256 /* switch ports the controller has set */
 
 /* A switch port as the controller last set it (WIRE_PORT_SET). */
@@ -27,17 +29,7 @@ struct agent_port {
 
 /* What the state file records. */
 struct agent_record {
-	int mode;
-	uint64_t epoch;
-	char policy[65]; /* hash, "" for none */
-	int pending;	 /* the change to mode/policy awaits confirmation */
-	int prev_mode;	 /* while pending: what to return to */
-	uint64_t prev_epoch;
-	char prev_policy[65];
-	int hard;      /* isolated --hard */
-	int prev_hard; /* while pending: the state to return to was hard */
-	struct agent_hold holds[AGENT_MAX_HOLDS]; /* what hard isolation took down */
-	int nholds;
+	struct mode_record m;
 	struct agent_port ports[AGENT_MAX_PORTS];
 	int nports;
 };
@@ -50,26 +42,11 @@ struct agent {
 	struct agent_nft *nft;
 	struct nft_mgmt mgmt;
 
-	int mode;
-	uint64_t epoch;
-	struct host_policy *policy; /* applied, or NULL: empty sets */
-	struct policy_wire_rx *rx;  /* a policy being received */
-	struct host_policy *staged; /* received, not yet applied */
-
-	/* commit-confirmed: a change that opened traffic, until confirmed */
-	int pending;
-	int prev_mode;
-	uint64_t prev_epoch;
-	struct host_policy *prev_policy;
-	uint32_t confirm_ms;
+	/* mode, epoch, policy, hard isolation and commit-confirm (mode.c) */
+	struct mode_machine m;
+	struct policy_wire_rx *rx; /* a policy being received */
 	struct event *rollback_ev;
-	uint64_t rolled_back_epoch; /* refused from now on, unless it isolates */
-	struct event *deadman_ev;   /* on_controller_loss: isolate after a while alone */
-	/* hard isolation: while hard, the holds are in force; while a release
-	 * of it awaits confirmation, they are what a rollback takes down again */
-	int hard, prev_hard;
-	struct agent_hold holds[AGENT_MAX_HOLDS];
-	int nholds;
+	struct event *deadman_ev; /* on_controller_loss: isolate after a while alone */
 	/* switch ports set by the controller, and their rollback timer */
 	struct agent_port ports[AGENT_MAX_PORTS];
 	int nports;
@@ -77,8 +54,7 @@ struct agent {
 	struct profile profile;
 	struct profile_env env;
 	struct agent_link *link;
-	int persisted; /* the recorded state matches mode/epoch */
-	int sync_due;  /* fsync the record once the ack has left */
+	int sync_due; /* fsync the record once the ack has left */
 
 	/* tamper guard */
 	int own_table; /* ask for an owned, persistent table */
@@ -88,7 +64,7 @@ struct agent {
 	int digest_due;	  /* take a new digest once the ack has left */
 	uint32_t tampers; /* changes undone since start */
 	struct {
-		char kind[16];
+		enum alert_kind kind;
 		char text[240];
 	} alerts[8]; /* not yet sent to the controller */
 	int nalerts;
@@ -106,9 +82,8 @@ struct agent {
 };
 
 /* agent.c */
-void agent_mode_set(struct agent *a, uint64_t epoch, int mode, const char *hash,
-		    uint32_t confirm_ms, uint32_t seq, int hard);
-void agent_confirm(struct agent *a, uint64_t epoch, uint32_t seq);
+/* A result of the mode machine: what to do once its ack has left. */
+void agent_mode_done(struct agent *a, const struct mode_result *res);
 void agent_policy_part(struct agent *a, const struct wire_frame *f);
 void agent_after_ack(struct agent *a);
 /* The dead-man switch: armed while the controller is out of reach. */
@@ -121,25 +96,35 @@ int agent_record(struct agent *a);
  * from the links as they are now. Returns 0 or -errno. */
 int agent_table_install(struct agent *a);
 
+/* backend.c: the mode machine's ops on this host */
+extern const struct mode_backend agent_backend;
+void agent_rollback_cb(evutil_socket_t fd, short what, void *arg);
+
 /* check.c */
-void check_start(struct agent *a, const struct wire_frame *f);
+void check_start(struct agent *a, const struct msg_check *k);
 
 /* hard.c */
-/* Adds what hard isolation takes down to the holds; names it had to leave
- * up go to kept. Returns how many were added. */
-int hard_plan(struct agent *a, char *kept, size_t kept_len);
-void hard_apply(struct agent *a);
-void hard_release(struct agent *a);
+/* What hard isolation takes down now (the profile's choice), into out;
+ * names it had to leave up go to kept. Returns the count. */
+int hard_plan(struct agent *a, struct agent_hold *out, int max, char *kept, size_t kept_len);
+void hard_apply(struct agent *a, const struct agent_hold *h, int n);
+/* Puts the holds back, except ports the controller isolated on their own. */
+void hard_release(struct agent *a, const struct agent_hold *h, int n);
 void hard_verify(struct agent *a, const struct profile_ctx *c);
+/* Is name held down by hard isolation in force? */
+bool hard_holds(const struct agent *a, const char *name);
 
 /* port.c */
-void port_set(struct agent *a, const struct wire_frame *f);
+void port_set(struct agent *a, uint32_t seq, const struct msg_port_set *ps);
 /* Commits the ports opened at epoch; returns how many. */
 int port_confirm(struct agent *a, uint64_t epoch);
 void port_reapply(struct agent *a);
 void port_verify(struct agent *a, const struct profile_ctx *c);
 bool port_held(const struct agent *a, const char *name);
 void port_rollback_cb(evutil_socket_t fd, short what, void *arg);
+/* Ports opened and never confirmed before a restart: isolated again.
+ * Returns how many. */
+int port_restore(struct agent *a, const struct agent_record *r);
 
 /* guard.c */
 int guard_start(struct agent *a);
@@ -153,19 +138,29 @@ void guard_links_verify(struct agent *a, const char *how);
 void session_start(struct agent *a);
 void session_stop(struct agent *a);
 int session_send(struct agent *a, const void *frame, int len);
-void session_send_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
-		      uint64_t apply_us, const char *err);
+/* The one ack of a command the mode machine handled (seq 0: it acted by itself). */
+void session_send_ack(struct agent *a, uint32_t seq, const struct mode_result *res);
 /* The ack of a WIRE_PORT_SET, or of a rollback of ports (seq 0). */
-void session_send_port_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
-			   uint64_t apply_us, const char *err, uint64_t epoch, const char *state,
-			   const char (*names)[LINK_NAME_MAX], int nnames);
+struct port_ack {
+	enum ack_status status;
+	uint32_t result;
+	uint64_t apply_us;
+	const char *err;
+	uint64_t epoch;
+	enum port_state state;
+	const char *const *names;
+	int n;
+};
+void session_send_port_ack(struct agent *a, uint32_t seq, const struct port_ack *pa);
 /* Queues an alert for the controller (and logs it); sent at once when there
  * is a session, else after the next hello. */
-void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)
+void agent_alert(struct agent *a, enum alert_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void session_alerts_flush(struct agent *a);
 
 /* state.c */
+/* The record as text: 0, -1 when malformed, -2 when it is not a record. */
+int state_parse(FILE *f, struct agent_record *r);
 int state_load(const char *dir, struct agent_record *r);
 int state_record(const char *dir, const struct agent_record *r);
 int state_sync(const char *dir);

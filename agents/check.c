@@ -30,20 +30,13 @@ struct check_run {
 	struct event *ev;
 };
 
-
 static void check_report(struct agent *a, uint32_t id, int result, uint64_t latency_us,
 			 const char *err)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
+	struct msg_check_result m = {id, (uint32_t)result, latency_us, err};
 
-	wire_build_start(&b, buf, WIRE_CHECK_RESULT, ++a->seq);
-	wire_put_u32(&b, WA_CHECK_ID, id);
-	wire_put_u32(&b, WA_RESULT, (uint32_t)result);
-	wire_put_u64(&b, WA_LATENCY_US, latency_us);
-	if (err)
-		wire_put_str(&b, WA_ERROR, err);
-	session_send(a, buf, wire_build_end(&b));
+	session_send(a, buf, msg_check_result_encode(buf, ++a->seq, &m));
 }
 
 static void check_done(struct check_run *cr, int result, const char *err)
@@ -153,18 +146,17 @@ static int check_ping_send(struct check_run *cr)
 											  : 0;
 }
 
-void check_start(struct agent *a, const struct wire_frame *f)
+void check_start(struct agent *a, const struct msg_check *k)
 {
-	uint32_t id = wire_get_u32(f, WA_CHECK_ID, 0),
-		 timeout_ms = wire_get_u32(f, WA_TIMEOUT_MS, 2000);
-	uint8_t proto = wire_get_u8(f, WA_PROTO, IPPROTO_TCP);
-	uint16_t port = (uint16_t)wire_get_u32(f, WA_PORT, 0);
-	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	uint32_t id = k->id, timeout_ms = k->timeout_ms;
+	uint8_t proto = k->proto;
+	uint16_t port = k->port;
+	struct timeval tv = clock_tv_ms(timeout_ms);
 	struct conf_addr target;
 	struct check_run *cr;
 	int rc;
 
-	if (conf_addr_parse(wire_get_str(f, WA_TARGET, ""), &target) < 0 ||
+	if (conf_addr_parse(k->target, &target) < 0 ||
 	    (proto != IPPROTO_TCP && proto != IPPROTO_ICMP) || timeout_ms > 60000) {
 		check_report(a, id, EINVAL, 0, "malformed check");
 		return;

@@ -17,11 +17,10 @@
 
 #define GUARD_VERIFY_MS 2000
 
-
 #define guard_alert(a, ...)                                                                        \
 	do {                                                                                       \
 		(a)->tampers++;                                                                    \
-		agent_alert(a, "tamper", __VA_ARGS__);                                             \
+		agent_alert(a, ALERT_TAMPER, __VA_ARGS__);                                         \
 	} while (0)
 
 void guard_baseline(struct agent *a)
@@ -68,8 +67,8 @@ static void guard_verify(struct agent *a, const struct nft_event *ev, const char
 	}
 	guard_baseline(a);
 	guard_alert(a, "table inet %s was %s by %s (%s); restored to %s in %" PRIu64 " us",
-		    NFT_TABLE_NAME, gone ? "deleted" : "changed", who, how, mode_name(a->mode),
-		    clock_mono_us() - t0);
+		    NFT_TABLE_NAME, gone ? "deleted" : "changed", who, how,
+		    mode_name(a->m.cur.mode), clock_mono_us() - t0);
 }
 
 static const char *guard_family(int family)
@@ -93,7 +92,7 @@ static void guard_foreign_chain(struct agent *a, const struct nft_event *ev)
 	char who[64];
 	int rc;
 
-	if (a->mode != MODE_ISOLATED)
+	if (a->m.cur.mode != MODE_ISOLATED)
 		return;
 	guard_who(ev, who, sizeof(who));
 	for (int i = 0; i < ev->nforeign; i++) {
@@ -167,7 +166,7 @@ static void guard_verify_cb(evutil_socket_t fd, short what, void *arg)
 
 int guard_start(struct agent *a)
 {
-	struct timeval tv = {GUARD_VERIFY_MS / 1000, (GUARD_VERIFY_MS % 1000) * 1000};
+	struct timeval tv = clock_tv_ms(GUARD_VERIFY_MS);
 
 	a->watch = nft_watch_new();
 	if (!a->watch)

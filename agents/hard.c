@@ -1,7 +1,8 @@
-/* Hard isolation: on top of the isolated table, the links (or, on a switch,
- * the host-facing ports) that the profile names go down or are blocked.
- * What was taken down is recorded first, so that a release, a rollback or
- * a restart puts back exactly that, and never the management channel. */
+/* Hard isolation on this host: on top of the isolated table, the links (or,
+ * on a switch, the host-facing ports) that the profile names go down or are
+ * blocked. The mode machine records the holds before they go down, so that
+ * a release, a rollback or a restart puts back exactly those, and never the
+ * management channel. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,39 +10,37 @@
 #include "bulkhead/log.h"
 #include "agent.h"
 
-static int hard_find(const struct agent *a, const char *name)
+bool hard_holds(const struct agent *a, const char *name)
 {
-	for (int i = 0; i < a->nholds; i++)
-		if (strcmp(a->holds[i].name, name) == 0)
-			return i;
-	return -1;
+	if (!a->m.cur.hard)
+		return false;
+	for (int i = 0; i < a->m.nholds; i++)
+		if (strcmp(a->m.holds[i].name, name) == 0)
+			return true;
+	return false;
 }
 
-int hard_plan(struct agent *a, char *kept, size_t kept_len)
+int hard_plan(struct agent *a, struct agent_hold *out, int max, char *kept, size_t kept_len)
 {
-	struct agent_hold plan[AGENT_MAX_HOLDS];
 	struct profile_ctx c;
-	int n, added = 0;
+	int n;
 
 	kept[0] = '\0';
 	if (profile_ctx_init(&c, &a->profile, a->link, &a->env) < 0) {
 		log_err("hard isolation: cannot list the links; only the table isolates");
 		return 0;
 	}
-	n = a->profile.ops->isolate(&c, plan, AGENT_MAX_HOLDS, kept, kept_len);
+	n = a->profile.ops->isolate(&c, out, max, kept, kept_len);
 	profile_ctx_done(&c);
-	for (int i = 0; i < n && a->nholds < AGENT_MAX_HOLDS; i++) {
-		if (hard_find(a, plan[i].name) >= 0)
-			continue;
-		a->holds[a->nholds++] = plan[i];
-		added++;
-	}
 	if (kept[0])
 		log_warn("hard isolation leaves up: %s", kept);
-	return added;
+	return n;
 }
 
-void hard_apply(struct agent *a)
+/* Each hold through fn, with the links as they are now. */
+static void hard_each(struct agent *a, const struct agent_hold *h, int n,
+		      void (*fn)(struct agent *a, const struct profile_ctx *c,
+				 const struct agent_hold *h))
 {
 	struct profile_ctx c;
 
@@ -49,68 +48,74 @@ void hard_apply(struct agent *a)
 		log_err("hard isolation: cannot list the links");
 		return;
 	}
-	for (int i = 0; i < a->nholds; i++) {
-		const struct agent_hold *h = &a->holds[i];
-		int rc;
-
-		if (profile_hold_in_force(&c, h))
-			continue;
-		rc = profile_hold_apply(&c, h);
-		if (rc < 0)
-			log_err("hard isolation: %s %s: %s",
-				h->kind == HOLD_LINK_DOWN ? "link down" : "block port", h->name,
-				strerror(-rc));
-		else
-			log_info("hard isolation: %s %s", h->name,
-				 h->kind == HOLD_LINK_DOWN ? "down" : "blocking");
-	}
+	for (int i = 0; i < n; i++)
+		fn(a, &c, &h[i]);
 	profile_ctx_done(&c);
 }
 
-/* The holds stay recorded: while the release awaits confirmation they are
- * what a rollback takes down again. A port the controller isolated on its
- * own stays isolated. */
-void hard_release(struct agent *a)
+static const char *hard_what(const struct agent_hold *h, bool down)
 {
-	struct profile_ctx c;
+	if (h->kind == HOLD_LINK_DOWN)
+		return down ? "down" : "up";
+	return down ? "blocking" : "forwarding";
+}
 
-	if (profile_ctx_init(&c, &a->profile, a->link, &a->env) < 0) {
-		log_err("hard isolation: cannot list the links to release them");
+static void hard_apply_one(struct agent *a, const struct profile_ctx *c, const struct agent_hold *h)
+{
+	int rc;
+
+	if (profile_hold_in_force(c, h))
 		return;
-	}
-	for (int i = 0; i < a->nholds; i++) {
-		const struct agent_hold *h = &a->holds[i];
-		int rc;
+	rc = profile_hold_apply(c, h);
+	if (rc < 0)
+		log_err("hard isolation: %s %s: %s",
+			h->kind == HOLD_LINK_DOWN ? "link down" : "block port", h->name,
+			strerror(-rc));
+	else
+		log_info("hard isolation: %s %s", h->name, hard_what(h, true));
+}
 
-		if (port_held(a, h->name))
-			continue;
-		rc = a->profile.ops->release(&c, h);
-		if (rc < 0)
-			agent_alert(a, "hard", "releasing %s failed: %s", h->name, strerror(-rc));
-		else
-			log_info("hard isolation released: %s %s", h->name,
-				 h->kind == HOLD_LINK_DOWN ? "up" : "forwarding");
-	}
-	profile_ctx_done(&c);
+void hard_apply(struct agent *a, const struct agent_hold *h, int n)
+{
+	hard_each(a, h, n, hard_apply_one);
+}
+
+/* A port the controller isolated on its own stays isolated. */
+static void hard_release_one(struct agent *a, const struct profile_ctx *c,
+			     const struct agent_hold *h)
+{
+	int rc;
+
+	if (port_held(a, h->name))
+		return;
+	rc = a->profile.ops->release(c, h);
+	if (rc < 0)
+		agent_alert(a, ALERT_HARD, "releasing %s failed: %s", h->name, strerror(-rc));
+	else
+		log_info("hard isolation released: %s %s", h->name, hard_what(h, false));
+}
+
+void hard_release(struct agent *a, const struct agent_hold *h, int n)
+{
+	hard_each(a, h, n, hard_release_one);
 }
 
 /* Someone set a held link up, or the bridge made a blocked port forward
  * again after its link came back: undo it, and say so. */
 void hard_verify(struct agent *a, const struct profile_ctx *c)
 {
-	if (!a->hard)
+	if (!a->m.cur.hard)
 		return;
-	for (int i = 0; i < a->nholds; i++) {
-		const struct agent_hold *h = &a->holds[i];
+	for (int i = 0; i < a->m.nholds; i++) {
+		const struct agent_hold *h = &a->m.holds[i];
 		int rc;
 
 		if (profile_hold_in_force(c, h))
 			continue;
 		rc = profile_hold_apply(c, h);
 		a->tampers++;
-		agent_alert(a, "tamper", "%s %s came back %s while isolated --hard; %s",
+		agent_alert(a, ALERT_TAMPER, "%s %s came back %s while isolated --hard; %s",
 			    h->kind == HOLD_LINK_DOWN ? "link" : "port", h->name,
-			    h->kind == HOLD_LINK_DOWN ? "up" : "forwarding",
-			    rc < 0 ? strerror(-rc) : "taken down again");
+			    hard_what(h, false), rc < 0 ? strerror(-rc) : "taken down again");
 	}
 }

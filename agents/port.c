@@ -52,16 +52,6 @@ bool port_held(const struct agent *a, const char *name)
 	return false;
 }
 
-static bool port_hard_held(const struct agent *a, const char *name)
-{
-	if (!a->hard)
-		return false;
-	for (int i = 0; i < a->nholds; i++)
-		if (strcmp(a->holds[i].name, name) == 0)
-			return true;
-	return false;
-}
-
 static struct agent_hold port_hold(const struct agent_port *p)
 {
 	struct agent_hold h;
@@ -88,13 +78,32 @@ static void port_timer_arm(struct agent *a)
 	}
 }
 
+/* The names of a request, for its ack. */
+static void port_ack_names(struct port_ack *pa, const struct port_req *r, const char **v)
+{
+	for (int i = 0; r && i < r->n; i++)
+		v[i] = r->names[i];
+	pa->names = v;
+	pa->n = r ? r->n : 0;
+}
+
+static void port_ack_send(struct agent *a, uint32_t seq, enum ack_status status, uint32_t result,
+			  uint64_t apply_us, const char *err, uint64_t epoch, enum port_state state,
+			  const struct port_req *r)
+{
+	static const char *v[AGENT_MAX_PORTS];
+	struct port_ack pa = {status, result, apply_us, err, epoch, state, NULL, 0};
+
+	port_ack_names(&pa, r, v);
+	session_send_port_ack(a, seq, &pa);
+}
 
 static void port_refuse(struct agent *a, uint32_t seq, uint32_t err, const char *why,
-			uint64_t epoch, const char *state, const struct port_req *r)
+			uint64_t epoch, enum port_state state, const struct port_req *r)
 {
-	log_warn("port-set %s at epoch %" PRIu64 " refused: %s", state ? state : "?", epoch, why);
-	session_send_port_ack(a, seq, "refused", err, 0, why, epoch, state ? state : "",
-			      r ? (const char(*)[LINK_NAME_MAX])r->names : NULL, r ? r->n : 0);
+	log_warn("port-set %s at epoch %" PRIu64 " refused: %s", port_state_name(state), epoch,
+		 why);
+	port_ack_send(a, seq, ACK_REFUSED, err, 0, why, epoch, state, r);
 }
 
 /* Every named port is checked before any is changed: one bad name refuses
@@ -120,7 +129,7 @@ static int port_req_check(struct agent *a, const struct port_req *r, uint64_t ep
 			snprintf(why, len, "port %s holds epoch %" PRIu64 "; stale epoch ignored",
 				 p->name, p->epoch);
 			rc = -ESTALE;
-		} else if (!isolate && port_hard_held(a, r->names[i])) {
+		} else if (!isolate && hard_holds(a, r->names[i])) {
 			snprintf(why, len, "port %s is held by this switch's hard isolation",
 				 r->names[i]);
 			rc = -EBUSY;
@@ -145,7 +154,7 @@ static int port_req_apply(struct agent *a, const struct port_req *r, char *why, 
 		struct agent_hold h = port_hold(p);
 		int e = p->isolated
 			    ? profile_hold_apply(&c, &h)
-			    : (port_hard_held(a, p->name) ? 0 : a->profile.ops->release(&c, &h));
+			    : (hard_holds(a, p->name) ? 0 : a->profile.ops->release(&c, &h));
 
 		if (e < 0 && rc == 0) {
 			rc = e;
@@ -159,15 +168,15 @@ static int port_req_apply(struct agent *a, const struct port_req *r, char *why, 
 	return rc;
 }
 
-void port_set(struct agent *a, const struct wire_frame *f)
+void port_set(struct agent *a, uint32_t seq, const struct msg_port_set *ps)
 {
 	static struct port_req r;
 	static struct agent_port saved[AGENT_MAX_PORTS];
-	uint32_t seq = f->nlh->nlmsg_seq, confirm_ms = wire_get_u32(f, WA_CONFIRM_MS, 0);
-	uint64_t epoch = wire_get_u64(f, WA_EPOCH, 0), t0 = clock_mono_us();
-	const char *state = wire_get_str(f, WA_PORT_STATE, NULL);
+	uint32_t confirm_ms = ps->confirm_ms;
+	uint64_t epoch = ps->epoch, t0 = clock_mono_us();
+	enum port_state state = ps->state;
+	bool isolate = state == PORT_ISOLATED;
 	int nsaved = a->nports, repeat = 1, rc;
-	bool isolate;
 	char why[160];
 
 	memset(&r, 0, sizeof(r));
@@ -177,18 +186,11 @@ void port_set(struct agent *a, const struct wire_frame *f)
 		port_refuse(a, seq, EOPNOTSUPP, why, epoch, state, NULL);
 		return;
 	}
-	if (!f->tb[WA_EPOCH] || !state || (strcmp(state, "isolated") && strcmp(state, "open"))) {
-		port_refuse(a, seq, EINVAL,
-			    "port-set needs an epoch and a state (isolated or open)", epoch, state,
-			    NULL);
-		return;
-	}
-	if (wire_strs_foreach(f, WA_PORT_NAME, port_req_add, &r) < 0 || r.n == 0) {
+	if (msg_strs_foreach(&ps->ports, port_req_add, &r) < 0 || r.n == 0) {
 		port_refuse(a, seq, EINVAL, r.bad ? r.bad : "port-set names no port", epoch, state,
 			    NULL);
 		return;
 	}
-	isolate = strcmp(state, "isolated") == 0;
 	rc = port_req_check(a, &r, epoch, isolate, why, sizeof(why));
 	if (rc < 0) {
 		port_refuse(a, seq, (uint32_t)-rc, why, epoch, state, &r);
@@ -205,8 +207,8 @@ void port_set(struct agent *a, const struct wire_frame *f)
 
 		for (int i = 0; i < r.n; i++)
 			pending |= port_find(a, r.names[i])->pending != 0;
-		session_send_port_ack(a, seq, pending ? "pending-confirm" : "applied", 0, 0, NULL,
-				      epoch, state, (const char(*)[LINK_NAME_MAX])r.names, r.n);
+		port_ack_send(a, seq, pending ? ACK_PENDING_CONFIRM : ACK_APPLIED, 0, 0, NULL,
+			      epoch, state, &r);
 		return;
 	}
 	memcpy(saved, a->ports, sizeof(saved[0]) * (size_t)a->nports);
@@ -250,18 +252,17 @@ void port_set(struct agent *a, const struct wire_frame *f)
 	}
 	rc = port_req_apply(a, &r, why, sizeof(why));
 	port_timer_arm(a);
-	a->sync_due = a->persisted;
+	a->sync_due = a->m.persisted;
 	if (rc < 0) {
-		session_send_port_ack(a, seq, "refused", (uint32_t)-rc, clock_mono_us() - t0, why, epoch,
-				      state, (const char(*)[LINK_NAME_MAX])r.names, r.n);
+		port_ack_send(a, seq, ACK_REFUSED, (uint32_t)-rc, clock_mono_us() - t0, why, epoch,
+			      state, &r);
 		return;
 	}
 	log_info("epoch %" PRIu64 ": %d port%s %s in %" PRIu64 " us%s", epoch, r.n,
-		 r.n == 1 ? "" : "s", state, clock_mono_us() - t0,
+		 r.n == 1 ? "" : "s", port_state_name(state), clock_mono_us() - t0,
 		 !isolate && confirm_ms ? ", awaiting confirmation" : "");
-	session_send_port_ack(a, seq, !isolate && confirm_ms ? "pending-confirm" : "applied", 0,
-			      clock_mono_us() - t0, NULL, epoch, state,
-			      (const char(*)[LINK_NAME_MAX])r.names, r.n);
+	port_ack_send(a, seq, !isolate && confirm_ms ? ACK_PENDING_CONFIRM : ACK_APPLIED, 0,
+		      clock_mono_us() - t0, NULL, epoch, state, &r);
 }
 
 int port_confirm(struct agent *a, uint64_t epoch)
@@ -276,7 +277,7 @@ int port_confirm(struct agent *a, uint64_t epoch)
 	}
 	if (n) {
 		agent_record(a);
-		a->sync_due = a->persisted;
+		a->sync_due = a->m.persisted;
 		port_timer_arm(a);
 		log_info("epoch %" PRIu64 ": %d port%s confirmed open", epoch, n,
 			 n == 1 ? "" : "s");
@@ -308,15 +309,35 @@ void port_rollback_cb(evutil_socket_t fd, short what, void *arg)
 	if (r.n == 0)
 		return;
 	agent_record(a);
-	a->sync_due = a->persisted;
+	a->sync_due = a->m.persisted;
 	rc = port_req_apply(a, &r, why, sizeof(why));
-	agent_alert(a, "rollback",
+	agent_alert(a, ALERT_ROLLBACK,
 		    "%d port%s opened at epoch %" PRIu64 " not confirmed in time; "
 		    "isolated again (%s%s)",
 		    r.n, r.n == 1 ? "" : "s", epoch, r.names[0], r.n > 1 ? ", ..." : "");
-	session_send_port_ack(a, 0, "rolled-back", rc < 0 ? (uint32_t)-rc : 0, clock_mono_us() - t0,
-			      rc < 0 ? why : "not confirmed in time", epoch, "isolated",
-			      (const char(*)[LINK_NAME_MAX])r.names, r.n);
+	port_ack_send(a, 0, ACK_ROLLED_BACK, rc < 0 ? (uint32_t)-rc : 0, clock_mono_us() - t0,
+		      rc < 0 ? why : "not confirmed in time", epoch, PORT_ISOLATED, &r);
+}
+
+int port_restore(struct agent *a, const struct agent_record *r)
+{
+	int rolled_back = 0;
+
+	a->nports = r->nports;
+	memcpy(a->ports, r->ports, sizeof(r->ports[0]) * (size_t)r->nports);
+	for (int i = 0; i < a->nports; i++) {
+		if (!a->ports[i].pending)
+			continue;
+		/* Opened and never confirmed: back to isolated, as its timer
+		 * would have done. */
+		log_warn("port %s: opened at epoch %" PRIu64 " and never confirmed; "
+			 "isolating it again",
+			 a->ports[i].name, a->ports[i].epoch);
+		a->ports[i].pending = 0;
+		a->ports[i].isolated = 1;
+		rolled_back++;
+	}
+	return rolled_back;
 }
 
 /* At start: every port the record holds isolated is isolated again. */
@@ -346,7 +367,7 @@ void port_verify(struct agent *a, const struct profile_ctx *c)
 			continue;
 		rc = profile_hold_apply(c, &h);
 		a->tampers++;
-		agent_alert(a, "tamper", "isolated port %s came back %s; %s", h.name,
+		agent_alert(a, ALERT_TAMPER, "isolated port %s came back %s; %s", h.name,
 			    h.kind == HOLD_LINK_DOWN ? "up" : "forwarding",
 			    rc < 0 ? strerror(-rc) : "isolated again");
 	}

@@ -296,9 +296,21 @@ static const struct profile_ops *profile_kind_find(const char *name)
 	return NULL;
 }
 
+static const char *const profile_methods[] = {
+    [HOLD_LINK_DOWN] = "link-down", [HOLD_PORT_BLOCK] = "bridge-block"};
+
 const char *profile_method_name(enum hold_kind k)
 {
-	return k == HOLD_PORT_BLOCK ? "bridge-block" : "link-down";
+	return k == HOLD_PORT_BLOCK ? profile_methods[HOLD_PORT_BLOCK]
+				    : profile_methods[HOLD_LINK_DOWN];
+}
+
+int profile_method_parse(const char *s)
+{
+	for (int i = 0; i < 2; i++)
+		if (strcmp(s, profile_methods[i]) == 0)
+			return i;
+	return -1;
 }
 
 /* --- loading --- */
@@ -424,9 +436,10 @@ int profile_load(struct profile *p, const char *dir, bool dir_explicit, const ch
 	patterns_copy(&p->host_facing, &pc.host_facing);
 	p->netdev_ingress = pc.netdev_ingress == 1;
 	p->bridge = pc.bridge == 1;
-	p->port_method = pc.port_isolation && strcmp(pc.port_isolation, "bridge-block") == 0
-			     ? HOLD_PORT_BLOCK
-			     : HOLD_LINK_DOWN;
+	p->port_method =
+	    pc.port_isolation && profile_method_parse(pc.port_isolation) == HOLD_PORT_BLOCK
+		? HOLD_PORT_BLOCK
+		: HOLD_LINK_DOWN;
 	profile_conf_clear(&pc);
 	return 0;
 }

@@ -84,6 +84,8 @@ int profile_load(struct profile *p, const char *dir, bool dir_explicit, const ch
 		 conf_error_fn err, void *arg);
 void profile_clear(struct profile *p);
 const char *profile_method_name(enum hold_kind k);
+/* The hold kind named s (link-down, bridge-block), or -1. */
+int profile_method_parse(const char *s);
 
 /* Takes a snapshot of the links and works out what is protected. The
  * caller calls profile_ctx_done. Returns 0 or -errno. */

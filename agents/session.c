@@ -36,80 +36,75 @@ int session_send(struct agent *a, const void *frame, int len)
 	return bufferevent_write(a->bev, frame, (size_t)len);
 }
 
-void session_send_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
-		      uint64_t apply_us, const char *err)
+void session_send_ack(struct agent *a, uint32_t seq, const struct mode_result *res)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
+	static const char *links[MODE_MAX_HOLDS];
+	struct msg_ack k = {
+	    .status = res->status,
+	    .result = res->error,
+	    .epoch = a->m.cur.epoch,
+	    .mode = a->m.cur.mode,
+	    .apply_us = res->apply_us,
+	    .hash = mode_policy_hash(&a->m.cur),
+	    .persisted = a->m.persisted,
+	    .error = res->message[0] ? res->message : NULL,
+	    .hard = a->m.cur.hard,
+	};
 
-	wire_build_start(&b, buf, WIRE_ACK, seq);
-	wire_put_u64(&b, WA_EPOCH, a->epoch);
-	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
-	wire_put_u32(&b, WA_RESULT, result);
-	wire_put_u64(&b, WA_APPLY_US, apply_us);
-	wire_put_str(&b, WA_HASH, a->policy ? a->policy->hash : "");
-	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
-	wire_put_str(&b, WA_STATUS, status);
-	if (err)
-		wire_put_str(&b, WA_ERROR, err);
 	/* Hard isolation: said only when held, with what it holds down. */
-	if (a->hard) {
-		wire_put_u8(&b, WA_HARD, 1);
-		for (int i = 0; i < a->nholds; i++)
-			wire_put_str(&b, WA_LINK_NAME, a->holds[i].name);
-	}
-	if (session_send(a, buf, wire_build_end(&b)) < 0)
+	for (int i = 0; k.hard && i < a->m.nholds; i++)
+		links[k.links.n++] = a->m.holds[i].name;
+	k.links.v = links;
+	if (session_send(a, buf, msg_ack_encode(buf, seq, &k)) < 0)
 		agent_after_ack(a); /* no session to carry the ack: now */
 }
 
-void session_send_port_ack(struct agent *a, uint32_t seq, const char *status, uint32_t result,
-			   uint64_t apply_us, const char *err, uint64_t epoch, const char *state,
-			   const char (*names)[LINK_NAME_MAX], int nnames)
+void session_send_port_ack(struct agent *a, uint32_t seq, const struct port_ack *pa)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
+	struct msg_ack k = {
+	    .status = pa->status,
+	    .result = pa->result,
+	    .epoch = pa->epoch,
+	    .mode = a->m.cur.mode,
+	    .apply_us = pa->apply_us,
+	    .persisted = a->m.persisted,
+	    .error = pa->err,
+	    .port = true,
+	    .port_state = pa->state,
+	    .ports = {.v = pa->names, .n = pa->n},
+	};
 
-	wire_build_start(&b, buf, WIRE_ACK, seq);
-	wire_put_u64(&b, WA_EPOCH, epoch);
-	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
-	wire_put_u32(&b, WA_RESULT, result);
-	wire_put_u64(&b, WA_APPLY_US, apply_us);
-	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
-	wire_put_str(&b, WA_STATUS, status);
-	wire_put_str(&b, WA_PORT_STATE, state);
-	for (int i = 0; i < nnames; i++)
-		wire_put_str(&b, WA_PORT_NAME, names[i]);
-	if (err)
-		wire_put_str(&b, WA_ERROR, err);
-	if (session_send(a, buf, wire_build_end(&b)) < 0)
+	if (session_send(a, buf, msg_ack_encode(buf, seq, &k)) < 0)
 		agent_after_ack(a);
 }
 
 static void session_send_hello(struct agent *a)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
+	static const char *ports[AGENT_MAX_PORTS];
+	struct msg_hello h = {
+	    .name = a->name,
+	    .mode = a->m.cur.mode,
+	    .epoch = a->m.cur.epoch,
+	    .hash = mode_policy_hash(&a->m.cur),
+	    .persisted = a->m.persisted,
+	    .software = "bulkhead-agent " BULKHEAD_VERSION,
+	    .tampers = a->tampers,
+	    .pending = a->m.pending,
+	    .hard = a->m.cur.hard,
+	};
 
-	wire_build_start(&b, buf, WIRE_HELLO, ++a->seq);
-	wire_put_str(&b, WA_NAME, a->name);
-	wire_put_u8(&b, WA_MODE, (uint8_t)a->mode);
-	wire_put_u64(&b, WA_EPOCH, a->epoch);
-	wire_put_str(&b, WA_HASH, a->policy ? a->policy->hash : "");
-	wire_put_u8(&b, WA_PERSISTED, (uint8_t)a->persisted);
-	wire_put_str(&b, WA_SOFTWARE, "bulkhead-agent " BULKHEAD_VERSION);
-	wire_put_u32(&b, WA_TAMPERS, a->tampers);
-	if (a->pending)
-		wire_put_str(&b, WA_STATUS, "pending-confirm");
-	if (a->hard)
-		wire_put_u8(&b, WA_HARD, 1);
 	/* A switch names the ports it holds isolated. */
 	for (int i = 0; i < a->nports; i++)
 		if (a->ports[i].isolated)
-			wire_put_str(&b, WA_PORT_NAME, a->ports[i].name);
-	session_send(a, buf, wire_build_end(&b));
+			ports[h.ports.n++] = a->ports[i].name;
+	h.ports.v = ports;
+	session_send(a, buf, msg_hello_encode(buf, ++a->seq, &h));
 }
 
-void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)
+void agent_alert(struct agent *a, enum alert_kind kind, const char *fmt, ...)
 {
 	int n = (int)(sizeof(a->alerts) / sizeof(a->alerts[0]));
 	va_list ap;
@@ -119,11 +114,11 @@ void agent_alert(struct agent *a, const char *kind, const char *fmt, ...)
 		memmove(&a->alerts[0], &a->alerts[1], sizeof(a->alerts[0]) * (size_t)(n - 1));
 		a->nalerts--;
 	}
-	snprintf(a->alerts[a->nalerts].kind, sizeof(a->alerts[0].kind), "%s", kind);
+	a->alerts[a->nalerts].kind = kind;
 	va_start(ap, fmt);
 	vsnprintf(a->alerts[a->nalerts].text, sizeof(a->alerts[0].text), fmt, ap);
 	va_end(ap);
-	log_warn("ALERT %s: %s", kind, a->alerts[a->nalerts].text);
+	log_warn("ALERT %s: %s", alert_kind_name(kind), a->alerts[a->nalerts].text);
 	a->nalerts++;
 	session_alerts_flush(a);
 }
@@ -136,13 +131,9 @@ void session_alerts_flush(struct agent *a)
 	if (!a->admitted)
 		return;
 	for (int i = 0; i < a->nalerts; i++) {
-		struct wire_builder b;
+		struct msg_alert m = {a->alerts[i].kind, a->alerts[i].text, a->tampers};
 
-		wire_build_start(&b, buf, WIRE_ALERT, ++a->seq);
-		wire_put_str(&b, WA_STATUS, a->alerts[i].kind);
-		wire_put_str(&b, WA_ERROR, a->alerts[i].text);
-		wire_put_u32(&b, WA_TAMPERS, a->tampers);
-		session_send(a, buf, wire_build_end(&b));
+		session_send(a, buf, msg_alert_encode(buf, ++a->seq, &m));
 	}
 	a->nalerts = 0;
 }
@@ -166,33 +157,48 @@ static void session_close(struct agent *a, const char *why)
 	session_schedule_reconnect(a);
 }
 
+/* One frame from the controller, decoded by its kind; a frame that does
+ * not decode, or does not belong here, closes the session (DESIGN). */
 static void session_frame(struct agent *a, const struct wire_frame *f)
 {
-	switch (f->type) {
-	case WIRE_HEARTBEAT: break;
-	case WIRE_SET_MODE:
-		if (!f->tb[WA_EPOCH] || !f->tb[WA_MODE]) {
-			session_close(a, "set-mode without epoch or mode");
-			return;
-		}
-		agent_mode_set(a, wire_get_u64(f, WA_EPOCH, 0), wire_get_u8(f, WA_MODE, 0),
-			       wire_get_str(f, WA_HASH, NULL), wire_get_u32(f, WA_CONFIRM_MS, 0),
-			       f->nlh->nlmsg_seq, wire_get_u8(f, WA_HARD, 0));
-		break;
-	case WIRE_CONFIRM: agent_confirm(a, wire_get_u64(f, WA_EPOCH, 0), f->nlh->nlmsg_seq); break;
-	case WIRE_POLICY: agent_policy_part(a, f); break;
-	case WIRE_PORT_SET: port_set(a, f); break;
-	case WIRE_CHECK: check_start(a, f); break;
-	default: {
-		char why[96];
+	uint32_t seq = f->nlh->nlmsg_seq;
+	struct mode_result res;
+	const char *err;
+	union msg m;
+	char why[160];
 
-		/* DESIGN: a message that does not belong closes the session. */
+	if (f->type == WIRE_POLICY) {
+		agent_policy_part(a, f);
+		return;
+	}
+	if (msg_decode(f, &m, &err) < 0) {
+		snprintf(why, sizeof(why), "malformed frame from the controller: %s", err);
+		session_close(a, why);
+		return;
+	}
+	switch (f->type) {
+	case WIRE_HEARTBEAT: return;
+	case WIRE_SET_MODE: {
+		struct mode_request rq = {m.set_mode.epoch, m.set_mode.mode, m.set_mode.hash,
+					  m.set_mode.confirm_ms, m.set_mode.hard};
+
+		mode_set(&a->m, &rq, &res);
+		break;
+	}
+	case WIRE_CONFIRM:
+		/* Switch ports opened at this epoch are committed by the same word. */
+		mode_confirm(&a->m, m.confirm.epoch, port_confirm(a, m.confirm.epoch) > 0, &res);
+		break;
+	case WIRE_PORT_SET: port_set(a, seq, &m.port_set); return;
+	case WIRE_CHECK: check_start(a, &m.check); return;
+	default:
 		snprintf(why, sizeof(why), "unexpected %s frame from the controller",
 			 wire_type_name(f->type));
 		session_close(a, why);
-		break;
+		return;
 	}
-	}
+	agent_mode_done(a, &res);
+	session_send_ack(a, seq, &res);
 }
 
 static void session_read_cb(struct bufferevent *bev, void *arg)
@@ -334,7 +340,7 @@ static void session_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	static char buf[WIRE_MAX_FRAME];
 	struct agent *a = arg;
-	struct wire_builder b;
+	struct msg_heartbeat hb;
 
 	if (!a->bev || !a->established)
 		return;
@@ -343,9 +349,8 @@ static void session_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* What the kernel holds, as the agent last read it back. */
-	wire_build_start(&b, buf, WIRE_HEARTBEAT, ++a->seq);
-	wire_put_str(&b, WA_HASH, a->digest);
-	session_send(a, buf, wire_build_end(&b));
+	hb.digest = a->digest;
+	session_send(a, buf, msg_heartbeat_encode(buf, ++a->seq, &hb));
 }
 
 void session_start(struct agent *a)

@@ -4,6 +4,7 @@
  * left, so the disk never delays an isolation. Policies are kept as the
  * WIRE_POLICY frames they arrived in, in files named by their hash. */
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -38,9 +39,9 @@ static int hash_field(const char *s, char out[65])
 	return 0;
 }
 
-static int state_hold_add(struct agent_record *r, const char *name, enum hold_kind kind)
+static int state_hold_add(struct mode_record *r, const char *name, enum hold_kind kind)
 {
-	if (r->nholds == AGENT_MAX_HOLDS || strlen(name) >= LINK_NAME_MAX)
+	if (r->nholds == MODE_MAX_HOLDS || strlen(name) >= LINK_NAME_MAX)
 		return -1;
 	snprintf(r->holds[r->nholds].name, LINK_NAME_MAX, "%s", name);
 	r->holds[r->nholds++].kind = kind;
@@ -53,98 +54,132 @@ static int state_port_parse(struct agent_record *r, const char *line)
 	char name[32], state[16], method[16];
 	struct agent_port *p;
 	uint64_t epoch;
-	int pending;
+	int pending, st, kind;
 
 	if (r->nports == AGENT_MAX_PORTS ||
 	    sscanf(line, "port %31s %15s %15s %" SCNu64 " %d", name, state, method, &epoch,
 		   &pending) != 5 ||
-	    strlen(name) >= LINK_NAME_MAX || (pending != 0 && pending != 1))
+	    strlen(name) >= LINK_NAME_MAX || (pending != 0 && pending != 1) ||
+	    (st = port_state_parse(state)) < 0 || (kind = profile_method_parse(method)) < 0)
 		return -1;
-	p = &r->ports[r->nports];
+	p = &r->ports[r->nports++];
 	memset(p, 0, sizeof(*p));
 	snprintf(p->name, sizeof(p->name), "%s", name);
-	if (strcmp(state, "isolated") == 0)
-		p->isolated = 1;
-	else if (strcmp(state, "open") != 0)
-		return -1;
-	if (strcmp(method, "bridge-block") == 0)
-		p->method = HOLD_PORT_BLOCK;
-	else if (strcmp(method, "link-down") == 0)
-		p->method = HOLD_LINK_DOWN;
-	else
-		return -1;
+	p->isolated = st == PORT_ISOLATED;
+	p->method = (enum hold_kind)kind;
 	p->epoch = epoch;
 	p->pending = pending;
-	r->nports++;
 	return 0;
+}
+
+enum state_kind { SK_MODE, SK_EPOCH, SK_HASH, SK_FLAG, SK_HOLD };
+
+/* The "KEY VALUE" lines of the record; `have` marks the ones it needs. */
+static const struct state_key {
+	const char *key;
+	enum state_kind kind;
+	size_t off;
+	int have;
+	enum hold_kind hold;
+} state_keys[] = {
+    {"mode", SK_MODE, offsetof(struct mode_record, mode), 1, 0},
+    {"epoch", SK_EPOCH, offsetof(struct mode_record, epoch), 2, 0},
+    {"policy", SK_HASH, offsetof(struct mode_record, policy), 4, 0},
+    {"pending", SK_FLAG, offsetof(struct mode_record, pending), 0, 0},
+    {"prev-mode", SK_MODE, offsetof(struct mode_record, prev_mode), 0, 0},
+    {"prev-epoch", SK_EPOCH, offsetof(struct mode_record, prev_epoch), 0, 0},
+    {"prev-policy", SK_HASH, offsetof(struct mode_record, prev_policy), 0, 0},
+    /* Hard isolation and switch ports: only present when in use. */
+    {"hard", SK_FLAG, offsetof(struct mode_record, hard), 0, 0},
+    {"prev-hard", SK_FLAG, offsetof(struct mode_record, prev_hard), 0, 0},
+    {"held-link", SK_HOLD, 0, 0, HOLD_LINK_DOWN},
+    {"held-port", SK_HOLD, 0, 0, HOLD_PORT_BLOCK},
+};
+
+/* One line into r; returns the bits of `have` it sets, or -1. */
+static int state_line_parse(struct mode_record *r, const char *key, const char *val)
+{
+	for (size_t i = 0; i < sizeof(state_keys) / sizeof(state_keys[0]); i++) {
+		const struct state_key *k = &state_keys[i];
+		char *field = (char *)r + k->off;
+		int v;
+
+		if (strcmp(key, k->key) != 0)
+			continue;
+		switch (k->kind) {
+		case SK_MODE:
+			if ((v = mode_parse(val)) < 0)
+				return -1;
+			memcpy(field, &v, sizeof(v));
+			break;
+		case SK_EPOCH:
+			if (sscanf(val, "%" SCNu64, (uint64_t *)(void *)field) != 1)
+				return -1;
+			break;
+		case SK_HASH:
+			if (hash_field(val, field) < 0)
+				return -1;
+			break;
+		case SK_FLAG:
+			if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
+				return -1;
+			*(bool *)(void *)field = val[0] == '1';
+			break;
+		case SK_HOLD:
+			if (state_hold_add(r, val, k->hold) < 0)
+				return -1;
+			break;
+		}
+		return k->have;
+	}
+	return -1;
+}
+
+int state_parse(FILE *f, struct agent_record *r)
+{
+	char line[256], key[32], val[96];
+	int have = 0, bits;
+
+	memset(r, 0, sizeof(*r));
+	if (!fgets(line, sizeof(line), f) || strcmp(line, STATE_MAGIC "\n") != 0)
+		return -2;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "port ", 5) == 0) {
+			if (state_port_parse(r, line) < 0)
+				return -1;
+			continue;
+		}
+		if (sscanf(line, "%31s %95s", key, val) != 2 ||
+		    (bits = state_line_parse(&r->m, key, val)) < 0)
+			return -1;
+		have |= bits;
+	}
+	return have == 7 ? 0 : -1;
 }
 
 /* Returns 0 when a record was loaded, 1 when there is none, -1 when it is unreadable. */
 int state_load(const char *dir, struct agent_record *r)
 {
-	char path[4096], line[256], key[32], val[96];
-	int have = 0, rc = -1;
+	char path[4096];
 	FILE *f;
+	int rc;
 
 	memset(r, 0, sizeof(*r));
 	state_path(path, sizeof(path), dir, "state");
-	f = fopen(path, "r");
+	f = fopen(path, "re");
 	if (!f) {
 		if (errno == ENOENT)
 			return 1;
 		log_err("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (!fgets(line, sizeof(line), f) || strcmp(line, STATE_MAGIC "\n") != 0) {
-		log_err("%s: not an agent state record", path);
-		goto out;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "port ", 5) == 0) {
-			if (state_port_parse(r, line) < 0)
-				goto bad;
-			continue;
-		}
-		if (sscanf(line, "%31s %95s", key, val) != 2)
-			goto bad;
-		if (strcmp(key, "mode") == 0 && (r->mode = mode_parse(val)) >= 0)
-			have |= 1;
-		else if (strcmp(key, "epoch") == 0 && sscanf(val, "%" SCNu64, &r->epoch) == 1)
-			have |= 2;
-		else if (strcmp(key, "policy") == 0 && hash_field(val, r->policy) == 0)
-			have |= 4;
-		else if (strcmp(key, "pending") == 0 && sscanf(val, "%d", &r->pending) == 1)
-			;
-		else if (strcmp(key, "prev-mode") == 0 && (r->prev_mode = mode_parse(val)) >= 0)
-			;
-		else if (strcmp(key, "prev-epoch") == 0 &&
-			 sscanf(val, "%" SCNu64, &r->prev_epoch) == 1)
-			;
-		else if (strcmp(key, "prev-policy") == 0 && hash_field(val, r->prev_policy) == 0)
-			;
-		/* Hard isolation and switch ports: only present when in use. */
-		else if (strcmp(key, "hard") == 0 && sscanf(val, "%d", &r->hard) == 1)
-			;
-		else if (strcmp(key, "prev-hard") == 0 && sscanf(val, "%d", &r->prev_hard) == 1)
-			;
-		else if (strcmp(key, "held-link") == 0 &&
-			 state_hold_add(r, val, HOLD_LINK_DOWN) == 0)
-			;
-		else if (strcmp(key, "held-port") == 0 &&
-			 state_hold_add(r, val, HOLD_PORT_BLOCK) == 0)
-			;
-		else
-			goto bad;
-	}
-	if (have == 7) {
-		rc = 0;
-		goto out;
-	}
-bad:
-	log_err("%s: malformed state record", path);
-out:
+	rc = state_parse(f, r);
 	fclose(f);
-	return rc;
+	if (rc == -2)
+		log_err("%s: not an agent state record", path);
+	else if (rc < 0)
+		log_err("%s: malformed state record", path);
+	return rc < 0 ? -1 : 0;
 }
 
 int state_record(const char *dir, const struct agent_record *r)
@@ -162,21 +197,22 @@ int state_record(const char *dir, const struct agent_record *r)
 	fprintf(m,
 		STATE_MAGIC "\nmode %s\nepoch %" PRIu64 "\npolicy %s\npending %d\n"
 			    "prev-mode %s\nprev-epoch %" PRIu64 "\nprev-policy %s\n",
-		mode_name(r->mode), r->epoch, r->policy[0] ? r->policy : "-", r->pending,
-		mode_name(r->prev_mode), r->prev_epoch, r->prev_policy[0] ? r->prev_policy : "-");
+		mode_name(r->m.mode), r->m.epoch, r->m.policy[0] ? r->m.policy : "-", r->m.pending,
+		mode_name(r->m.prev_mode), r->m.prev_epoch,
+		r->m.prev_policy[0] ? r->m.prev_policy : "-");
 	/* Optional lines, written only when they say something: a record of a
 	 * host that never used them reads as before. */
-	if (r->hard)
+	if (r->m.hard)
 		fprintf(m, "hard 1\n");
-	if (r->prev_hard)
+	if (r->m.prev_hard)
 		fprintf(m, "prev-hard 1\n");
-	for (int i = 0; i < r->nholds; i++)
+	for (int i = 0; i < r->m.nholds; i++)
 		fprintf(m, "%s %s\n",
-			r->holds[i].kind == HOLD_PORT_BLOCK ? "held-port" : "held-link",
-			r->holds[i].name);
+			r->m.holds[i].kind == HOLD_PORT_BLOCK ? "held-port" : "held-link",
+			r->m.holds[i].name);
 	for (int i = 0; i < r->nports; i++)
 		fprintf(m, "port %s %s %s %" PRIu64 " %d\n", r->ports[i].name,
-			r->ports[i].isolated ? "isolated" : "open",
+			port_state_name(r->ports[i].isolated ? PORT_ISOLATED : PORT_OPEN),
 			profile_method_name(r->ports[i].method), r->ports[i].epoch,
 			r->ports[i].pending);
 	if (fclose(m) != 0)

@@ -1,13 +1,12 @@
 /* bulkheadd: the controller daemon. Holds the inventory and each host's
  * state, keeps a TLS session to every agent, and serves the CLI. */
 #include <errno.h>
-#include <pwd.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 
 #include "bulkhead/clock.h"
 #include "bulkhead/log.h"
@@ -15,26 +14,6 @@
 #include "controller.h"
 
 #define LAST_SEEN_FLUSH_S 5
-
-
-
-struct host *ctl_host_find(struct ctl *c, const char *name)
-{
-	for (int i = 0; i < c->nhosts; i++)
-		if (strcmp(c->hosts[i].name, name) == 0)
-			return &c->hosts[i];
-	return NULL;
-}
-
-void ctl_actor(uid_t uid, pid_t pid, char *buf, size_t len)
-{
-	struct passwd pw, *pwp = NULL;
-	char pwbuf[1024];
-
-	getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
-	snprintf(buf, len, "%s (uid %u, pid %d)", pwp ? pwp->pw_name : "?", (unsigned)uid,
-		 (int)pid);
-}
 
 static void ctl_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -44,14 +23,42 @@ static void ctl_signal_cb(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(c->base, NULL);
 }
 
+/* Heartbeats only touch memory; this writes the connected hosts' last-seen
+ * times in one transaction. */
+static void ctl_last_seen_flush(struct ctl *c)
+{
+	struct host **seen = xcalloc((size_t)c->nhosts + 1, sizeof(*seen));
+	int n = 0;
+
+	for (int i = 0; i < c->nhosts; i++)
+		if (c->hosts[i].peer)
+			seen[n++] = &c->hosts[i];
+	store_hosts_seen(c->store, seen, n);
+	free(seen);
+}
+
 static void ctl_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-	store_last_seen_flush(arg);
+	ctl_last_seen_flush(arg);
+}
+
+/* The store the configuration names; by default SQLite in the state directory. */
+static int ctl_store_open(struct ctl *c)
+{
+	char path[4096];
+
+	if (mkdir(c->conf.state_dir, 0700) < 0 && errno != EEXIST) {
+		log_err("%s: %s", c->conf.state_dir, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof(path), "sqlite:%s/bulkhead.db", c->conf.state_dir);
+	c->store = store_open(path, 0);
+	return c->store ? 0 : -1;
 }
 
 static int ctl_setup(struct ctl *c, const char *conf_path)
 {
-	struct timeval flush = {LAST_SEEN_FLUSH_S, 0};
+	struct timeval flush = clock_tv_ms(LAST_SEEN_FLUSH_S * 1000);
 
 	if (ctl_conf_load(conf_path, &c->conf, conf_error_stderr, NULL) < 0)
 		return -1;
@@ -64,18 +71,19 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 		c->hosts[i].inv = &c->inv->hosts[i];
 		c->hosts[i].name = c->inv->hosts[i].name;
 	}
-	if (store_open(c) < 0 || store_hosts_load(c) < 0)
+	if (ctl_store_open(c) < 0 || store_hosts_load(c->store, c->hosts, c->nhosts) < 0)
 		return -1;
 	c->ssl_ctx = tls_ctx_new(1, c->conf.ca, c->conf.cert, c->conf.key);
 	if (!c->ssl_ctx)
 		return -1;
-	if (playbook_init(c) < 0 || agents_listen(c) < 0 || control_listen(c) < 0)
+	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
 		return -1;
 	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
 	if (!c->flush_ev)
 		fatal("out of memory");
 	event_add(c->flush_ev, &flush);
-	log_info("%d hosts in the inventory, epoch %llu", c->nhosts, (unsigned long long)c->epoch);
+	log_info("%d hosts in the inventory, epoch %llu", c->nhosts,
+		 (unsigned long long)store_epoch_current(c->store));
 	return 0;
 }
 
@@ -83,11 +91,13 @@ static void ctl_teardown(struct ctl *c)
 {
 	command_free_all(c);
 	playbook_close(c);
-	agents_close(c);
+	peers_close(c);
 	control_close(c);
 	if (c->flush_ev)
 		event_free(c->flush_ev);
-	store_close(c);
+	if (c->store)
+		ctl_last_seen_flush(c);
+	store_close(c->store);
 	if (c->ssl_ctx)
 		SSL_CTX_free(c->ssl_ctx);
 	free(c->hosts);

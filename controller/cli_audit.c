@@ -11,6 +11,7 @@
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
 #include "audit.h"
+#include "store.h"
 #include "cli.h"
 #include "cli_out.h"
 
@@ -163,20 +164,20 @@ static void audit_print(const struct audit_list *l, int json)
 
 static int audit_verify_db(const char *path)
 {
-	sqlite3 *db = NULL;
+	struct store *s = store_open(path, 1);
 	char err[320];
 	int64_t rows;
 	int rc = 1;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-		fprintf(stderr, "bulkhead audit verify: %s: %s\n", path, sqlite3_errmsg(db));
-	} else if (audit_verify(db, err, sizeof(err), &rows) < 0) {
+	if (!s) {
+		fprintf(stderr, "bulkhead audit verify: %s: cannot open the store\n", path);
+	} else if (audit_verify(s, err, sizeof(err), &rows) < 0) {
 		printf("audit log BROKEN: %s\n", err);
 	} else {
 		printf("audit log intact: %" PRId64 " rows, hash chain verified\n", rows);
 		rc = 0;
 	}
-	sqlite3_close(db);
+	store_close(s);
 	return rc;
 }
 

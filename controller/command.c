@@ -17,13 +17,13 @@
 
 struct target {
 	struct host *host;
-	int mode;
+	enum bulkhead_mode mode;
 	int new_policy;	 /* the command changes the host's policy */
 	int persisted;	 /* the agent recorded the change on disk; -1 no answer */
 	uint32_t seq;	 /* of the frame sent to the host; its ack echoes it */
 	struct host *sw; /* the switch asked to isolate its port, when the agent is silent */
 	uint32_t sw_seq;
-	const char *status; /* NULL while pending */
+	enum host_status status; /* HOST_NONE while pending */
 	uint64_t apply_us;
 	uint64_t latency_us;
 	char *err;
@@ -71,87 +71,102 @@ static void command_free(struct command *cmd)
 static void command_progress_send(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
+	struct msg_ctl_progress m = {(uint32_t)cmd->nconfirmed, (uint32_t)cmd->ntargets, NULL, 0};
 
 	if (!cmd->client)
 		return;
-	wire_build_start(&b, buf, WIRE_CTL_PROGRESS, 0);
-	wire_put_u32(&b, WA_CONFIRMED, (uint32_t)cmd->nconfirmed);
-	wire_put_u32(&b, WA_TOTAL, (uint32_t)cmd->ntargets);
 	if (cmd->slowest) {
-		wire_put_str(&b, WA_HOST, cmd->slowest->host->name);
-		wire_put_u64(&b, WA_LATENCY_US, cmd->slowest->latency_us);
+		m.slowest = cmd->slowest->host->name;
+		m.slowest_us = cmd->slowest->latency_us;
 	}
-	client_send(cmd->client, buf, wire_build_end(&b));
+	client_send(cmd->client, buf, msg_ctl_progress_encode(buf, 0, &m));
 	cmd->last_progress_us = clock_mono_us();
 }
 
-/* The command's record: each host's result in command_results and in the
- * audit log, and a summary row that the timeline shows. One transaction,
- * written after the operator has the answer. */
+/* The command's record: each host's result in the store and in the audit
+ * log, and a summary row that the timeline shows. One transaction, written
+ * after the operator has the answer. */
 static void command_record(struct command *cmd, uint64_t elapsed_us)
 {
 	struct ctl *c = cmd->ctl;
+	struct store_result *res = xcalloc((size_t)cmd->ntargets, sizeof(*res));
+	struct audit_row *rows = xcalloc((size_t)cmd->ntargets + 1, sizeof(*rows));
+	char(*details)[512] = xcalloc((size_t)cmd->ntargets + 1, sizeof(*details));
+	struct store_command_end e = {cmd->id, cmd->nconfirmed,	 res, cmd->ntargets,
+				      rows,    cmd->ntargets + 1};
+	const char *action = action_name(cmd->o.action);
 	uint64_t now = clock_wall_ms();
 
-	sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
 	for (int i = 0; i < cmd->ntargets; i++) {
 		struct target *t = &cmd->targets[i];
 
-		store_command_result(c, cmd->id, t->host->name, t->status, t->apply_us,
-				     t->latency_us, t->err);
-		audit_append(c->db, now, cmd->actor, cmd->o.action, t->host->name, cmd->o.reason,
-			     t->status, "command %" PRId64 ", epoch %" PRIu64 ", mode %s%s%s",
-			     cmd->id, cmd->epoch, mode_name(t->host->mode), t->err ? ": " : "",
-			     t->err ? t->err : "");
+		res[i] = (struct store_result){t->host->name, t->status, t->apply_us, t->latency_us,
+					       t->err};
+		snprintf(details[i], sizeof(details[i]),
+			 "command %" PRId64 ", epoch %" PRIu64 ", mode %s%s%s", cmd->id, cmd->epoch,
+			 mode_name(t->host->mode), t->err ? ": " : "", t->err ? t->err : "");
+		rows[i] = (struct audit_row){.time_ms = now,
+					     .actor = cmd->actor,
+					     .action = action,
+					     .host = t->host->name,
+					     .reason = cmd->o.reason,
+					     .result = host_status_name(t->status),
+					     .detail = details[i]};
 	}
-	store_command_end(c, cmd->id, cmd->nconfirmed);
-	audit_append(c->db, now, cmd->actor, cmd->o.action, NULL, cmd->o.reason, "done",
-		     "command %" PRId64 ", epoch %" PRIu64 ": %d of %d hosts confirmed in %.1f ms",
-		     cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
-		     (double)elapsed_us / 1000.0);
-	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	snprintf(details[cmd->ntargets], sizeof(details[0]),
+		 "command %" PRId64 ", epoch %" PRIu64 ": %d of %d hosts confirmed in %.1f ms",
+		 cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets, (double)elapsed_us / 1000.0);
+	rows[cmd->ntargets] = (struct audit_row){.time_ms = now,
+						 .actor = cmd->actor,
+						 .action = action,
+						 .reason = cmd->o.reason,
+						 .result = "done",
+						 .detail = details[cmd->ntargets]};
+	if (store_command_end(c->store, &e) < 0)
+		log_err("%s (command %" PRId64 "): the result was not recorded", action, cmd->id);
+	free(details);
+	free(rows);
+	free(res);
 }
 
 static void command_finish(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
 	uint64_t elapsed_us = clock_mono_us() - cmd->start_us;
-	struct wire_builder b;
 
 	for (int i = 0; i < cmd->ntargets && cmd->client; i++) {
 		struct target *t = &cmd->targets[i];
+		struct msg_ctl_host m = {
+		    .name = t->host->name,
+		    .status = t->status,
+		    .mode = t->host->mode,
+		    .epoch = t->host->epoch,
+		    .hash = t->host->hash,
+		    .connected = t->host->peer != NULL,
+		    .apply_us = t->apply_us,
+		    .latency_us = t->latency_us,
+		    .last_seen_ms = t->host->last_seen_ms,
+		    .persisted = t->persisted,
+		    .error = t->err,
+		};
 
-		wire_build_start(&b, buf, WIRE_CTL_HOST, 0);
-		wire_put_str(&b, WA_NAME, t->host->name);
-		wire_put_str(&b, WA_STATUS, t->status);
-		wire_put_u8(&b, WA_MODE, (uint8_t)t->host->mode);
-		wire_put_u64(&b, WA_EPOCH, t->host->epoch);
-		wire_put_str(&b, WA_HASH, t->host->hash);
-		wire_put_u8(&b, WA_CONNECTED, t->host->conn != NULL);
-		wire_put_u64(&b, WA_APPLY_US, t->apply_us);
-		wire_put_u64(&b, WA_LATENCY_US, t->latency_us);
-		wire_put_u64(&b, WA_LAST_SEEN, t->host->last_seen_ms);
-		if (t->persisted >= 0)
-			wire_put_u8(&b, WA_PERSISTED, (uint8_t)t->persisted);
-		if (t->err)
-			wire_put_str(&b, WA_ERROR, t->err);
-		client_send(cmd->client, buf, wire_build_end(&b));
+		client_send(cmd->client, buf, msg_ctl_host_encode(buf, 0, &m));
 	}
 	log_info("%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
-		 cmd->o.action, cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
+		 action_name(cmd->o.action), cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
 		 (double)elapsed_us / 1000.0);
 	if (cmd->client) {
-		wire_build_start(&b, buf, WIRE_CTL_END, 0);
-		wire_put_u32(&b, WA_RESULT, cmd->nconfirmed == cmd->ntargets ? 0 : 1);
-		wire_put_u64(&b, WA_EPOCH, cmd->epoch);
-		wire_put_u64(&b, WA_COMMAND, (uint64_t)cmd->id);
-		wire_put_u32(&b, WA_CONFIRMED, (uint32_t)cmd->nconfirmed);
-		wire_put_u32(&b, WA_TOTAL, (uint32_t)cmd->ntargets);
-		wire_put_u64(&b, WA_LATENCY_US, elapsed_us);
-		if (cmd->o.manual)
-			wire_put_u32(&b, WA_CONFIRM_MS, cmd->o.confirm_ms);
-		client_send(cmd->client, buf, wire_build_end(&b));
+		struct msg_ctl_end m = {
+		    .result = cmd->nconfirmed == cmd->ntargets ? 0 : 1,
+		    .epoch = cmd->epoch,
+		    .command = (uint64_t)cmd->id,
+		    .confirmed = (uint32_t)cmd->nconfirmed,
+		    .total = (uint32_t)cmd->ntargets,
+		    .elapsed_us = elapsed_us,
+		    .confirm_ms = cmd->o.manual ? cmd->o.confirm_ms : 0,
+		};
+
+		client_send(cmd->client, buf, msg_ctl_end_encode(buf, 0, &m));
 		client_finish(cmd->client);
 	}
 	command_record(cmd, elapsed_us);
@@ -159,7 +174,7 @@ static void command_finish(struct command *cmd)
 }
 
 /* ok: the target counts as done as commanded. */
-static void target_done(struct command *cmd, struct target *t, const char *status, int ok,
+static void target_done(struct command *cmd, struct target *t, enum host_status status, int ok,
 			const char *err)
 {
 	t->status = status;
@@ -189,19 +204,19 @@ static int command_fallback_one(struct command *cmd, struct target *t)
 	const char *port;
 	struct host *sw;
 
-	if (strcmp(cmd->o.action, "isolate") != 0 || cmd->o.no_fallback || t->sw ||
-	    !(hp = command_port_of(c, t->host)) || !(sw = ctl_host_find(c, hp->sw)) || !sw->conn)
+	if (cmd->o.action != ACTION_ISOLATE || cmd->o.no_fallback || t->sw ||
+	    !(hp = command_port_of(c, t->host)) || !(sw = ctl_host_find(c, hp->sw)) || !sw->peer)
 		return 0;
 	port = hp->port;
-	if (agent_conn_send_ports(sw->conn, cmd->epoch, "isolated", &port, 1, 0) < 0)
+	if (peer_send_ports(sw->peer, cmd->epoch, PORT_ISOLATED, &port, 1, 0) < 0)
 		return 0;
 	t->sw = sw;
-	t->sw_seq = agent_conn_last_seq(sw->conn);
+	t->sw_seq = peer_last_seq(sw->peer);
 	snprintf(t->host->port_sw, sizeof(t->host->port_sw), "%s", sw->name);
 	snprintf(t->host->port_name, sizeof(t->host->port_name), "%s", hp->port);
-	store_hosts_want(c, &t->host, 1);
+	store_hosts_want(c->store, &t->host, 1);
 	log_warn("%s: agent %s; isolating it at %s port %s", t->host->name,
-		 t->host->conn ? "silent at the deadline" : "not connected", sw->name, hp->port);
+		 t->host->peer ? "silent at the deadline" : "not connected", sw->name, hp->port);
 	return 1;
 }
 
@@ -220,9 +235,9 @@ static void command_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct command *cmd = arg;
 
-	if (!cmd->fallback && strcmp(cmd->o.action, "isolate") == 0 && !cmd->o.no_fallback &&
+	if (!cmd->fallback && cmd->o.action == ACTION_ISOLATE && !cmd->o.no_fallback &&
 	    command_fallback(cmd) > 0) {
-		struct timeval tv = {FALLBACK_WAIT_MS / 1000, (FALLBACK_WAIT_MS % 1000) * 1000};
+		struct timeval tv = clock_tv_ms(FALLBACK_WAIT_MS);
 
 		cmd->fallback = 1;
 		evtimer_add(cmd->timeout_ev, &tv);
@@ -232,7 +247,8 @@ static void command_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		struct target *t = &cmd->targets[i];
 
 		if (!t->status)
-			target_done(cmd, t, t->host->conn ? "timeout" : "not-connected", 0, NULL);
+			target_done(cmd, t, t->host->peer ? HOST_TIMEOUT : HOST_NOT_CONNECTED, 0,
+				    NULL);
 	}
 	command_finish(cmd);
 }
@@ -245,17 +261,16 @@ static int command_target_send(struct command *cmd, struct target *t)
 
 	int rc;
 
-	if (!h->conn)
+	if (!h->peer)
 		return -1;
-	if (strcmp(cmd->o.action, "confirm") == 0)
-		rc = agent_conn_send_confirm(h->conn, h->want_epoch);
+	if (cmd->o.action == ACTION_CONFIRM)
+		rc = peer_send_confirm(h->peer, h->want_epoch);
 	else
 		/* An isolation keeps whatever policy the host holds: its frame stays tiny. */
-		rc = agent_conn_send_mode(h->conn, cmd->epoch, t->mode,
-					  t->new_policy || t->mode != MODE_ISOLATED ? h->want_hash
-										    : NULL,
-					  cmd->o.confirm_ms);
-	t->seq = agent_conn_last_seq(h->conn);
+		rc = peer_send_mode(h->peer, cmd->epoch, t->mode,
+				    t->new_policy || t->mode != MODE_ISOLATED ? h->want_hash : NULL,
+				    cmd->o.confirm_ms);
+	t->seq = peer_last_seq(h->peer);
 	return rc;
 }
 
@@ -266,13 +281,13 @@ static void command_port_reopen(struct command *cmd, struct host *h)
 	struct host *sw = ctl_host_find(cmd->ctl, h->port_sw);
 	const char *port = h->port_name;
 
-	if (!sw || !sw->conn) {
+	if (!sw || !sw->peer) {
 		log_warn(
 		    "%s: its port %s on %s stays isolated: the switch's agent is not connected",
 		    h->name, h->port_name, h->port_sw);
 		return;
 	}
-	if (agent_conn_send_ports(sw->conn, cmd->epoch, "open", &port, 1, cmd->o.confirm_ms) == 0) {
+	if (peer_send_ports(sw->peer, cmd->epoch, PORT_OPEN, &port, 1, cmd->o.confirm_ms) == 0) {
 		h->port_open_epoch = cmd->epoch;
 		log_info("%s: reopening %s port %s", h->name, sw->name, port);
 	}
@@ -301,7 +316,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 {
 	char names[600];
 	struct command *cmd = xcalloc(1, sizeof(*cmd));
-	int confirm = strcmp(o->action, "confirm") == 0;
+	int confirm = o->action == ACTION_CONFIRM;
 	struct host **hosts;
 	struct timeval tv;
 
@@ -315,7 +330,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	cmd->ntargets = n;
 	cmd->targets = xcalloc((size_t)n, sizeof(*cmd->targets));
 	cmd->start_us = clock_mono_us();
-	cmd->epoch = confirm ? 0 : store_epoch_next(c);
+	cmd->epoch = confirm ? 0 : store_epoch_next(c->store);
 	if (o->epoch_out)
 		*o->epoch_out = cmd->epoch;
 	hosts = xcalloc((size_t)n, sizeof(*hosts));
@@ -339,14 +354,16 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		h->want_hard = o->hard && spec[i].mode == MODE_ISOLATED;
 	}
 	/* Isolation goes out even if the store failed; anything else waits for it. */
-	if (store_hosts_want(c, hosts, n) < 0 && strcmp(o->action, "isolate") != 0) {
+	if (store_hosts_want(c->store, hosts, n) < 0 && o->action != ACTION_ISOLATE) {
 		free(hosts);
 		client_end(cl, 1, "the controller could not store the command; nothing was sent");
 		command_free(cmd);
 		return -1;
 	}
 	free(hosts);
-	cmd->id = store_command_begin(c, o->uid, o->pid, o->action, o->reason, cmd->epoch, n);
+	store_command_begin(
+	    c->store, &(struct store_command){o->uid, o->pid, o->action, o->reason, cmd->epoch, n},
+	    &cmd->id);
 	if (o->actor)
 		snprintf(cmd->actor, sizeof(cmd->actor), "%s", o->actor);
 	else
@@ -359,18 +376,18 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		struct target *t = &cmd->targets[i];
 
 		if (command_target_send(cmd, t) < 0 && !command_fallback_one(cmd, t))
-			target_done(cmd, t, "not-connected", 0, NULL);
+			target_done(cmd, t, HOST_NOT_CONNECTED, 0, NULL);
 		if (t->mode != MODE_ISOLATED && !confirm && t->host->port_sw[0])
 			command_port_reopen(cmd, t->host);
 	}
-	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", o->action, cmd->actor,
-		 o->reason ? o->reason : "", cmd->epoch, n);
+	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
+		 cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
 	/* Recorded once the frames are out: the commanded state was stored
 	 * before them, and the audit row need not delay an isolation. */
 	command_names(cmd, names, sizeof(names));
-	audit_append(c->db, clock_wall_ms(), cmd->actor, o->action, NULL, o->reason, "started",
-		     "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id, cmd->epoch,
-		     n, n == 1 ? "" : "s", names);
+	audit_log(c->store, clock_wall_ms(), cmd->actor, action_name(o->action), NULL, o->reason,
+		  "started", "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id,
+		  cmd->epoch, n, n == 1 ? "" : "s", names);
 	command_progress_send(cmd);
 	if (cmd->ndone == cmd->ntargets) {
 		command_finish(cmd);
@@ -379,8 +396,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	cmd->timeout_ev = evtimer_new(c->base, command_timeout_cb, cmd);
 	if (!cmd->timeout_ev)
 		fatal("out of memory");
-	tv.tv_sec = o->timeout_ms / 1000;
-	tv.tv_usec = (o->timeout_ms % 1000) * 1000;
+	tv = clock_tv_ms(o->timeout_ms);
 	evtimer_add(cmd->timeout_ev, &tv);
 	return 0;
 }
@@ -394,29 +410,29 @@ static struct target *command_target_pending(struct command *cmd, struct host *h
 }
 
 /* What an ack means for a command's target: done (and how), or not yet. */
-static int target_ack(struct command *cmd, struct target *t, uint32_t seq, uint64_t epoch, int mode,
-		      const char *status, uint32_t result, const char *err)
+static int target_ack(struct command *cmd, struct target *t, uint32_t seq, const struct msg_ack *k)
 {
 	/* A refusal carries the host's own (older) epoch: the sequence number
 	 * says which frame it answers. */
-	int ours = (t->seq && seq == t->seq) || epoch >= cmd->epoch ||
-		   strcmp(cmd->o.action, "confirm") == 0;
+	int ours =
+	    (t->seq && seq == t->seq) || k->epoch >= cmd->epoch || cmd->o.action == ACTION_CONFIRM;
+	const char *err = k->error ? k->error : k->result ? strerror((int)k->result) : NULL;
 
-	if (strcmp(status, "rolled-back") == 0 && ours) {
-		target_done(cmd, t, "rolled-back", 0, err);
-	} else if (result && ours) {
-		target_done(cmd, t, "failed", 0, err);
-	} else if (epoch > cmd->epoch && cmd->epoch && mode != t->mode) {
-		target_done(cmd, t, "superseded", 0, "a newer command changed the host's mode");
-	} else if (!ours || mode != t->mode) {
+	if (k->status == ACK_ROLLED_BACK && ours) {
+		target_done(cmd, t, HOST_ROLLED_BACK, 0, err);
+	} else if (k->result && ours) {
+		target_done(cmd, t, HOST_FAILED, 0, err);
+	} else if (k->epoch > cmd->epoch && cmd->epoch && k->mode != t->mode) {
+		target_done(cmd, t, HOST_SUPERSEDED, 0, "a newer command changed the host's mode");
+	} else if (!ours || k->mode != t->mode) {
 		return 0; /* an ack for an older command */
-	} else if (strcmp(status, "pending-confirm") == 0) {
+	} else if (k->status == ACK_PENDING_CONFIRM) {
 		/* Waiting for the commit, unless confirmation is left to the operator. */
 		if (!cmd->o.manual)
 			return 0;
-		target_done(cmd, t, "pending-confirm", 1, NULL);
+		target_done(cmd, t, HOST_PENDING_CONFIRM, 1, NULL);
 	} else {
-		target_done(cmd, t, "confirmed", 1, NULL);
+		target_done(cmd, t, HOST_CONFIRMED, 1, NULL);
 	}
 	return 1;
 }
@@ -441,23 +457,21 @@ void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, uint32_t r
 					 sw->name, t->host->port_name,
 					 err ? err : strerror((int)result));
 				t->host->port_sw[0] = t->host->port_name[0] = '\0';
-				target_done(cmd, t, "timeout", 0, why);
+				target_done(cmd, t, HOST_TIMEOUT, 0, why);
 			} else {
 				snprintf(why, sizeof(why),
 					 "isolated at %s port %s (host agent silent)", sw->name,
 					 t->host->port_name);
-				target_done(cmd, t, "isolated-at-switch", 0, why);
+				target_done(cmd, t, HOST_ISOLATED_AT_SWITCH, 0, why);
 			}
-			store_hosts_want(c, &t->host, 1);
+			store_hosts_want(c->store, &t->host, 1);
 		}
 		if (cmd->ndone == cmd->ntargets)
 			command_finish(cmd);
 	}
 }
 
-void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t epoch, int mode,
-			const char *status, uint32_t result, uint64_t apply_us, int persisted,
-			const char *err)
+void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, const struct msg_ack *k)
 {
 	struct command *cmd, *next;
 
@@ -467,11 +481,11 @@ void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t ep
 		next = cmd->next;
 		if (!t)
 			continue;
-		if (apply_us)
-			t->apply_us = apply_us;
-		t->persisted = persisted;
+		if (k->apply_us)
+			t->apply_us = k->apply_us;
+		t->persisted = k->persisted;
 		t->latency_us = clock_mono_us() - cmd->start_us;
-		if (!target_ack(cmd, t, seq, epoch, mode, status, result, err))
+		if (!target_ack(cmd, t, seq, k))
 			continue;
 		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
 			cmd->slowest = t;

@@ -15,6 +15,7 @@
 #include "bulkhead/wire.h"
 #include "audit.h"
 #include "controller.h"
+#include "store.h"
 
 struct client {
 	struct ctl *ctl;
@@ -56,13 +57,9 @@ int client_send(struct client *cl, const void *frame, int len)
 void client_end(struct client *cl, uint32_t result, const char *err)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
+	struct msg_ctl_end m = {.result = result, .error = err};
 
-	wire_build_start(&b, buf, WIRE_CTL_END, 0);
-	wire_put_u32(&b, WA_RESULT, result);
-	if (err)
-		wire_put_str(&b, WA_ERROR, err);
-	client_send(cl, buf, wire_build_end(&b));
+	client_send(cl, buf, msg_ctl_end_encode(buf, 0, &m));
 	client_finish(cl);
 }
 
@@ -88,27 +85,21 @@ static void status_send(struct client *cl)
 
 	for (int i = 0; i < c->nhosts; i++) {
 		struct host *h = &c->hosts[i];
-		struct wire_builder b;
+		struct msg_ctl_host m = {
+		    .name = h->name,
+		    .status = host_pending(h),
+		    .mode = h->mode,
+		    .epoch = h->epoch,
+		    .hash = h->hash,
+		    .digest = h->digest,
+		    .connected = h->peer != NULL,
+		    .last_seen_ms = h->last_seen_ms,
+		    .persisted = -1,
+		    .tampers = h->tampers,
+		    .hard = h->hard,
+		};
 
-		wire_build_start(&b, buf, WIRE_CTL_HOST, 0);
-		wire_put_str(&b, WA_NAME, h->name);
-		wire_put_u8(&b, WA_MODE, (uint8_t)h->mode);
-		wire_put_u64(&b, WA_EPOCH, h->epoch);
-		wire_put_u8(&b, WA_CONNECTED, h->conn != NULL);
-		wire_put_u64(&b, WA_LAST_SEEN, h->last_seen_ms);
-		wire_put_str(&b, WA_HASH, h->hash);
-		wire_put_str(&b, WA_BASE_HASH, h->digest);
-		wire_put_u32(&b, WA_TAMPERS, h->tampers);
-		if (h->hard)
-			wire_put_u8(&b, WA_HARD, 1);
-		if (h->want_epoch > h->epoch)
-			wire_put_str(&b, WA_STATUS,
-				     h->want_mode == MODE_ISOLATED    ? "pending-isolate"
-				     : h->want_mode == MODE_SEGMENTED ? "pending-segment"
-								      : "pending-open");
-		else if (h->pending_confirm)
-			wire_put_str(&b, WA_STATUS, "awaiting-confirmation");
-		client_send(cl, buf, wire_build_end(&b));
+		client_send(cl, buf, msg_ctl_host_encode(buf, 0, &m));
 	}
 	client_end(cl, 0, NULL);
 }
@@ -138,35 +129,28 @@ static int name_collect(const char *name, void *arg)
 	return 0;
 }
 
-static void command_opts_fill(struct client *cl, const struct wire_frame *f, const char *action,
-			      struct command_opts *o)
+static void command_opts_init(struct client *cl, enum action action, struct command_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->action = action;
-	o->reason = wire_get_str(f, WA_REASON, NULL);
-	o->timeout_ms = wire_get_u32(f, WA_TIMEOUT_MS, 10000);
-	o->confirm_ms = wire_get_u32(f, WA_CONFIRM_MS, CTL_CONFIRM_MS_DEFAULT);
-	o->manual = wire_get_u8(f, WA_MANUAL, 0);
-	o->hard = wire_get_u8(f, WA_HARD, 0);
-	o->no_fallback = wire_get_u8(f, WA_NO_FALLBACK, 0);
+	o->confirm_ms = CTL_CONFIRM_MS_DEFAULT;
 	o->uid = cl->uid;
 	o->pid = cl->pid;
 }
 
 /* isolate / release: every host, or the named ones. Release returns each
  * host to the mode it had: segmented when it holds a policy, else open. */
-static void client_mode_request(struct client *cl, const struct wire_frame *f)
+static void client_mode_request(struct client *cl, const struct msg_ctl_mode *m)
 {
 	struct ctl *c = cl->ctl;
 	struct name_list l = {.ctl = c, .specs = xcalloc((size_t)c->nhosts + 1, sizeof(*l.specs))};
-	int isolate = f->type == WIRE_CTL_ISOLATE;
 	struct command_opts o;
 	char err[320];
 
-	if (wire_get_u8(f, WA_ALL, 0)) {
+	if (m->all) {
 		for (int i = 0; i < c->nhosts; i++)
 			l.specs[l.n++].host = &c->hosts[i];
-	} else if (wire_hosts_foreach(f, name_collect, &l) < 0) {
+	} else if (msg_strs_foreach(&m->hosts, name_collect, &l) < 0) {
 		snprintf(err, sizeof(err), "host \"%s\" is not in the inventory, or named twice",
 			 l.bad);
 		client_end(cl, 1, err);
@@ -177,17 +161,22 @@ static void client_mode_request(struct client *cl, const struct wire_frame *f)
 		goto out;
 	}
 	for (int i = 0; i < l.n; i++)
-		l.specs[i].mode = isolate			  ? MODE_ISOLATED
+		l.specs[i].mode = !m->release			  ? MODE_ISOLATED
 				  : l.specs[i].host->want_hash[0] ? MODE_SEGMENTED
 								  : MODE_OPEN;
-	command_opts_fill(cl, f, isolate ? "isolate" : "release", &o);
+	command_opts_init(cl, m->release ? ACTION_RELEASE : ACTION_ISOLATE, &o);
+	o.reason = m->reason;
+	o.timeout_ms = m->timeout_ms;
+	o.confirm_ms = m->confirm_ms;
+	o.hard = m->hard;
+	o.no_fallback = m->no_fallback;
 	command_start(c, cl, &o, l.specs, l.n);
 out:
 	free(l.specs);
 }
 
 /* confirm: every change left waiting for the operator. */
-static void client_confirm_request(struct client *cl, const struct wire_frame *f)
+static void client_confirm_request(struct client *cl, const struct msg_ctl_confirm *m)
 {
 	struct ctl *c = cl->ctl;
 	struct target_spec *specs = xcalloc((size_t)c->nhosts + 1, sizeof(*specs));
@@ -202,7 +191,8 @@ static void client_confirm_request(struct client *cl, const struct wire_frame *f
 			specs[n++].mode = h->want_mode;
 		}
 	}
-	command_opts_fill(cl, f, "confirm", &o);
+	command_opts_init(cl, ACTION_CONFIRM, &o);
+	o.timeout_ms = m->timeout_ms;
 	if (n == 0)
 		client_end(cl, 1, "no change is waiting for confirmation");
 	else
@@ -213,52 +203,54 @@ static void client_confirm_request(struct client *cl, const struct wire_frame *f
 static int audit_row_send(const struct audit_row *r, void *arg)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
+	struct msg_audit_row m = {(uint64_t)r->seq, r->time_ms, r->actor,  r->action,
+				  r->host,	    r->reason,	r->result, r->detail};
 
-	wire_build_start(&b, buf, WIRE_CTL_AUDIT_ROW, 0);
-	wire_put_u64(&b, WA_SEQ, (uint64_t)r->seq);
-	wire_put_u64(&b, WA_TIME_MS, r->time_ms);
-	wire_put_str(&b, WA_ACTOR, r->actor);
-	wire_put_str(&b, WA_ACTION, r->action);
-	wire_put_str(&b, WA_HOST, r->host);
-	wire_put_str(&b, WA_REASON, r->reason);
-	wire_put_str(&b, WA_RESULT_TEXT, r->result);
-	wire_put_str(&b, WA_DETAIL, r->detail);
-	return client_send(arg, buf, wire_build_end(&b)) < 0 ? -1 : 0;
+	return client_send(arg, buf, msg_audit_row_encode(buf, 0, &m)) < 0 ? -1 : 0;
 }
 
-static void client_audit_request(struct client *cl, const struct wire_frame *f)
+static void client_audit_verify(struct client *cl)
 {
 	char err[320] = "";
 	int64_t rows = 0;
+	int ok = audit_verify(cl->ctl->store, err, sizeof(err), &rows) == 0;
 
-	if (f->type == WIRE_CTL_AUDIT_VERIFY) {
-		int ok = audit_verify(cl->ctl->db, err, sizeof(err), &rows) == 0;
-
-		if (ok)
-			snprintf(err, sizeof(err),
-				 "audit log intact: %" PRId64 " rows, hash chain verified", rows);
-		else
-			log_warn("audit verify: %s", err);
-		client_end(cl, ok ? 0 : 1, err);
-		return;
-	}
-	audit_foreach(cl->ctl->db, wire_get_u64(f, WA_TIME_MS, 0), wire_get_str(f, WA_HOST, NULL),
-		      audit_row_send, cl);
-	client_end(cl, 0, NULL);
+	if (ok)
+		snprintf(err, sizeof(err),
+			 "audit log intact: %" PRId64 " rows, hash chain verified", rows);
+	else
+		log_warn("audit verify: %s", err);
+	client_end(cl, ok ? 0 : 1, err);
 }
 
+/* One request, decoded by its kind. */
 static void client_request(struct client *cl, const struct wire_frame *f)
 {
+	const char *err;
+	union msg m;
+	char why[200];
+
 	cl->busy = 1;
+	if (msg_decode(f, &m, &err) < 0) {
+		log_warn("control client pid %d: %s", (int)cl->pid, err);
+		snprintf(why, sizeof(why), "malformed request: %s", err);
+		client_end(cl, 1, why);
+		return;
+	}
 	switch (f->type) {
 	case WIRE_CTL_STATUS: status_send(cl); break;
 	case WIRE_CTL_ISOLATE:
-	case WIRE_CTL_RELEASE: client_mode_request(cl, f); break;
-	case WIRE_CTL_CONFIRM: client_confirm_request(cl, f); break;
+	case WIRE_CTL_RELEASE: client_mode_request(cl, &m.ctl_mode); break;
+	case WIRE_CTL_CONFIRM: client_confirm_request(cl, &m.ctl_confirm); break;
 	case WIRE_CTL_AUDIT:
-	case WIRE_CTL_AUDIT_VERIFY: client_audit_request(cl, f); break;
-	case WIRE_CTL_PB_RUN: cl->pbrun = playbook_rx_new(cl->ctl, f, cl->uid, cl->pid); break;
+		store_audit_foreach(cl->ctl->store, m.ctl_audit.since_ms, m.ctl_audit.host,
+				    audit_row_send, cl);
+		client_end(cl, 0, NULL);
+		break;
+	case WIRE_CTL_AUDIT_VERIFY: client_audit_verify(cl); break;
+	case WIRE_CTL_PB_RUN:
+		cl->pbrun = playbook_rx_new(cl->ctl, &m.ctl_pb_run, cl->uid, cl->pid);
+		break;
 	case WIRE_CTL_PB_STATUS:
 	case WIRE_CTL_PB_APPROVE:
 	case WIRE_CTL_PB_ABORT:
@@ -267,7 +259,11 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 	case WIRE_CTL_APPLY: {
 		struct command_opts o;
 
-		command_opts_fill(cl, f, "apply", &o);
+		command_opts_init(cl, ACTION_APPLY, &o);
+		o.reason = m.ctl_apply.reason;
+		o.timeout_ms = m.ctl_apply.timeout_ms;
+		o.confirm_ms = m.ctl_apply.confirm_ms;
+		o.manual = m.ctl_apply.manual;
 		cl->apply = plan_rx_new(cl->ctl, &o);
 		break;
 	}

@@ -9,11 +9,13 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <openssl/ssl.h>
-#include <sqlite3.h>
 
 #include "bulkhead/conf.h"
+#include "bulkhead/msg.h"
+#include "bulkhead/names.h"
+#include "store.h"
 
-struct agent_conn;
+struct peer;
 struct client;
 struct command;
 struct command_opts;
@@ -26,10 +28,10 @@ struct pb_rx;
 struct host {
 	const struct inv_host *inv;
 	const char *name;
-	int mode; /* last reported by the agent */
+	enum bulkhead_mode mode; /* last reported by the agent */
 	uint64_t epoch;
-	char hash[65]; /* policy the agent holds, "" for none */
-	int want_mode; /* commanded */
+	char hash[65];		      /* policy the agent holds, "" for none */
+	enum bulkhead_mode want_mode; /* commanded */
 	uint64_t want_epoch;
 	char want_hash[65];  /* policy commanded */
 	int want_hard;	     /* isolation commanded with --hard: data links down too */
@@ -43,8 +45,8 @@ struct host {
 	uint32_t port_confirm_seq; /* on a switch: the confirmation of ports sent last */
 	uint64_t port_confirm_epoch;
 	uint64_t last_seen_ms;
-	uint32_t tampers;	 /* tampering the agent reports having undone */
-	struct agent_conn *conn; /* NULL while not connected */
+	uint32_t tampers;  /* tampering the agent reports having undone */
+	struct peer *peer; /* NULL while not connected */
 };
 
 struct ctl {
@@ -54,66 +56,48 @@ struct ctl {
 	int nhosts;
 	struct event_base *base;
 	SSL_CTX *ssl_ctx;
-	struct evconnlistener *agent_listener;
+	struct evconnlistener *peer_listener;
 	struct evconnlistener *control_listener;
 	struct event *flush_ev;
-	sqlite3 *db;
-	uint64_t epoch;		  /* controller-wide, monotonic */
+	struct store *store;
 	struct command *commands; /* in flight */
 	struct pb_run *run;	  /* the playbook run in progress or halted, if any */
 	struct event *pb_tick;
 	uint32_t check_seq;
 };
 
-/* bulkheadd.c */
+/* hosts.c */
 struct host *ctl_host_find(struct ctl *c, const char *name);
+/* The same, as the store's lookup. */
+struct host *ctl_host_lookup(void *ctl, const char *name);
 /* "root (uid 0, pid 4242)": who asked, as the audit log names them. */
 void ctl_actor(uid_t uid, pid_t pid, char *buf, size_t len);
+/* What a host waits for, as status shows it (HOST_NONE: nothing). */
+enum host_status host_pending(const struct host *h);
 
 #define CTL_CONFIRM_MS_DEFAULT 30000
 
 /* What a command asks of one host. */
 struct target_spec {
 	struct host *host;
-	int mode;
+	enum bulkhead_mode mode;
 	const char *hash; /* policy to enforce; NULL keeps the host's */
 };
 
-/* store.c */
-int store_open(struct ctl *c);
-void store_close(struct ctl *c);
-int store_hosts_load(struct ctl *c);
-uint64_t store_epoch_next(struct ctl *c);
-void store_epoch_raise(struct ctl *c, uint64_t seen);
-/* Persists each host's want_* fields, in one transaction. */
-int store_hosts_want(struct ctl *c, struct host **hosts, int n);
-int store_policy_put(struct ctl *c, const char *host, const char *hash, const void *frames,
-		     size_t len);
-/* The policy's WIRE_POLICY frames, malloc'd; NULL if unknown. */
-void *store_policy_get(struct ctl *c, const char *host, const char *hash, size_t *len);
-void store_host_confirmed(struct ctl *c, struct host *h);
-void store_last_seen_flush(struct ctl *c);
-int64_t store_command_begin(struct ctl *c, uid_t uid, pid_t pid, const char *action,
-			    const char *reason, uint64_t epoch, int targeted);
-void store_command_result(struct ctl *c, int64_t id, const char *host, const char *status,
-			  uint64_t apply_us, uint64_t latency_us, const char *err);
-void store_command_end(struct ctl *c, int64_t id, int confirmed);
-
-/* agents.c */
-int agents_listen(struct ctl *c);
-void agents_close(struct ctl *c);
+/* peer.c: the agents' sessions */
+int peers_listen(struct ctl *c);
+void peers_close(struct ctl *c);
 /* Sends the policy frames first when the agent does not hold hash. */
-int agent_conn_send_mode(struct agent_conn *ac, uint64_t epoch, int mode, const char *hash,
-			 uint32_t confirm_ms);
-int agent_conn_send_confirm(struct agent_conn *ac, uint64_t epoch);
+int peer_send_mode(struct peer *p, uint64_t epoch, enum bulkhead_mode mode, const char *hash,
+		   uint32_t confirm_ms);
+int peer_send_confirm(struct peer *p, uint64_t epoch);
 /* The sequence number of the last frame sent: acks echo it. */
-uint32_t agent_conn_last_seq(const struct agent_conn *ac);
-/* WIRE_PORT_SET to a switch's agent: state "isolated" or "open" (with a
- * confirmation timer) for the named host-facing ports. */
-int agent_conn_send_ports(struct agent_conn *ac, uint64_t epoch, const char *state,
-			  const char *const *ports, int nports, uint32_t confirm_ms);
-int agent_conn_send_check(struct agent_conn *ac, uint32_t id, const char *target, uint8_t proto,
-			  uint16_t port, uint32_t timeout_ms);
+uint32_t peer_last_seq(const struct peer *p);
+/* WIRE_PORT_SET to a switch's agent: the named host-facing ports
+ * isolated, or open (with a confirmation timer). */
+int peer_send_ports(struct peer *p, uint64_t epoch, enum port_state state, const char *const *ports,
+		    int nports, uint32_t confirm_ms);
+int peer_send_check(struct peer *p, const struct msg_check *k);
 
 /* control.c */
 int control_listen(struct ctl *c);
@@ -134,23 +118,38 @@ int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct 
 void plan_rx_fail(struct plan_rx *rx, struct client *cl);
 void plan_rx_finish(struct plan_rx *rx, struct client *cl);
 void plan_policies_send(struct ctl *c, struct client *cl);
+/* The WIRE_POLICY frames of one host, as a plan or a run carries them:
+ * kept as they came, and checked as the agent will check them. */
+struct policy_collect {
+	struct policy_wire_rx *rx;
+	char hash[65]; /* what the frames must add up to */
+	char *frames;
+	size_t len;
+	int open; /* frames are still due */
+};
+void policy_collect_start(struct policy_collect *pc, const char *hash);
+/* 1 when the policy is complete and is hash, for host; 0 when more are
+ * due; -1 when a frame is damaged (err says how), -2 when the policy is
+ * whole but another one. */
+int policy_collect_add(struct policy_collect *pc, const char *host, const void *frame, size_t len,
+		       const struct wire_frame *f, char *err, size_t errlen);
+void policy_collect_clear(struct policy_collect *pc);
 
 /* playbook.c: runs of staged reconnection playbooks */
 int playbook_init(struct ctl *c);
 void playbook_close(struct ctl *c);
-struct pb_rx *playbook_rx_new(struct ctl *c, const struct wire_frame *f, uid_t uid, pid_t pid);
+struct pb_rx *playbook_rx_new(struct ctl *c, const struct msg_ctl_pb_run *m, uid_t uid, pid_t pid);
 void playbook_rx_free(struct pb_rx *rx);
 int playbook_rx_add(struct pb_rx *rx, const void *frame, size_t len, const struct wire_frame *f);
 /* Answers the client, starts the run if it is sound, frees rx. */
 void playbook_rx_finish(struct pb_rx *rx, struct client *cl);
 void playbook_rx_fail(struct pb_rx *rx, struct client *cl);
 void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame *f);
-void playbook_check_result(struct ctl *c, struct host *h, uint32_t id, uint32_t result,
-			   const char *err);
+void playbook_check_result(struct ctl *c, struct host *h, const struct msg_check_result *m);
 
 /* command.c */
 struct command_opts {
-	const char *action; /* isolate, release, apply, confirm */
+	enum action action;
 	const char *reason;
 	uint32_t timeout_ms;
 	uint32_t confirm_ms; /* rollback timer for changes that open traffic */
@@ -168,9 +167,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, uint32_t result,
 			const char *err);
 /* seq: the ack's sequence number, which matches the frame it answers. */
-void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, uint64_t epoch, int mode,
-			const char *status, uint32_t result, uint64_t apply_us, int persisted,
-			const char *err);
+void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, const struct msg_ack *k);
 void command_client_gone(struct ctl *c, struct client *cl);
 void command_free_all(struct ctl *c);
 

@@ -15,10 +15,9 @@
 
 struct plan_host {
 	struct host *host;
-	int mode;
-	char hash[65], base[65];
-	char *frames; /* its WIRE_POLICY frames, as received */
-	size_t len;
+	enum bulkhead_mode mode;
+	char base[65];
+	struct policy_collect pc; /* its WIRE_POLICY frames, as received */
 	int complete;
 };
 
@@ -28,9 +27,51 @@ struct plan_rx {
 	char *reason;
 	struct plan_host *hosts;
 	int n;
-	struct policy_wire_rx *wrx;
 	char err[320];
 };
+
+void policy_collect_start(struct policy_collect *pc, const char *hash)
+{
+	if (!pc->rx)
+		pc->rx = policy_wire_rx_new();
+	snprintf(pc->hash, sizeof(pc->hash), "%s", hash);
+	pc->len = 0;
+	pc->open = 1;
+}
+
+int policy_collect_add(struct policy_collect *pc, const char *host, const void *frame, size_t len,
+		       const struct wire_frame *f, char *err, size_t errlen)
+{
+	const char *why;
+	int rc = policy_wire_rx_add(pc->rx, f, &why);
+	struct host_policy *hp;
+
+	if (rc < 0) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	pc->frames = realloc(pc->frames, pc->len + len);
+	if (!pc->frames)
+		fatal("out of memory");
+	memcpy(pc->frames + pc->len, frame, len);
+	pc->len += len;
+	if (rc == 0)
+		return 0;
+	hp = policy_wire_rx_take(pc->rx);
+	rc = strcmp(hp->hash, pc->hash) == 0 && strcmp(hp->host, host) == 0;
+	host_policy_free(hp);
+	if (!rc)
+		return -2;
+	pc->open = 0;
+	return 1;
+}
+
+void policy_collect_clear(struct policy_collect *pc)
+{
+	policy_wire_rx_free(pc->rx);
+	free(pc->frames);
+	memset(pc, 0, sizeof(*pc));
+}
 
 struct plan_rx *plan_rx_new(struct ctl *c, const struct command_opts *o)
 {
@@ -41,7 +82,6 @@ struct plan_rx *plan_rx_new(struct ctl *c, const struct command_opts *o)
 	rx->reason = o->reason ? xstrdup(o->reason) : NULL;
 	rx->o.reason = rx->reason;
 	rx->hosts = xcalloc((size_t)c->nhosts + 1, sizeof(*rx->hosts));
-	rx->wrx = policy_wire_rx_new();
 	return rx;
 }
 
@@ -50,10 +90,9 @@ void plan_rx_free(struct plan_rx *rx)
 	if (!rx)
 		return;
 	for (int i = 0; i < rx->n; i++)
-		free(rx->hosts[i].frames);
+		policy_collect_clear(&rx->hosts[i].pc);
 	free(rx->hosts);
 	free(rx->reason);
-	policy_wire_rx_free(rx->wrx);
 	free(rx);
 }
 
@@ -73,56 +112,48 @@ static int plan_error(struct plan_rx *rx, const char *fmt, ...)
 int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct wire_frame *f)
 {
 	struct plan_host *ph = rx->n ? &rx->hosts[rx->n - 1] : NULL;
+	struct msg_plan_host m;
 	const char *err;
-	int rc;
+	char why[200];
+	struct host *h;
 
-	if (f->type == WIRE_PLAN_HOST) {
-		const char *name = wire_get_str(f, WA_NAME, "");
-		struct host *h = ctl_host_find(rx->ctl, name);
-
-		if (!h)
-			return plan_error(rx,
-					  "the plan names host \"%s\", which is not in the "
-					  "controller's inventory",
-					  name);
-		for (int i = 0; i < rx->n; i++)
-			if (rx->hosts[i].host == h)
-				return plan_error(rx, "the plan names host \"%s\" twice", name);
-		if (ph && !ph->complete)
-			return plan_error(rx, "the plan's policy for %s is incomplete",
-					  ph->host->name);
-		ph = &rx->hosts[rx->n++];
-		ph->host = h;
-		ph->mode = wire_get_u8(f, WA_MODE, MODE_SEGMENTED);
-		snprintf(ph->hash, sizeof(ph->hash), "%s", wire_get_str(f, WA_HASH, ""));
-		snprintf(ph->base, sizeof(ph->base), "%s", wire_get_str(f, WA_BASE_HASH, ""));
-		if (ph->mode != MODE_SEGMENTED || strlen(ph->hash) != 64)
-			return plan_error(rx, "the plan's entry for %s is malformed", name);
-		return 0;
-	}
-	if (f->type != WIRE_POLICY || !ph || ph->complete)
-		return plan_error(rx, "unexpected %s frame in the plan", wire_type_name(f->type));
-	/* Checked here as the agent will check it: in order, and to the hash. */
-	rc = policy_wire_rx_add(rx->wrx, f, &err);
-	if (rc < 0)
-		return plan_error(rx, "the plan's policy for %s is damaged: %s", ph->host->name,
-				  err);
-	ph->frames = realloc(ph->frames, ph->len + len);
-	if (!ph->frames)
-		fatal("out of memory");
-	memcpy(ph->frames + ph->len, frame, len);
-	ph->len += len;
-	if (rc == 1) {
-		struct host_policy *hp = policy_wire_rx_take(rx->wrx);
-
-		if (strcmp(hp->hash, ph->hash) != 0 || strcmp(hp->host, ph->host->name) != 0) {
-			host_policy_free(hp);
+	if (f->type != WIRE_PLAN_HOST) {
+		if (f->type != WIRE_POLICY || !ph || ph->complete)
+			return plan_error(rx, "unexpected %s frame in the plan",
+					  wire_type_name(f->type));
+		/* Checked here as the agent will check it: in order, and to the hash. */
+		switch (
+		    policy_collect_add(&ph->pc, ph->host->name, frame, len, f, why, sizeof(why))) {
+		case -1:
+			return plan_error(rx, "the plan's policy for %s is damaged: %s",
+					  ph->host->name, why);
+		case -2:
 			return plan_error(rx, "the plan's policy for %s does not match its entry",
 					  ph->host->name);
+		case 1: ph->complete = 1; break;
 		}
-		host_policy_free(hp);
-		ph->complete = 1;
+		return 0;
 	}
+	if (msg_plan_host_decode(f, &m, &err) < 0)
+		return plan_error(rx, "the plan is malformed: %s", err);
+	h = ctl_host_find(rx->ctl, m.name);
+	if (!h)
+		return plan_error(rx,
+				  "the plan names host \"%s\", which is not in the "
+				  "controller's inventory",
+				  m.name);
+	for (int i = 0; i < rx->n; i++)
+		if (rx->hosts[i].host == h)
+			return plan_error(rx, "the plan names host \"%s\" twice", m.name);
+	if (ph && !ph->complete)
+		return plan_error(rx, "the plan's policy for %s is incomplete", ph->host->name);
+	ph = &rx->hosts[rx->n++];
+	ph->host = h;
+	ph->mode = m.mode;
+	snprintf(ph->base, sizeof(ph->base), "%s", m.base_hash);
+	if (ph->mode != MODE_SEGMENTED || strlen(m.hash) != 64)
+		return plan_error(rx, "the plan's entry for %s is malformed", m.name);
+	policy_collect_start(&ph->pc, m.hash);
 	return 0;
 }
 
@@ -152,7 +183,7 @@ void plan_rx_finish(struct plan_rx *rx, struct client *cl)
 		 * it. A host that is away keeps its last word: the plan supersedes
 		 * what was waiting for it. */
 		if (strcmp(ph->base, ph->host->hash) != 0 || ph->host->hold_confirm ||
-		    (ph->host->conn && strcmp(ph->host->want_hash, ph->host->hash) != 0)) {
+		    (ph->host->peer && strcmp(ph->host->want_hash, ph->host->hash) != 0)) {
 			size_t l = strlen(stale);
 
 			if (nstale++ < 8)
@@ -173,7 +204,8 @@ void plan_rx_finish(struct plan_rx *rx, struct client *cl)
 	for (int i = 0; i < rx->n; i++) {
 		struct plan_host *ph = &rx->hosts[i];
 
-		if (store_policy_put(rx->ctl, ph->host->name, ph->hash, ph->frames, ph->len) < 0) {
+		if (store_policy_put(rx->ctl->store, ph->host->name, ph->pc.hash, ph->pc.frames,
+				     ph->pc.len) < 0) {
 			free(specs);
 			plan_error(rx, "the controller could not store the policy of %s",
 				   ph->host->name);
@@ -183,7 +215,7 @@ void plan_rx_finish(struct plan_rx *rx, struct client *cl)
 		specs[i].host = ph->host;
 		/* Isolation wins: an isolated host takes the policy and stays isolated. */
 		specs[i].mode = ph->host->want_mode == MODE_ISOLATED ? MODE_ISOLATED : ph->mode;
-		specs[i].hash = ph->hash;
+		specs[i].hash = ph->pc.hash;
 	}
 	command_start(rx->ctl, cl, &rx->o, specs, rx->n);
 	free(specs);
@@ -195,28 +227,27 @@ void plan_rx_finish(struct plan_rx *rx, struct client *cl)
 void plan_policies_send(struct ctl *c, struct client *cl)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct wire_builder b;
 
 	for (int i = 0; i < c->nhosts; i++) {
 		struct host *h = &c->hosts[i];
+		struct msg_ctl_host m = {
+		    .name = h->name,
+		    .status = strcmp(h->want_hash, h->hash) != 0 || h->want_mode != h->mode
+				  ? HOST_CHANGING
+				  : HOST_NONE,
+		    .mode = h->mode,
+		    .epoch = h->epoch,
+		    .hash = h->hash,
+		    .connected = h->peer != NULL,
+		    .persisted = -1,
+		};
 		size_t len = 0;
 		char *frames = NULL;
 
-		wire_build_start(&b, buf, WIRE_CTL_HOST, 0);
-		wire_put_str(&b, WA_NAME, h->name);
-		wire_put_u8(&b, WA_MODE, (uint8_t)h->mode);
-		wire_put_u64(&b, WA_EPOCH, h->epoch);
-		wire_put_str(&b, WA_HASH, h->hash);
-		wire_put_u8(&b, WA_CONNECTED, h->conn != NULL);
-		if (strcmp(h->want_hash, h->hash) != 0 || h->want_mode != h->mode)
-			wire_put_str(&b, WA_STATUS, "changing");
-		client_send(cl, buf, wire_build_end(&b));
-		if (h->hash[0] && (frames = store_policy_get(c, h->name, h->hash, &len)))
+		client_send(cl, buf, msg_ctl_host_encode(buf, 0, &m));
+		if (h->hash[0] && (frames = store_policy_get(c->store, h->name, h->hash, &len)))
 			client_send(cl, frames, (int)len);
 		free(frames);
 	}
-	wire_build_start(&b, buf, WIRE_CTL_END, 0);
-	wire_put_u32(&b, WA_RESULT, 0);
-	client_send(cl, buf, wire_build_end(&b));
-	client_finish(cl);
+	client_end(cl, 0, NULL);
 }

@@ -10,23 +10,6 @@
 #error "the wire format is little-endian; a big-endian build needs byte swapping here"
 #endif
 
-static const char *const mode_names[] = {"open", "segmented", "isolated"};
-
-const char *mode_name(int mode)
-{
-	if (mode < 0 || mode > MODE_MAX)
-		return "unknown";
-	return mode_names[mode];
-}
-
-int mode_parse(const char *s)
-{
-	for (int i = 0; i <= MODE_MAX; i++)
-		if (strcmp(s, mode_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 static const char *const type_names[] = {
     [WIRE_HELLO - NLMSG_MIN_TYPE] = "hello",
     [WIRE_HEARTBEAT - NLMSG_MIN_TYPE] = "heartbeat",
@@ -66,6 +49,70 @@ const char *wire_type_name(uint16_t type)
 	if (type < NLMSG_MIN_TYPE || type >= WIRE_TYPE_MAX)
 		return "unknown";
 	return type_names[type - NLMSG_MIN_TYPE] ? type_names[type - NLMSG_MIN_TYPE] : "unknown";
+}
+
+static const char *const attr_names[WA_MAX + 1] = {
+    [WA_NAME] = "name",
+    [WA_MODE] = "mode",
+    [WA_EPOCH] = "epoch",
+    [WA_HASH] = "hash",
+    [WA_RESULT] = "result",
+    [WA_APPLY_US] = "apply-us",
+    [WA_ERROR] = "error",
+    [WA_ALL] = "all",
+    [WA_HOST] = "host",
+    [WA_REASON] = "reason",
+    [WA_TIMEOUT_MS] = "timeout-ms",
+    [WA_CONFIRMED] = "confirmed",
+    [WA_TOTAL] = "total",
+    [WA_CONNECTED] = "connected",
+    [WA_LAST_SEEN] = "last-seen",
+    [WA_LATENCY_US] = "latency-us",
+    [WA_STATUS] = "status",
+    [WA_PERSISTED] = "persisted",
+    [WA_SOFTWARE] = "software",
+    [WA_COMMAND] = "command",
+    [WA_ADDR] = "addr",
+    [WA_TAMPERS] = "tampers",
+    [WA_PART] = "part",
+    [WA_PARTS] = "parts",
+    [WA_ELEMS_IN] = "elems-in",
+    [WA_ELEMS_OUT] = "elems-out",
+    [WA_CTL_ADDR] = "ctl-addr",
+    [WA_PORT] = "port",
+    [WA_COLLECTOR] = "collector",
+    [WA_CONFIRM_MS] = "confirm-ms",
+    [WA_MANUAL] = "manual",
+    [WA_BASE_HASH] = "base-hash",
+    [WA_DEADMAN_S] = "deadman-s",
+    [WA_SEQ] = "seq",
+    [WA_TIME_MS] = "time-ms",
+    [WA_ACTOR] = "actor",
+    [WA_ACTION] = "action",
+    [WA_RESULT_TEXT] = "result-text",
+    [WA_DETAIL] = "detail",
+    [WA_CHECK_ID] = "check-id",
+    [WA_TARGET] = "target",
+    [WA_PROTO] = "proto",
+    [WA_EXPECT] = "expect",
+    [WA_STAGE] = "stage",
+    [WA_APPROVAL] = "approval",
+    [WA_SOAK_MS] = "soak-ms",
+    [WA_ON_FAILURE] = "on-failure",
+    [WA_RESTORE] = "restore",
+    [WA_RUN] = "run",
+    [WA_DRY] = "dry",
+    [WA_STATE] = "state",
+    [WA_HARD] = "hard",
+    [WA_PORT_NAME] = "port-name",
+    [WA_PORT_STATE] = "port-state",
+    [WA_LINK_NAME] = "link-name",
+    [WA_NO_FALLBACK] = "no-fallback",
+};
+
+const char *wire_attr_name(uint16_t attr)
+{
+	return attr <= WA_MAX && attr_names[attr] ? attr_names[attr] : "unknown attribute";
 }
 
 /* The type each attribute must have; the decoder refuses anything else. */
@@ -140,28 +187,40 @@ void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t
 	wh->version = WIRE_VERSION;
 }
 
+/* Every attribute goes through here. The buffer is reused frame after
+ * frame, and libmnl does not clear an attribute's padding: cleared here,
+ * so that no byte of an earlier frame leaves in a later one. */
+void wire_put_bytes(struct wire_builder *b, uint16_t attr, const void *data, size_t len)
+{
+	size_t room = MNL_ATTR_HDRLEN + MNL_ALIGN(len);
+
+	if (len > UINT16_MAX - MNL_ATTR_HDRLEN ||
+	    MNL_ALIGN(b->nlh->nlmsg_len) + room > WIRE_MAX_FRAME) {
+		b->overflow = 1;
+		return;
+	}
+	memset(mnl_nlmsg_get_payload_tail(b->nlh), 0, room);
+	mnl_attr_put(b->nlh, attr, len, data);
+}
+
 void wire_put_str(struct wire_builder *b, uint16_t attr, const char *s)
 {
-	if (!mnl_attr_put_strz_check(b->nlh, WIRE_MAX_FRAME, attr, s))
-		b->overflow = 1;
+	wire_put_bytes(b, attr, s, strlen(s) + 1);
 }
 
 void wire_put_u8(struct wire_builder *b, uint16_t attr, uint8_t v)
 {
-	if (!mnl_attr_put_u8_check(b->nlh, WIRE_MAX_FRAME, attr, v))
-		b->overflow = 1;
+	wire_put_bytes(b, attr, &v, sizeof(v));
 }
 
 void wire_put_u32(struct wire_builder *b, uint16_t attr, uint32_t v)
 {
-	if (!mnl_attr_put_u32_check(b->nlh, WIRE_MAX_FRAME, attr, v))
-		b->overflow = 1;
+	wire_put_bytes(b, attr, &v, sizeof(v));
 }
 
 void wire_put_u64(struct wire_builder *b, uint16_t attr, uint64_t v)
 {
-	if (!mnl_attr_put_u64_check(b->nlh, WIRE_MAX_FRAME, attr, v))
-		b->overflow = 1;
+	wire_put_bytes(b, attr, &v, sizeof(v));
 }
 
 int wire_build_end(struct wire_builder *b)

@@ -9,6 +9,8 @@
 #include <linux/netlink.h>
 #include <libmnl/libmnl.h>
 
+#include "bulkhead/names.h"
+
 #define WIRE_VERSION 1
 #define WIRE_MAX_FRAME 65536
 
@@ -127,16 +129,6 @@ enum wire_attr {
 };
 #define WA_MAX (__WA_MAX - 1)
 
-enum bulkhead_mode {
-	MODE_OPEN = 0,
-	MODE_SEGMENTED = 1,
-	MODE_ISOLATED = 2,
-	MODE_MAX = MODE_ISOLATED
-};
-
-const char *mode_name(int mode);
-int mode_parse(const char *s);
-
 /* A frame being built in a caller-provided buffer of WIRE_MAX_FRAME bytes.
  * Put helpers record overflow instead of writing past the end. */
 struct wire_builder {
@@ -149,6 +141,7 @@ void wire_put_str(struct wire_builder *b, uint16_t attr, const char *s);
 void wire_put_u8(struct wire_builder *b, uint16_t attr, uint8_t v);
 void wire_put_u32(struct wire_builder *b, uint16_t attr, uint32_t v);
 void wire_put_u64(struct wire_builder *b, uint16_t attr, uint64_t v);
+void wire_put_bytes(struct wire_builder *b, uint16_t attr, const void *data, size_t len);
 /* Length of the finished frame, or -1 if it overflowed. */
 int wire_build_end(struct wire_builder *b);
 
@@ -199,6 +192,8 @@ int policy_wire_rx_add(struct policy_wire_rx *rx, const struct wire_frame *f, co
 struct host_policy *policy_wire_rx_take(struct policy_wire_rx *rx);
 
 const char *wire_type_name(uint16_t type);
+/* "epoch", "port-name": for messages about a frame. */
+const char *wire_attr_name(uint16_t attr);
 
 /* wire_event.c: takes the next whole frame off a libevent input buffer into
  * frame (WIRE_MAX_FRAME bytes). 1 with f decoded, 0 when more bytes are

@@ -33,7 +33,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
+#include "bulkhead/msg.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
 
@@ -50,14 +52,6 @@ struct peer {
 };
 
 static struct peer peers[MAX_PEERS];
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void peer_close(struct peer *p)
 {
@@ -93,51 +87,67 @@ static int peer_write(struct peer *p, const void *buf, int len)
 	return 0;
 }
 
-/* All values of a repeated string attribute, comma-separated. */
-static void strs_join(const struct wire_frame *f, uint16_t attr, char *out, size_t len)
+struct strs_join {
+	char *out;
+	size_t len;
+};
+
+static int strs_join_cb(const char *s, void *arg)
 {
-	const struct nlattr *a;
+	struct strs_join *j = arg;
+	size_t used = strlen(j->out);
 
-	out[0] = '\0';
-	mnl_attr_for_each(a, f->nlh, sizeof(struct wire_hdr))
-	{
-		size_t used = strlen(out);
-
-		if (mnl_attr_get_type(a) == attr)
-			snprintf(out + used, len - used, "%s%s", used ? "," : "",
-				 mnl_attr_get_str(a));
-	}
+	snprintf(j->out + used, j->len - used, "%s%s", used ? "," : "", s);
+	return 0;
 }
 
+/* All values of a repeated string attribute, comma-separated. */
+static const char *strs_join(const struct msg_strs *l, char *out, size_t len)
+{
+	struct strs_join j = {out, len};
+
+	out[0] = '\0';
+	msg_strs_foreach(l, strs_join_cb, &j);
+	return out;
+}
+
+/* One line a frame, from its decoded message; a frame that does not decode
+ * is printed as an error, as the controller would close the session. */
 static void frame_print(struct peer *p, const struct wire_frame *f)
 {
 	char ports[2048], links[2048];
+	const char *err;
+	union msg m;
 
-	strs_join(f, WA_PORT_NAME, ports, sizeof(ports));
-	strs_join(f, WA_LINK_NAME, links, sizeof(links));
+	if (msg_decode(f, &m, &err) < 0) {
+		printf("%s error=\"%s\"\n", p->name, err);
+		fflush(stdout);
+		return;
+	}
 	switch (f->type) {
 	case WIRE_HELLO:
-		snprintf(p->name, sizeof(p->name), "%s", wire_get_str(f, WA_NAME, "?"));
+		snprintf(p->name, sizeof(p->name), "%s", m.hello.name);
 		printf("%s hello mode=%s epoch=%" PRIu64 " hard=%u ports=%s\n", p->name,
-		       mode_name(wire_get_u8(f, WA_MODE, 0)), wire_get_u64(f, WA_EPOCH, 0),
-		       wire_get_u8(f, WA_HARD, 0), ports);
+		       mode_name(m.hello.mode), m.hello.epoch, m.hello.hard,
+		       strs_join(&m.hello.ports, ports, sizeof(ports)));
 		break;
 	case WIRE_ACK:
+		strs_join(&m.ack.ports, ports, sizeof(ports));
+		strs_join(&m.ack.links, links, sizeof(links));
 		printf("%s ack seq=%u status=%s result=%u epoch=%" PRIu64
 		       " mode=%s hard=%u apply_us=%" PRIu64 "%s%s%s%s%s%s",
-		       p->name, f->nlh->nlmsg_seq, wire_get_str(f, WA_STATUS, "?"),
-		       wire_get_u32(f, WA_RESULT, 0), wire_get_u64(f, WA_EPOCH, 0),
-		       mode_name(wire_get_u8(f, WA_MODE, 0)), wire_get_u8(f, WA_HARD, 0),
-		       wire_get_u64(f, WA_APPLY_US, 0), f->tb[WA_PORT_STATE] ? " state=" : "",
-		       wire_get_str(f, WA_PORT_STATE, ""), ports[0] ? " ports=" : "", ports,
-		       links[0] ? " links=" : "", links);
-		if (f->tb[WA_ERROR])
-			printf(" error=\"%s\"", wire_get_str(f, WA_ERROR, ""));
+		       p->name, f->nlh->nlmsg_seq, ack_status_name(m.ack.status), m.ack.result,
+		       m.ack.epoch, mode_name(m.ack.mode), m.ack.hard, m.ack.apply_us,
+		       m.ack.port ? " state=" : "",
+		       m.ack.port ? port_state_name(m.ack.port_state) : "",
+		       ports[0] ? " ports=" : "", ports, links[0] ? " links=" : "", links);
+		if (m.ack.error)
+			printf(" error=\"%s\"", m.ack.error);
 		printf("\n");
 		break;
 	case WIRE_ALERT:
-		printf("%s alert kind=%s text=\"%s\"\n", p->name, wire_get_str(f, WA_STATUS, "?"),
-		       wire_get_str(f, WA_ERROR, ""));
+		printf("%s alert kind=%s text=\"%s\"\n", p->name, alert_kind_name(m.alert.kind),
+		       m.alert.text);
 		break;
 	case WIRE_HEARTBEAT: break;
 	default: printf("%s frame type=%s\n", p->name, wire_type_name(f->type)); break;
@@ -221,14 +231,23 @@ static struct peer *peer_find(const char *name)
 	return NULL;
 }
 
+/* "confirm=MS" */
+static int confirm_arg(const char *t, uint32_t *ms)
+{
+	if (strncmp(t, "confirm=", 8) != 0)
+		return 0;
+	*ms = (uint32_t)atoi(t + 8);
+	return 1;
+}
+
 /* One command line; errors go to stdout too, so the test sees them in order. */
 static void command(char *line)
 {
 	static char buf[WIRE_MAX_FRAME];
+	static const char *names[64];
 	char *tok[64], *save = NULL, *name, *cmd;
-	struct wire_builder b;
 	struct peer *p;
-	int n = 0, len;
+	int n = 0, len = -1;
 
 	for (char *t = strtok_r(line, " \t\n", &save); t && n < 64;
 	     t = strtok_r(NULL, " \t\n", &save))
@@ -244,34 +263,33 @@ static void command(char *line)
 		return;
 	}
 	if (strcmp(cmd, "set-mode") == 0 && n >= 4) {
-		wire_build_start(&b, buf, WIRE_SET_MODE, ++p->seq);
-		wire_put_u64(&b, WA_EPOCH, strtoull(tok[2], NULL, 10));
-		wire_put_u8(&b, WA_MODE, (uint8_t)mode_parse(tok[3]));
-		for (int i = 4; i < n; i++) {
+		struct msg_set_mode m = {.epoch = strtoull(tok[2], NULL, 10),
+					 .mode = (enum bulkhead_mode)mode_parse(tok[3])};
+
+		for (int i = 4; i < n; i++)
 			if (strcmp(tok[i], "hard") == 0)
-				wire_put_u8(&b, WA_HARD, 1);
-			else if (strncmp(tok[i], "confirm=", 8) == 0)
-				wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)atoi(tok[i] + 8));
-		}
-	} else if (strcmp(cmd, "port-set") == 0 && n >= 5) {
-		wire_build_start(&b, buf, WIRE_PORT_SET, ++p->seq);
-		wire_put_u64(&b, WA_EPOCH, strtoull(tok[2], NULL, 10));
-		wire_put_str(&b, WA_PORT_STATE, tok[3]);
-		for (int i = 4; i < n; i++) {
-			if (strncmp(tok[i], "confirm=", 8) == 0)
-				wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)atoi(tok[i] + 8));
+				m.hard = true;
 			else
-				wire_put_str(&b, WA_PORT_NAME, tok[i]);
-		}
+				confirm_arg(tok[i], &m.confirm_ms);
+		len = msg_set_mode_encode(buf, ++p->seq, &m);
+	} else if (strcmp(cmd, "port-set") == 0 && n >= 5) {
+		struct msg_port_set m = {.epoch = strtoull(tok[2], NULL, 10),
+					 .state = (enum port_state)port_state_parse(tok[3])};
+
+		m.ports.v = names;
+		for (int i = 4; i < n; i++)
+			if (!confirm_arg(tok[i], &m.confirm_ms))
+				names[m.ports.n++] = tok[i];
+		len = msg_port_set_encode(buf, ++p->seq, &m);
 	} else if (strcmp(cmd, "confirm") == 0) {
-		wire_build_start(&b, buf, WIRE_CONFIRM, ++p->seq);
-		wire_put_u64(&b, WA_EPOCH, strtoull(tok[2], NULL, 10));
+		struct msg_confirm m = {strtoull(tok[2], NULL, 10)};
+
+		len = msg_confirm_encode(buf, ++p->seq, &m);
 	} else {
 		printf("%s error=\"unknown command %s\"\n", name, cmd);
 		fflush(stdout);
 		return;
 	}
-	len = wire_build_end(&b);
 	if (len < 0 || peer_write(p, buf, len) < 0) {
 		peer_close(p);
 		return;
@@ -341,8 +359,8 @@ int main(int argc, char **argv)
 	printf("listening %s %s\n", addr, port);
 	fflush(stdout);
 	/* Bounded: a test that forgets it must not leave it running. */
-	deadline = mono_ms() + (uint64_t)secs * 1000;
-	while (mono_ms() < deadline && in_open) {
+	deadline = clock_mono_ms() + (uint64_t)secs * 1000;
+	while (clock_mono_ms() < deadline && in_open) {
 		struct pollfd pfd[MAX_PEERS + 2];
 		int np = 0;
 
@@ -374,16 +392,15 @@ int main(int argc, char **argv)
 			if (linelen == sizeof(line) - 1)
 				linelen = 0;
 		}
-		if (mono_ms() >= next_hb) {
+		if (clock_mono_ms() >= next_hb) {
 			static char hb[WIRE_MAX_FRAME];
-			struct wire_builder b;
+			int hblen = msg_empty_encode(hb, 0, WIRE_HEARTBEAT);
 
-			next_hb = mono_ms() + HEARTBEAT_MS;
+			next_hb = clock_mono_ms() + HEARTBEAT_MS;
 			for (int i = 0; i < MAX_PEERS; i++) {
 				if (peers[i].fd < 0)
 					continue;
-				wire_build_start(&b, hb, WIRE_HEARTBEAT, 0);
-				if (peer_write(&peers[i], hb, wire_build_end(&b)) < 0)
+				if (peer_write(&peers[i], hb, hblen) < 0)
 					peer_close(&peers[i]);
 			}
 		}
