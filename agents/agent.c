@@ -12,6 +12,7 @@
 #include <inttypes.h>
 
 #include "bulkhead/clock.h"
+#include "bulkhead/daemon.h"
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
@@ -98,14 +99,6 @@ void agent_after_ack(struct agent *a)
 		guard_baseline(a);
 }
 
-static void agent_signal_cb(evutil_socket_t sig, short what, void *arg)
-{
-	struct agent *a = arg;
-
-	log_info("signal %d: exiting; the table stays in force", (int)sig);
-	event_base_loopexit(a->base, NULL);
-}
-
 /* Loads the record: the mode machine's part, then the switch ports. */
 static void agent_state_restore(struct agent *a)
 {
@@ -120,6 +113,14 @@ static void agent_state_restore(struct agent *a)
 		agent_record(a);
 }
 
+/* The profile agent.yaml names, from its profile_dir or the default one. */
+static int agent_profile_load(struct agent *a)
+{
+	return profile_load(&a->profile,
+			    a->conf.profile_dir ? a->conf.profile_dir : CONF_PROFILE_DIR,
+			    a->conf.profile_dir != NULL, a->conf.profile, conf_error_stderr, NULL);
+}
+
 static int agent_setup(struct agent *a, const char *conf_path)
 {
 	int rc;
@@ -132,8 +133,7 @@ static int agent_setup(struct agent *a, const char *conf_path)
 		log_err("%s: cannot read the host name from the certificate", a->conf.cert);
 		return -1;
 	}
-	if (profile_load(&a->profile, a->conf.profile_dir ? a->conf.profile_dir : CONF_PROFILE_DIR,
-			 a->conf.profile_dir != NULL, a->conf.profile, conf_error_stderr, NULL) < 0)
+	if (agent_profile_load(a) < 0)
 		return -1;
 	log_info("hardware profile %s (kind %s, %s)", a->profile.name, a->profile.ops->name,
 		 a->profile.source);
@@ -183,52 +183,34 @@ static int agent_setup(struct agent *a, const char *conf_path)
 	return a->ssl_ctx ? 0 : -1;
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: bulkhead-agent [-v] [-n] [--no-table-owner] -f CONFIG\n"
-		     "  -f CONFIG         agent configuration (YAML), see bulkhead-agent(8)\n"
-		     "  -n                check the configuration and exit\n"
-		     "  --no-table-owner  do not make the table owned by the agent; other\n"
-		     "                    processes can then change it, and the agent\n"
-		     "                    detects and undoes their changes\n"
-		     "  -v                verbose logging\n"
-		     "  -h                this help\n");
-}
+static const char agent_usage[] =
+    "usage: bulkhead-agent [-v] [-n] [--no-table-owner] -f CONFIG\n"
+    "  -f CONFIG         agent configuration (YAML), see bulkhead-agent(8)\n"
+    "  -n                check the configuration and exit\n"
+    "  --no-table-owner  do not make the table owned by the agent; other\n"
+    "                    processes can then change it, and the agent\n"
+    "                    detects and undoes their changes\n"
+    "  -v                verbose logging\n"
+    "  -h                this help\n";
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-						 {"config", required_argument, NULL, 'f'},
-						 {"no-table-owner", no_argument, NULL, 'O'},
-						 {0}};
+	static const char *const flags[] = {"no-table-owner", NULL};
 	struct agent a = {.own_table = 1};
-	struct event *sigs[3] = {0};
-	const char *conf_path = NULL;
-	int verbose = 0, check = 0, c, rc = 1;
+	struct event *sigs[2] = {0};
+	struct daemon_args args;
+	const char *conf_path;
+	int rc = 1;
 
-	while ((c = getopt_long(argc, argv, "f:nvh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f': conf_path = optarg; break;
-		case 'n': check = 1; break;
-		case 'v': verbose = 1; break;
-		case 'O': a.own_table = 0; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 64;
-		}
-	}
-	if (!conf_path || optind != argc) {
-		usage(stderr);
-		return 64;
-	}
-	log_init("bulkhead-agent", verbose);
-	if (check) {
+	if (daemon_args_parse(argc, argv, agent_usage, flags, &args, &rc))
+		return rc;
+	conf_path = args.conf_path;
+	a.own_table = !(args.flags & 1);
+	log_init("bulkhead-agent", args.verbose);
+	if (args.check) {
 		rc = agent_conf_load(conf_path, &a.conf, conf_error_stderr, NULL) < 0;
 		if (!rc)
-			rc =
-			    profile_load(&a.profile,
-					 a.conf.profile_dir ? a.conf.profile_dir : CONF_PROFILE_DIR,
-					 a.conf.profile_dir != NULL, a.conf.profile,
-					 conf_error_stderr, NULL) < 0;
+			rc = agent_profile_load(&a) < 0;
 		if (!rc)
 			printf("%s: configuration OK (profile %s, kind %s, %s)\n", conf_path,
 			       a.profile.name, a.profile.ops->name, a.profile.source);
@@ -236,18 +218,12 @@ int main(int argc, char **argv)
 		agent_conf_clear(&a.conf);
 		return rc;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	/* There is no reload: a stray SIGHUP must not end the daemon. */
-	signal(SIGHUP, SIG_IGN);
 	a.base = event_base_new();
 	if (!a.base)
 		fatal("event_base_new failed");
+	daemon_signals_init(a.base, "; the table stays in force", sigs);
 	if (agent_setup(&a, conf_path) < 0)
 		goto out;
-	sigs[0] = evsignal_new(a.base, SIGTERM, agent_signal_cb, &a);
-	sigs[1] = evsignal_new(a.base, SIGINT, agent_signal_cb, &a);
-	for (int i = 0; i < 2; i++)
-		evsignal_add(sigs[i], NULL);
 	session_start(&a);
 	event_base_dispatch(a.base);
 	session_stop(&a);
@@ -266,9 +242,7 @@ out:
 	profile_clear(&a.profile);
 	policy_wire_rx_free(a.rx);
 	mode_clear(&a.m);
-	for (int i = 0; i < 2; i++)
-		if (sigs[i])
-			event_free(sigs[i]);
+	daemon_signals_free(sigs);
 	agent_nft_free(a.nft);
 	if (a.ssl_ctx)
 		SSL_CTX_free(a.ssl_ctx);

@@ -134,18 +134,14 @@ bool profile_hold_in_force(const struct profile_ctx *c, const struct agent_hold 
 
 /* --- linux-server --- */
 
-static void server_defaults(struct profile *p)
-{
-	static const char *const mgmt[] = {"mgmt*", "bmc*", NULL};
-	static const char *const data[] = {"eth*", "en*", "bond*", "team*", "vlan*", NULL};
-	static const char *const none[] = {NULL};
+static const char *const no_patterns[] = {NULL};
+static const char *const mgmt_patterns[] = {"mgmt*", "bmc*", NULL};
 
-	patterns_set(&p->management, mgmt);
-	patterns_set(&p->data, data);
-	patterns_set(&p->uplinks, none);
-	patterns_set(&p->host_facing, none);
-	p->netdev_ingress = false;
-}
+static const struct profile_defaults server_defaults = {
+    .management = mgmt_patterns,
+    .data = (const char *const[]){"eth*", "en*", "bond*", "team*", "vlan*", NULL},
+    .uplinks = no_patterns,
+    .host_facing = no_patterns};
 
 static void server_hooks(const struct profile_ctx *c, struct nft_hooks *h)
 {
@@ -155,20 +151,12 @@ static void server_hooks(const struct profile_ctx *c, struct nft_hooks *h)
 
 /* --- hypervisor --- */
 
-static void hypervisor_defaults(struct profile *p)
-{
-	static const char *const mgmt[] = {"mgmt*", "bmc*", NULL};
-	static const char *const uplinks[] = {"eth*", "en*", "bond*", NULL};
-	static const char *const data[] = {"vnet*", "tap*", "vif*", NULL};
-	static const char *const none[] = {NULL};
-
-	patterns_set(&p->management, mgmt);
-	patterns_set(&p->uplinks, uplinks);
-	patterns_set(&p->data, data);
-	patterns_set(&p->host_facing, none);
-	p->bridge = true;
-	p->netdev_ingress = false;
-}
+static const struct profile_defaults hypervisor_defaults = {
+    .management = mgmt_patterns,
+    .uplinks = (const char *const[]){"eth*", "en*", "bond*", NULL},
+    .data = (const char *const[]){"vnet*", "tap*", "vif*", NULL},
+    .host_facing = no_patterns,
+    .bridge = true};
 
 static void hypervisor_hooks(const struct profile_ctx *c, struct nft_hooks *h)
 {
@@ -179,19 +167,12 @@ static void hypervisor_hooks(const struct profile_ctx *c, struct nft_hooks *h)
 
 /* --- linux-switch --- */
 
-static void switch_defaults(struct profile *p)
-{
-	static const char *const mgmt[] = {"eth0", "mgmt*", NULL};
-	static const char *const uplinks[] = {"uplink*", NULL};
-	static const char *const hosts[] = {"swp*", NULL};
-	static const char *const none[] = {NULL};
-
-	patterns_set(&p->management, mgmt);
-	patterns_set(&p->uplinks, uplinks);
-	patterns_set(&p->host_facing, hosts);
-	patterns_set(&p->data, none);
-	p->port_method = HOLD_LINK_DOWN;
-}
+static const struct profile_defaults switch_defaults = {
+    .management = (const char *const[]){"eth0", "mgmt*", NULL},
+    .uplinks = (const char *const[]){"uplink*", NULL},
+    .host_facing = (const char *const[]){"swp*", NULL},
+    .data = no_patterns,
+    .port_method = HOLD_LINK_DOWN};
 
 /* The switch's own isolation guards its control plane; the hosts behind it
  * are cut off port by port, so forwarding is never dropped wholesale. */
@@ -255,13 +236,24 @@ static int switch_isolate(const struct profile_ctx *c, struct agent_hold *out, i
 	return n;
 }
 
+static void profile_defaults_set(struct profile *p, const struct profile_defaults *d)
+{
+	patterns_set(&p->management, d->management);
+	patterns_set(&p->data, d->data);
+	patterns_set(&p->uplinks, d->uplinks);
+	patterns_set(&p->host_facing, d->host_facing);
+	p->netdev_ingress = false;
+	p->bridge = d->bridge;
+	p->port_method = d->port_method;
+}
+
 /* --- the table of kinds --- */
 
 static const struct profile_ops profile_kinds[] = {
     {
 	.name = "linux-server",
 	.keys = PROFILE_KEY_NETDEV | PROFILE_KEY_DATA,
-	.defaults = server_defaults,
+	.defaults = &server_defaults,
 	.hooks = server_hooks,
 	.isolate = isolate_data_links,
 	.release = release_hold,
@@ -270,7 +262,7 @@ static const struct profile_ops profile_kinds[] = {
     {
 	.name = "hypervisor",
 	.keys = PROFILE_KEY_NETDEV | PROFILE_KEY_BRIDGE | PROFILE_KEY_DATA,
-	.defaults = hypervisor_defaults,
+	.defaults = &hypervisor_defaults,
 	.hooks = hypervisor_hooks,
 	.isolate = isolate_data_links,
 	.release = release_hold,
@@ -279,7 +271,7 @@ static const struct profile_ops profile_kinds[] = {
     {
 	.name = "linux-switch",
 	.keys = PROFILE_KEY_METHOD | PROFILE_KEY_HOST_FACING,
-	.defaults = switch_defaults,
+	.defaults = &switch_defaults,
 	.hooks = switch_hooks,
 	.isolate = switch_isolate,
 	.release = release_hold,
@@ -397,7 +389,7 @@ int profile_load(struct profile *p, const char *dir, bool dir_explicit, const ch
 		ops = profile_kind_find(name);
 		if (e == ENOENT && ops && !dir_explicit) {
 			p->ops = ops;
-			ops->defaults(p);
+			profile_defaults_set(p, ops->defaults);
 			snprintf(p->source, sizeof(p->source), "built-in");
 			return 0;
 		}

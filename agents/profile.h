@@ -43,11 +43,19 @@ struct profile_ctx {
 
 struct profile;
 
+/* A kind's built-in profile: its interface patterns (NULL-terminated
+ * shell globs) and settings. */
+struct profile_defaults {
+	const char *const *management, *const *data, *const *uplinks, *const *host_facing;
+	bool bridge;
+	enum hold_kind port_method;
+};
+
 struct profile_ops {
 	const char *name;
 	unsigned keys; /* PROFILE_KEY_*: the kind-specific keys a file may hold */
 	/* The built-in profile, when there is no file. */
-	void (*defaults)(struct profile *p);
+	const struct profile_defaults *defaults;
 	/* What the kind adds to table inet bulkhead (netdev, bridge tables). */
 	void (*hooks)(const struct profile_ctx *c, struct nft_hooks *h);
 	/* Hard isolation: what it takes down, into out (at most max); the

@@ -201,37 +201,30 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 	session_send_ack(a, seq, &res);
 }
 
+static int session_frame_cb(const void *frame, size_t len, const struct wire_frame *f, void *arg)
+{
+	struct agent *a = arg;
+
+	a->last_rx_ms = clock_wall_ms();
+	/* The controller admitted us: only now does the backoff start over. */
+	a->backoff_ms = BACKOFF_MIN_MS;
+	if (!a->admitted) {
+		a->admitted = 1;
+		agent_deadman_disarm(a);
+		log_info("session to controller established (TLS 1.3, mutual certificates)");
+		session_alerts_flush(a);
+	}
+	session_frame(a, f);
+	return a->bev ? 0 : 1;
+}
+
 static void session_read_cb(struct bufferevent *bev, void *arg)
 {
-	static char frame[WIRE_MAX_FRAME];
 	struct agent *a = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	const char *err;
 
-	for (;;) {
-		struct wire_frame f;
-		const char *err;
-		int rc = wire_frame_take(in, frame, &f, &err);
-
-		if (rc == 0)
-			return;
-		if (rc < 0) {
-			session_close(a, err);
-			return;
-		}
-		a->last_rx_ms = clock_wall_ms();
-		/* The controller admitted us: only now does the backoff start over. */
-		a->backoff_ms = BACKOFF_MIN_MS;
-		if (!a->admitted) {
-			a->admitted = 1;
-			agent_deadman_disarm(a);
-			log_info(
-			    "session to controller established (TLS 1.3, mutual certificates)");
-			session_alerts_flush(a);
-		}
-		session_frame(a, &f);
-		if (!a->bev)
-			return;
-	}
+	if (wire_frames_read(bufferevent_get_input(bev), session_frame_cb, a, &err) < 0)
+		session_close(a, err);
 }
 
 static void session_write_cb(struct bufferevent *bev, void *arg)

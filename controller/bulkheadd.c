@@ -1,27 +1,18 @@
 /* bulkheadd: the controller daemon. Holds the inventory and each host's
  * state, keeps a TLS session to every agent, and serves the CLI. */
 #include <errno.h>
-#include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "bulkhead/clock.h"
+#include "bulkhead/daemon.h"
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "controller.h"
 
 #define LAST_SEEN_FLUSH_S 5
-
-static void ctl_signal_cb(evutil_socket_t sig, short what, void *arg)
-{
-	struct ctl *c = arg;
-
-	log_info("signal %d: exiting", (int)sig);
-	event_base_loopexit(c->base, NULL);
-}
 
 /* Heartbeats only touch memory; this writes the connected hosts' last-seen
  * times in one transaction. */
@@ -105,14 +96,12 @@ static void ctl_teardown(struct ctl *c)
 	ctl_conf_clear(&c->conf);
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out, "usage: bulkheadd [-v] [-n] -f CONFIG\n"
-		     "  -f CONFIG  controller configuration (YAML), see bulkheadd(8)\n"
-		     "  -n         check the configuration and the inventory, then exit\n"
-		     "  -v         verbose logging\n"
-		     "  -h         this help\n");
-}
+static const char ctl_usage[] =
+    "usage: bulkheadd [-v] [-n] -f CONFIG\n"
+    "  -f CONFIG  controller configuration (YAML), see bulkheadd(8)\n"
+    "  -n         check the configuration and the inventory, then exit\n"
+    "  -v         verbose logging\n"
+    "  -h         this help\n";
 
 static int ctl_check(const char *conf_path)
 {
@@ -133,46 +122,25 @@ static int ctl_check(const char *conf_path)
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"help", no_argument, NULL, 'h'}, {"config", required_argument, NULL, 'f'}, {0}};
 	struct ctl c = {0};
 	struct event *sigs[2] = {0};
-	const char *conf_path = NULL;
-	int verbose = 0, check = 0, opt, rc = 1;
+	struct daemon_args args;
+	int rc = 1;
 
-	while ((opt = getopt_long(argc, argv, "f:nvh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'f': conf_path = optarg; break;
-		case 'n': check = 1; break;
-		case 'v': verbose = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 64;
-		}
-	}
-	if (!conf_path || optind != argc) {
-		usage(stderr);
-		return 64;
-	}
-	log_init("bulkheadd", verbose);
-	if (check)
-		return ctl_check(conf_path);
-	signal(SIGPIPE, SIG_IGN);
-	/* There is no reload: a stray SIGHUP must not end the daemon. */
-	signal(SIGHUP, SIG_IGN);
+	if (daemon_args_parse(argc, argv, ctl_usage, NULL, &args, &rc))
+		return rc;
+	log_init("bulkheadd", args.verbose);
+	if (args.check)
+		return ctl_check(args.conf_path);
 	c.base = event_base_new();
 	if (!c.base)
 		fatal("event_base_new failed");
-	if (ctl_setup(&c, conf_path) == 0) {
-		sigs[0] = evsignal_new(c.base, SIGTERM, ctl_signal_cb, &c);
-		sigs[1] = evsignal_new(c.base, SIGINT, ctl_signal_cb, &c);
-		evsignal_add(sigs[0], NULL);
-		evsignal_add(sigs[1], NULL);
+	daemon_signals_init(c.base, "", sigs);
+	if (ctl_setup(&c, args.conf_path) == 0) {
 		event_base_dispatch(c.base);
 		rc = 0;
 	}
-	for (int i = 0; i < 2; i++)
-		if (sigs[i])
-			event_free(sigs[i]);
+	daemon_signals_free(sigs);
 	ctl_teardown(&c);
 	event_base_free(c.base);
 	return rc;

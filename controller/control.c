@@ -22,16 +22,16 @@ struct client {
 	struct bufferevent *bev;
 	uid_t uid;
 	pid_t pid;
-	int busy;	       /* a request is being served */
-	int finished;	       /* close once the output has drained */
-	struct plan_rx *apply; /* a plan being received */
-	struct pb_rx *pbrun;   /* a playbook run being received */
+	int busy;     /* a request is being served */
+	int finished; /* close once the output has drained */
+	void *body;   /* a plan or a playbook run being received */
+	const struct body_ops *body_ops;
 };
 
 static void client_free(struct client *cl)
 {
-	plan_rx_free(cl->apply);
-	playbook_rx_free(cl->pbrun);
+	if (cl->body)
+		cl->body_ops->free(cl->body);
 	command_client_gone(cl->ctl, cl);
 	bufferevent_free(cl->bev);
 	free(cl);
@@ -249,7 +249,8 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 		break;
 	case WIRE_CTL_AUDIT_VERIFY: client_audit_verify(cl); break;
 	case WIRE_CTL_PB_RUN:
-		cl->pbrun = playbook_rx_new(cl->ctl, &m.ctl_pb_run, cl->uid, cl->pid);
+		cl->body = playbook_rx_new(cl->ctl, &m.ctl_pb_run, cl->uid, cl->pid);
+		cl->body_ops = &playbook_body_ops;
 		break;
 	case WIRE_CTL_PB_STATUS:
 	case WIRE_CTL_PB_APPROVE:
@@ -264,71 +265,56 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 		o.timeout_ms = m.ctl_apply.timeout_ms;
 		o.confirm_ms = m.ctl_apply.confirm_ms;
 		o.manual = m.ctl_apply.manual;
-		cl->apply = plan_rx_new(cl->ctl, &o);
+		cl->body = plan_rx_new(cl->ctl, &o);
+		cl->body_ops = &plan_body_ops;
 		break;
 	}
 	default: client_end(cl, 1, "unknown request"); break;
 	}
 }
 
+/* One frame: the request, or the next frame of a plan or a run being
+ * received. 1 when the client is done with (answered or freed). */
+static int client_frame_cb(const void *frame, size_t len, const struct wire_frame *f, void *arg)
+{
+	struct client *cl = arg;
+
+	if (cl->body) {
+		void *rx = cl->body;
+
+		if (f->type == WIRE_CTL_APPLY_END) {
+			cl->body = NULL;
+			cl->body_ops->finish(rx, cl);
+			return 1;
+		}
+		if (cl->body_ops->add(rx, frame, len, f) < 0) {
+			cl->body = NULL;
+			cl->body_ops->fail(rx, cl);
+			return 1;
+		}
+		return 0;
+	}
+	if (cl->busy)
+		return 1;
+	client_request(cl, f);
+	/* One request per connection; a plan or a run goes on. */
+	return cl->body == NULL;
+}
+
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
-	static char frame[WIRE_MAX_FRAME];
 	struct client *cl = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
+	const char *err;
 
-	for (;;) {
-		struct wire_frame f;
-		const char *err;
-		size_t len;
-		int rc;
-
-		if (cl->busy && !cl->apply && !cl->pbrun) {
-			/* One request per connection; anything more is ignored. */
-			evbuffer_drain(in, evbuffer_get_length(in));
-			return;
-		}
-		rc = wire_frame_take(in, frame, &f, &err);
-		if (rc == 0)
-			return;
-		if (rc < 0) {
-			log_warn("control client pid %d: %s", (int)cl->pid, err);
-			client_free(cl);
-			return;
-		}
-		len = f.nlh->nlmsg_len;
-		if (cl->pbrun) {
-			struct pb_rx *rx = cl->pbrun;
-
-			if (f.type == WIRE_CTL_APPLY_END) {
-				cl->pbrun = NULL;
-				playbook_rx_finish(rx, cl);
-				return;
-			}
-			if (playbook_rx_add(rx, frame, len, &f) < 0) {
-				cl->pbrun = NULL;
-				playbook_rx_fail(rx, cl);
-				return;
-			}
-			continue;
-		}
-		if (!cl->apply) {
-			client_request(cl, &f);
-			continue;
-		}
-		/* The frames of a plan, up to its end. */
-		if (f.type == WIRE_CTL_APPLY_END) {
-			struct plan_rx *rx = cl->apply;
-
-			cl->apply = NULL;
-			plan_rx_finish(rx, cl);
-			return;
-		}
-		if (plan_rx_add(cl->apply, frame, len, &f) < 0) {
-			plan_rx_fail(cl->apply, cl);
-			cl->apply = NULL;
-			return;
-		}
+	if (cl->busy && !cl->body) {
+		/* One request per connection; anything more is ignored. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	if (wire_frames_read(in, client_frame_cb, cl, &err) < 0) {
+		log_warn("control client pid %d: %s", (int)cl->pid, err);
+		client_free(cl);
 	}
 }
 

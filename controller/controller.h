@@ -100,6 +100,16 @@ int peer_send_ports(struct peer *p, uint64_t epoch, enum port_state state, const
 int peer_send_check(struct peer *p, const struct msg_check *k);
 
 /* control.c */
+/* A request that frames follow (a plan, a playbook run), received frame by
+ * frame up to WIRE_CTL_APPLY_END. */
+struct body_ops {
+	/* One frame; -1 when the request is unusable. */
+	int (*add)(void *rx, const void *frame, size_t len, const struct wire_frame *f);
+	/* Both answer the client and free rx. */
+	void (*finish)(void *rx, struct client *cl);
+	void (*fail)(void *rx, struct client *cl);
+	void (*free)(void *rx);
+};
 int control_listen(struct ctl *c);
 void control_close(struct ctl *c);
 int client_send(struct client *cl, const void *frame, int len);
@@ -111,12 +121,7 @@ void client_end(struct client *cl, uint32_t result, const char *err);
 /* plan.c: the plans `bulkhead apply` sends, and the policies `bulkhead plan` reads */
 struct plan_rx;
 struct plan_rx *plan_rx_new(struct ctl *c, const struct command_opts *o);
-void plan_rx_free(struct plan_rx *rx);
-/* One frame of the plan; -1 when the plan is unusable. */
-int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct wire_frame *f);
-/* Answers the client and frees rx. */
-void plan_rx_fail(struct plan_rx *rx, struct client *cl);
-void plan_rx_finish(struct plan_rx *rx, struct client *cl);
+extern const struct body_ops plan_body_ops;
 void plan_policies_send(struct ctl *c, struct client *cl);
 /* The WIRE_POLICY frames of one host, as a plan or a run carries them:
  * kept as they came, and checked as the agent will check them. */
@@ -139,11 +144,8 @@ void policy_collect_clear(struct policy_collect *pc);
 int playbook_init(struct ctl *c);
 void playbook_close(struct ctl *c);
 struct pb_rx *playbook_rx_new(struct ctl *c, const struct msg_ctl_pb_run *m, uid_t uid, pid_t pid);
-void playbook_rx_free(struct pb_rx *rx);
-int playbook_rx_add(struct pb_rx *rx, const void *frame, size_t len, const struct wire_frame *f);
-/* Answers the client, starts the run if it is sound, frees rx. */
-void playbook_rx_finish(struct pb_rx *rx, struct client *cl);
-void playbook_rx_fail(struct pb_rx *rx, struct client *cl);
+/* Its finish starts the run if it is sound. */
+extern const struct body_ops playbook_body_ops;
 void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame *f);
 void playbook_check_result(struct ctl *c, struct host *h, const struct msg_check_result *m);
 

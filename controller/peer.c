@@ -310,30 +310,27 @@ static int peer_frame(struct peer *ac, const struct wire_frame *f, const char **
 	}
 }
 
+static int peer_frame_cb(const void *frame, size_t len, const struct wire_frame *f, void *arg)
+{
+	struct peer *ac = arg;
+	const char *err;
+
+	ac->last_rx_ms = clock_wall_ms();
+	ac->host->last_seen_ms = ac->last_rx_ms;
+	if (peer_frame(ac, f, &err) < 0) {
+		peer_free(ac, err);
+		return 1;
+	}
+	return 0;
+}
+
 static void peer_read_cb(struct bufferevent *bev, void *arg)
 {
-	static char frame[WIRE_MAX_FRAME];
 	struct peer *ac = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	const char *err;
 
-	for (;;) {
-		struct wire_frame f;
-		const char *err;
-		int rc = wire_frame_take(in, frame, &f, &err);
-
-		if (rc == 0)
-			return;
-		if (rc < 0) {
-			peer_free(ac, err);
-			return;
-		}
-		ac->last_rx_ms = clock_wall_ms();
-		ac->host->last_seen_ms = ac->last_rx_ms;
-		if (peer_frame(ac, &f, &err) < 0) {
-			peer_free(ac, err);
-			return;
-		}
-	}
+	if (wire_frames_read(bufferevent_get_input(bev), peer_frame_cb, ac, &err) < 0)
+		peer_free(ac, err);
 }
 
 static void peer_heartbeat_cb(evutil_socket_t fd, short what, void *arg)

@@ -85,8 +85,10 @@ struct plan_rx *plan_rx_new(struct ctl *c, const struct command_opts *o)
 	return rx;
 }
 
-void plan_rx_free(struct plan_rx *rx)
+static void plan_rx_free(void *arg)
 {
+	struct plan_rx *rx = arg;
+
 	if (!rx)
 		return;
 	for (int i = 0; i < rx->n; i++)
@@ -96,21 +98,12 @@ void plan_rx_free(struct plan_rx *rx)
 	free(rx);
 }
 
-static int plan_error(struct plan_rx *rx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+/* The reason the request is refused, for its answer. */
+#define plan_error(rx, ...) errbuf_set((rx)->err, sizeof((rx)->err), __VA_ARGS__)
 
-static int plan_error(struct plan_rx *rx, const char *fmt, ...)
+static int plan_rx_add(void *arg, const void *frame, size_t len, const struct wire_frame *f)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rx->err, sizeof(rx->err), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct wire_frame *f)
-{
+	struct plan_rx *rx = arg;
 	struct plan_host *ph = rx->n ? &rx->hosts[rx->n - 1] : NULL;
 	struct msg_plan_host m;
 	const char *err;
@@ -157,15 +150,18 @@ int plan_rx_add(struct plan_rx *rx, const void *frame, size_t len, const struct 
 	return 0;
 }
 
-void plan_rx_fail(struct plan_rx *rx, struct client *cl)
+static void plan_rx_fail(void *arg, struct client *cl)
 {
+	struct plan_rx *rx = arg;
+
 	log_warn("apply refused: %s", rx->err);
 	client_end(cl, 1, rx->err);
 	plan_rx_free(rx);
 }
 
-void plan_rx_finish(struct plan_rx *rx, struct client *cl)
+static void plan_rx_finish(void *arg, struct client *cl)
 {
+	struct plan_rx *rx = arg;
 	struct target_spec *specs = xcalloc((size_t)rx->n + 1, sizeof(*specs));
 	char stale[256] = "";
 	int nstale = 0;
@@ -251,3 +247,5 @@ void plan_policies_send(struct ctl *c, struct client *cl)
 	}
 	client_end(cl, 0, NULL);
 }
+
+const struct body_ops plan_body_ops = {plan_rx_add, plan_rx_finish, plan_rx_fail, plan_rx_free};

@@ -33,8 +33,10 @@ struct pb_rx *playbook_rx_new(struct ctl *c, const struct msg_ctl_pb_run *m, uid
 	return rx;
 }
 
-void playbook_rx_free(struct pb_rx *rx)
+static void playbook_rx_free(void *arg)
 {
+	struct pb_rx *rx = arg;
+
 	if (!rx)
 		return;
 	pb_run_free(rx->r);
@@ -42,18 +44,8 @@ void playbook_rx_free(struct pb_rx *rx)
 	free(rx);
 }
 
-static int pb_rx_error(struct pb_rx *rx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int pb_rx_error(struct pb_rx *rx, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rx->err, sizeof(rx->err), fmt, ap);
-	va_end(ap);
-	return -1;
-}
+/* The reason the request is refused, for its answer. */
+#define pb_rx_error(rx, ...) errbuf_set((rx)->err, sizeof((rx)->err), __VA_ARGS__)
 
 static int pb_rx_stage(struct pb_rx *rx, const struct msg_pb_stage *m)
 {
@@ -129,8 +121,9 @@ static int pb_rx_policy(struct pb_rx *rx, const void *frame, size_t len, const s
 	return 0;
 }
 
-int playbook_rx_add(struct pb_rx *rx, const void *frame, size_t len, const struct wire_frame *f)
+static int playbook_rx_add(void *arg, const void *frame, size_t len, const struct wire_frame *f)
 {
+	struct pb_rx *rx = arg;
 	const char *err;
 	union msg m;
 
@@ -151,8 +144,10 @@ int playbook_rx_add(struct pb_rx *rx, const void *frame, size_t len, const struc
 	return pb_rx_error(rx, "unexpected %s frame in the run", wire_type_name(f->type));
 }
 
-void playbook_rx_fail(struct pb_rx *rx, struct client *cl)
+static void playbook_rx_fail(void *arg, struct client *cl)
 {
+	struct pb_rx *rx = arg;
+
 	log_warn("playbook run refused: %s", rx->err);
 	client_end(cl, 1, rx->err);
 	playbook_rx_free(rx);
@@ -163,8 +158,9 @@ static int pb_run_ended(const struct pb_run *r)
 	return r->state == RUN_DONE || r->state == RUN_ABORTED;
 }
 
-void playbook_rx_finish(struct pb_rx *rx, struct client *cl)
+static void playbook_rx_finish(void *arg, struct client *cl)
 {
+	struct pb_rx *rx = arg;
 	struct ctl *c = rx->ctl;
 	struct pb_run *r = rx->r;
 	char msg[256];
@@ -210,19 +206,17 @@ static void pb_status_stage_send(struct client *cl, const struct pb_run *r, int 
 {
 	const struct pb_stage_rt *s = &r->stages[i];
 	const char **hosts = xcalloc((size_t)s->nhosts + 1, sizeof(*hosts));
-	struct msg_pb_stage m = {
-	    .index = (uint32_t)i,
-	    .name = s->name,
-	    .restore = s->restore,
-	    .approval = s->approval,
-	    .soak_ms = s->soak_ms,
-	    .on_failure = s->on_failure,
-	    .with_state = true,
-	    .state = s->state,
-	    .approved_by = s->approved_by,
-	    .detail = s->detail,
-	    .hosts = {.v = hosts, .n = s->nhosts},
-	};
+	struct msg_pb_stage m = {.index = (uint32_t)i,
+				 .name = s->name,
+				 .restore = s->restore,
+				 .approval = s->approval,
+				 .soak_ms = s->soak_ms,
+				 .on_failure = s->on_failure,
+				 .with_state = true,
+				 .state = s->state,
+				 .approved_by = s->approved_by,
+				 .detail = s->detail,
+				 .hosts = {.v = hosts, .n = s->nhosts}};
 
 	for (int j = 0; j < s->nhosts; j++)
 		hosts[j] = s->hosts[j]->name;
@@ -230,17 +224,15 @@ static void pb_status_stage_send(struct client *cl, const struct pb_run *r, int 
 	free(hosts);
 	for (int j = 0; j < s->nchecks; j++) {
 		const struct pb_check_rt *k = &s->checks[j];
-		struct msg_pb_check mk = {
-		    .stage = (uint32_t)i,
-		    .from = k->from,
-		    .target_name = k->target_name,
-		    .target = k->target,
-		    .proto = k->proto,
-		    .port = k->port,
-		    .expect_open = k->expect_open,
-		    .with_state = true,
-		    .state = pb_check_state(r, i, k),
-		};
+		struct msg_pb_check mk = {.stage = (uint32_t)i,
+					  .from = k->from,
+					  .target_name = k->target_name,
+					  .target = k->target,
+					  .proto = k->proto,
+					  .port = k->port,
+					  .expect_open = k->expect_open,
+					  .with_state = true,
+					  .state = pb_check_state(r, i, k)};
 
 		client_send(cl, buf, msg_pb_check_encode(buf, 0, &mk));
 	}
@@ -364,3 +356,6 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 	if (rc == 0)
 		pb_step(c);
 }
+
+const struct body_ops playbook_body_ops = {playbook_rx_add, playbook_rx_finish, playbook_rx_fail,
+					   playbook_rx_free};

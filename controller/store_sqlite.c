@@ -2,6 +2,7 @@
  * directory, written ahead (WAL), every statement prepared once. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "controller.h"
 #include "playbook.h"
 #include "store.h"
+#include "store_sqlite.h"
 
 #define SCHEMA_VERSION 2
 
@@ -59,37 +61,6 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS pb_checks(run_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
     " n INTEGER NOT NULL, from_host TEXT, target TEXT, target_name TEXT, proto INTEGER,"
     " port INTEGER, expect INTEGER, timeout_ms INTEGER, line INTEGER);";
-
-/* Every statement, prepared on first use and kept. */
-enum sql {
-	Q_EPOCH_GET,
-	Q_EPOCH_SET,
-	Q_HOST_INSERT,
-	Q_HOST_SELECT,
-	Q_HOST_WANT,
-	Q_HOST_SEEN,
-	Q_POLICY_PUT,
-	Q_POLICY_GET,
-	Q_COMMAND_BEGIN,
-	Q_COMMAND_RESULT,
-	Q_COMMAND_END,
-	Q_AUDIT_HEAD,
-	Q_AUDIT_INSERT,
-	Q_AUDIT_HEAD_SET,
-	Q_AUDIT_SELECT,
-	Q_RUN_INSERT,
-	Q_RUN_STAGE_INSERT,
-	Q_RUN_HOST_INSERT,
-	Q_RUN_CHECK_INSERT,
-	Q_RUN_SAVE,
-	Q_STAGE_SAVE,
-	Q_RUN_LAST,
-	Q_RUN_SELECT,
-	Q_RUN_STAGES,
-	Q_RUN_HOSTS,
-	Q_RUN_CHECKS,
-	Q_COUNT
-};
 
 #define AUDIT_COLUMNS "seq, time_ms, actor, action, host, reason, result, detail, prev, hash"
 
@@ -142,19 +113,12 @@ static const char *const sql_text[Q_COUNT] = {
 		     " timeout_ms, line FROM pb_checks WHERE run_id = ? ORDER BY idx, n",
 };
 
-struct store_sqlite {
-	struct store s;
-	sqlite3 *db;
-	uint64_t epoch;
-	sqlite3_stmt *st[Q_COUNT];
-};
-
-static struct store_sqlite *sq(struct store *s)
+struct store_sqlite *sq(struct store *s)
 {
 	return (struct store_sqlite *)s;
 }
 
-static int sq_exec(struct store_sqlite *q, const char *sql)
+int sq_exec(struct store_sqlite *q, const char *sql)
 {
 	char *err = NULL;
 
@@ -167,7 +131,7 @@ static int sq_exec(struct store_sqlite *q, const char *sql)
 }
 
 /* The statement, reset and ready for its parameters. */
-static sqlite3_stmt *sq_stmt(struct store_sqlite *q, enum sql which)
+sqlite3_stmt *sq_stmt(struct store_sqlite *q, enum sql which)
 {
 	if (!q->st[which] &&
 	    sqlite3_prepare_v2(q->db, sql_text[which], -1, &q->st[which], NULL) != SQLITE_OK)
@@ -178,7 +142,7 @@ static sqlite3_stmt *sq_stmt(struct store_sqlite *q, enum sql which)
 }
 
 /* Runs a statement that returns no rows; 0 or -1 (logged). */
-static int sq_done(struct store_sqlite *q, sqlite3_stmt *st)
+int sq_done(struct store_sqlite *q, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
@@ -189,13 +153,36 @@ static int sq_done(struct store_sqlite *q, sqlite3_stmt *st)
 	return -1;
 }
 
-static void sq_text(sqlite3_stmt *st, int i, const char *s)
+void sq_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s)
 		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
-static void sq_copy(char *out, size_t len, sqlite3_stmt *st, int col)
+/* Binds the parameters in order, one letter each: i int, I int64, t text
+ * (NULL binds NULL), b blob (pointer, size_t). */
+void sq_bind(sqlite3_stmt *st, const char *types, ...)
+{
+	va_list ap;
+
+	va_start(ap, types);
+	for (int i = 1; types[i - 1]; i++) {
+		switch (types[i - 1]) {
+		case 'i': sqlite3_bind_int(st, i, va_arg(ap, int)); break;
+		case 'I': sqlite3_bind_int64(st, i, va_arg(ap, sqlite3_int64)); break;
+		case 't': sq_text(st, i, va_arg(ap, const char *)); break;
+		case 'b': {
+			const void *p = va_arg(ap, const void *);
+
+			sqlite3_bind_blob64(st, i, p, va_arg(ap, size_t), SQLITE_STATIC);
+			break;
+		}
+		}
+	}
+	va_end(ap);
+}
+
+void sq_copy(char *out, size_t len, sqlite3_stmt *st, int col)
 {
 	const unsigned char *t = sqlite3_column_text(st, col);
 
@@ -203,8 +190,8 @@ static void sq_copy(char *out, size_t len, sqlite3_stmt *st, int col)
 }
 
 /* Several statements as one: BEGIN, fn, COMMIT, or ROLLBACK when fn fails. */
-static int sq_txn(struct store_sqlite *q, int (*fn)(struct store_sqlite *q, const void *arg),
-		  const void *arg)
+int sq_txn(struct store_sqlite *q, int (*fn)(struct store_sqlite *q, const void *arg),
+	   const void *arg)
 {
 	if (sq_exec(q, "BEGIN") < 0)
 		return -1;
@@ -306,14 +293,8 @@ static int sq_hosts_want_txn(struct store_sqlite *q, const void *arg)
 		const struct host *h = a->hosts[i];
 		sqlite3_stmt *st = sq_stmt(q, Q_HOST_WANT);
 
-		sqlite3_bind_int(st, 1, h->want_mode);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)h->want_epoch);
-		sqlite3_bind_text(st, 3, h->want_hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, h->hold_confirm);
-		sqlite3_bind_int(st, 5, h->want_hard);
-		sqlite3_bind_text(st, 6, h->port_sw, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, h->port_name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 8, h->name, -1, SQLITE_STATIC);
+		sq_bind(st, "iItiittt", h->want_mode, (sqlite3_int64)h->want_epoch, h->want_hash,
+			h->hold_confirm, h->want_hard, h->port_sw, h->port_name, h->name);
 		if (sq_done(q, st) < 0)
 			return -1;
 	}
@@ -342,11 +323,8 @@ static int sq_hosts_seen_txn(struct store_sqlite *q, const void *arg)
 		const struct host *h = a->hosts[i];
 		sqlite3_stmt *st = sq_stmt(q, Q_HOST_SEEN);
 
-		sqlite3_bind_int(st, 1, h->mode);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)h->epoch);
-		sqlite3_bind_text(st, 3, h->hash, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)h->last_seen_ms);
-		sqlite3_bind_text(st, 5, h->name, -1, SQLITE_STATIC);
+		sq_bind(st, "iItIt", h->mode, (sqlite3_int64)h->epoch, h->hash,
+			(sqlite3_int64)h->last_seen_ms, h->name);
 		if (sq_done(q, st) < 0)
 			return -1;
 	}
@@ -368,10 +346,7 @@ static int sq_policy_put(struct store *s, const char *host, const char *hash, co
 	struct store_sqlite *q = sq(s);
 	sqlite3_stmt *st = sq_stmt(q, Q_POLICY_PUT);
 
-	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
-	sqlite3_bind_blob64(st, 3, frames, len, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)clock_wall_ms());
+	sq_bind(st, "ttbI", host, hash, frames, len, (sqlite3_int64)clock_wall_ms());
 	if (sq_done(q, st) < 0) {
 		log_err("sqlite: storing policy %.12s of %s failed", hash, host);
 		return -1;
@@ -385,8 +360,7 @@ static void *sq_policy_get(struct store *s, const char *host, const char *hash, 
 	sqlite3_stmt *st = sq_stmt(q, Q_POLICY_GET);
 	void *out = NULL;
 
-	sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+	sq_bind(st, "tt", host, hash);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*len = (size_t)sqlite3_column_bytes(st, 0);
 		out = malloc(*len ? *len : 1);
@@ -408,15 +382,9 @@ static int sq_command_begin(struct store *s, const struct store_command *c, int6
 	char pwbuf[1024];
 
 	getpwuid_r(c->uid, &pw, pwbuf, sizeof(pwbuf), &pwp);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)clock_wall_ms());
-	sqlite3_bind_int64(st, 2, c->uid);
-	if (pwp)
-		sqlite3_bind_text(st, 3, pwp->pw_name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 4, c->pid);
-	sqlite3_bind_text(st, 5, action_name(c->action), -1, SQLITE_STATIC);
-	sq_text(st, 6, c->reason);
-	sqlite3_bind_int64(st, 7, (sqlite3_int64)c->epoch);
-	sqlite3_bind_int(st, 8, c->targeted);
+	sq_bind(st, "IItIttIi", (sqlite3_int64)clock_wall_ms(), (sqlite3_int64)c->uid,
+		pwp ? pwp->pw_name : NULL, (sqlite3_int64)c->pid, action_name(c->action), c->reason,
+		(sqlite3_int64)c->epoch, c->targeted);
 	if (sq_done(q, st) < 0)
 		return -1;
 	*id = sqlite3_last_insert_rowid(q->db);
@@ -434,19 +402,13 @@ static int sq_command_end_txn(struct store_sqlite *q, const void *arg)
 		const struct store_result *r = &e->results[i];
 
 		st = sq_stmt(q, Q_COMMAND_RESULT);
-		sqlite3_bind_int64(st, 1, e->id);
-		sqlite3_bind_text(st, 2, r->host, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, host_status_name(r->status), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 4, (sqlite3_int64)r->apply_us);
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)r->latency_us);
-		sq_text(st, 6, r->error);
+		sq_bind(st, "IttIIt", (sqlite3_int64)e->id, r->host, host_status_name(r->status),
+			(sqlite3_int64)r->apply_us, (sqlite3_int64)r->latency_us, r->error);
 		if (sq_done(q, st) < 0)
 			return -1;
 	}
 	st = sq_stmt(q, Q_COMMAND_END);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)clock_wall_ms());
-	sqlite3_bind_int(st, 2, e->confirmed);
-	sqlite3_bind_int64(st, 3, e->id);
+	sq_bind(st, "IiI", (sqlite3_int64)clock_wall_ms(), e->confirmed, (sqlite3_int64)e->id);
 	if (sq_done(q, st) < 0)
 		return -1;
 	return sq_audit_rows(q, (struct audit_row *)e->audit, e->naudit);
@@ -492,22 +454,14 @@ static int sq_audit_rows(struct store_sqlite *q, struct audit_row *rows, int n)
 		audit_seal(prev, r);
 		snprintf(prev, sizeof(prev), "%s", r->hash);
 		st = sq_stmt(q, Q_AUDIT_INSERT);
-		sqlite3_bind_int64(st, 1, r->seq);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)r->time_ms);
-		sqlite3_bind_text(st, 3, r->actor, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, r->action, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, r->host ? r->host : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, r->reason ? r->reason : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 7, r->result ? r->result : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 8, r->detail ? r->detail : "", -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 9, r->prev, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 10, r->hash, -1, SQLITE_STATIC);
+		sq_bind(st, "IItttttttt", (sqlite3_int64)r->seq, (sqlite3_int64)r->time_ms,
+			r->actor, r->action, r->host ? r->host : "", r->reason ? r->reason : "",
+			r->result ? r->result : "", r->detail ? r->detail : "", r->prev, r->hash);
 		if (sq_done(q, st) < 0)
 			return -1;
 	}
 	st = sq_stmt(q, Q_AUDIT_HEAD_SET);
-	sqlite3_bind_int64(st, 1, count);
-	sqlite3_bind_text(st, 2, prev, -1, SQLITE_STATIC);
+	sq_bind(st, "It", (sqlite3_int64)count, prev);
 	return sq_done(q, st);
 }
 
@@ -566,227 +520,6 @@ static int sq_audit_foreach(struct store *s, uint64_t since_ms, const char *host
 	}
 	sqlite3_reset(st);
 	return rc;
-}
-
-/* --- playbook runs --- */
-
-static int sq_run_stage_insert(struct store_sqlite *q, const struct pb_run *r, int i)
-{
-	const struct pb_stage_rt *s = &r->stages[i];
-	sqlite3_stmt *st = sq_stmt(q, Q_RUN_STAGE_INSERT);
-
-	sqlite3_bind_int64(st, 1, r->id);
-	sqlite3_bind_int(st, 2, i);
-	sqlite3_bind_text(st, 3, s->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, s->approval);
-	sqlite3_bind_int64(st, 5, s->soak_ms);
-	sqlite3_bind_int(st, 6, s->on_failure == ON_FAILURE_HALT);
-	sqlite3_bind_text(st, 7, s->restore, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, stage_state_name(s->state), -1, SQLITE_STATIC);
-	if (sq_done(q, st) < 0)
-		return -1;
-	for (int j = 0; j < s->nhosts; j++) {
-		st = sq_stmt(q, Q_RUN_HOST_INSERT);
-		sqlite3_bind_int64(st, 1, r->id);
-		sqlite3_bind_int(st, 2, i);
-		sqlite3_bind_int(st, 3, j);
-		sqlite3_bind_text(st, 4, s->hosts[j]->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, s->hashes[j], -1, SQLITE_STATIC);
-		if (sq_done(q, st) < 0)
-			return -1;
-	}
-	for (int j = 0; j < s->nchecks; j++) {
-		const struct pb_check_rt *k = &s->checks[j];
-
-		st = sq_stmt(q, Q_RUN_CHECK_INSERT);
-		sqlite3_bind_int64(st, 1, r->id);
-		sqlite3_bind_int(st, 2, i);
-		sqlite3_bind_int(st, 3, j);
-		sqlite3_bind_text(st, 4, k->from, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, k->target, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 6, k->target_name, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 7, k->proto);
-		sqlite3_bind_int(st, 8, k->port);
-		sqlite3_bind_int(st, 9, k->expect_open);
-		sqlite3_bind_int64(st, 10, k->timeout_ms);
-		sqlite3_bind_int(st, 11, k->line);
-		if (sq_done(q, st) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int sq_run_insert_txn(struct store_sqlite *q, const void *arg)
-{
-	struct pb_run *r = (struct pb_run *)arg;
-	sqlite3_stmt *st = sq_stmt(q, Q_RUN_INSERT);
-
-	sqlite3_bind_text(st, 1, r->name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, r->actor, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, r->reason, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, run_state_name(r->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)clock_wall_ms());
-	if (sq_done(q, st) < 0)
-		return -1;
-	r->id = sqlite3_last_insert_rowid(q->db);
-	for (int i = 0; i < r->nstages; i++)
-		if (sq_run_stage_insert(q, r, i) < 0)
-			return -1;
-	return 0;
-}
-
-/* The run, its stages, hosts and checks, in one transaction. */
-static int sq_run_insert(struct store *s, struct pb_run *r)
-{
-	if (sq_txn(sq(s), sq_run_insert_txn, r) < 0) {
-		log_err("sqlite: storing the playbook run failed");
-		return -1;
-	}
-	return 0;
-}
-
-static int sq_run_save(struct store *s, const struct pb_run *r)
-{
-	struct store_sqlite *q = sq(s);
-	sqlite3_stmt *st = sq_stmt(q, Q_RUN_SAVE);
-
-	sqlite3_bind_text(st, 1, run_state_name(r->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, r->current);
-	sqlite3_bind_text(st, 3, run_state_name(r->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)clock_wall_ms());
-	sqlite3_bind_int64(st, 5, r->id);
-	return sq_done(q, st);
-}
-
-static int sq_stage_save(struct store *s, const struct pb_run *r, int idx)
-{
-	struct store_sqlite *q = sq(s);
-	const struct pb_stage_rt *g = &r->stages[idx];
-	sqlite3_stmt *st = sq_stmt(q, Q_STAGE_SAVE);
-
-	sqlite3_bind_text(st, 1, stage_state_name(g->state), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)g->epoch);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)g->state_ms);
-	sqlite3_bind_text(st, 4, g->approved_by, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, g->detail, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 6, r->id);
-	sqlite3_bind_int(st, 7, idx);
-	return sq_done(q, st);
-}
-
-/* A stored state name back to its enum; a name this version does not know
- * reads as the first value, and is logged. */
-static int sq_name(sqlite3_stmt *st, int col, enum name_table t)
-{
-	const char *s = (const char *)sqlite3_column_text(st, col);
-	int v = name_parse(t, s ? s : "");
-
-	if (v < 0) {
-		log_warn("sqlite: unknown state \"%s\" in the playbook tables", s ? s : "");
-		return 0;
-	}
-	return v;
-}
-
-static void sq_run_stages_load(struct store_sqlite *q, struct pb_run *r)
-{
-	sqlite3_stmt *st = sq_stmt(q, Q_RUN_STAGES);
-
-	sqlite3_bind_int64(st, 1, r->id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct pb_stage_rt *s = pb_stage_add(r);
-
-		sq_copy(s->name, sizeof(s->name), st, 1);
-		s->approval = sqlite3_column_int(st, 2);
-		s->soak_ms = (uint32_t)sqlite3_column_int64(st, 3);
-		s->on_failure = sqlite3_column_int(st, 4) ? ON_FAILURE_HALT : ON_FAILURE_REISOLATE;
-		sq_copy(s->restore, sizeof(s->restore), st, 5);
-		s->state = sq_name(st, 6, NAMES_STAGE_STATE);
-		s->epoch = (uint64_t)sqlite3_column_int64(st, 7);
-		s->state_ms = (uint64_t)sqlite3_column_int64(st, 8);
-		sq_copy(s->approved_by, sizeof(s->approved_by), st, 9);
-		sq_copy(s->detail, sizeof(s->detail), st, 10);
-	}
-	sqlite3_reset(st);
-}
-
-static void sq_run_hosts_load(struct store_sqlite *q, struct pb_run *r, store_host_find_fn find,
-			      void *arg)
-{
-	sqlite3_stmt *st = sq_stmt(q, Q_RUN_HOSTS);
-
-	sqlite3_bind_int64(st, 1, r->id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int idx = sqlite3_column_int(st, 0);
-		struct host *h = find(arg, (const char *)sqlite3_column_text(st, 1));
-
-		if (idx < 0 || idx >= r->nstages || !h)
-			continue; /* the inventory changed under the run: the host is skipped */
-		pb_stage_host_add(&r->stages[idx], h, (const char *)sqlite3_column_text(st, 2));
-	}
-	sqlite3_reset(st);
-}
-
-static void sq_run_checks_load(struct store_sqlite *q, struct pb_run *r)
-{
-	sqlite3_stmt *st = sq_stmt(q, Q_RUN_CHECKS);
-
-	sqlite3_bind_int64(st, 1, r->id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int idx = sqlite3_column_int(st, 0);
-		struct pb_check_rt *k;
-
-		if (idx < 0 || idx >= r->nstages)
-			continue;
-		k = pb_check_add(&r->stages[idx]);
-		sq_copy(k->from, sizeof(k->from), st, 1);
-		sq_copy(k->target, sizeof(k->target), st, 2);
-		sq_copy(k->target_name, sizeof(k->target_name), st, 3);
-		k->proto = (uint8_t)sqlite3_column_int(st, 4);
-		k->port = (uint16_t)sqlite3_column_int(st, 5);
-		k->expect_open = sqlite3_column_int(st, 6);
-		k->timeout_ms = (uint32_t)sqlite3_column_int64(st, 7);
-		k->line = sqlite3_column_int(st, 8);
-	}
-	sqlite3_reset(st);
-}
-
-static struct pb_run *sq_run_load_last(struct store *s, store_host_find_fn find, void *arg)
-{
-	struct store_sqlite *q = sq(s);
-	sqlite3_stmt *st = sq_stmt(q, Q_RUN_LAST);
-	struct pb_run *r = NULL;
-	int64_t id;
-
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return NULL;
-	}
-	id = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	st = sq_stmt(q, Q_RUN_SELECT);
-	sqlite3_bind_int64(st, 1, id);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		r = xcalloc(1, sizeof(*r));
-		r->id = id;
-		sq_copy(r->name, sizeof(r->name), st, 0);
-		sq_copy(r->actor, sizeof(r->actor), st, 1);
-		sq_copy(r->reason, sizeof(r->reason), st, 2);
-		r->state = sq_name(st, 3, NAMES_RUN_STATE);
-		r->current = sqlite3_column_int(st, 4);
-	}
-	sqlite3_reset(st);
-	if (!r)
-		return NULL;
-	sq_run_stages_load(q, r);
-	sq_run_hosts_load(q, r, find, arg);
-	sq_run_checks_load(q, r);
-	if (r->nstages == 0 || r->current < 0 || r->current >= r->nstages) {
-		log_err("sqlite: playbook run %" PRId64 " is damaged; it is left out", r->id);
-		pb_run_free(r);
-		return NULL;
-	}
-	return r;
 }
 
 /* --- open and close --- */

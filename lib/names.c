@@ -5,68 +5,45 @@
 
 #define NITEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
-static const char *const mode_names[] = {
-    [MODE_OPEN] = "open", [MODE_SEGMENTED] = "segmented", [MODE_ISOLATED] = "isolated"};
-
-static const char *const ack_status_names[] = {
-    [ACK_APPLIED] = "applied",	   [ACK_PENDING_CONFIRM] = "pending-confirm",
-    [ACK_COMMITTED] = "committed", [ACK_ROLLED_BACK] = "rolled-back",
-    [ACK_REFUSED] = "refused",
-};
-
-static const char *const host_status_names[] = {
-    [HOST_NONE] = "",
-    [HOST_CONFIRMED] = "confirmed",
-    [HOST_FAILED] = "failed",
-    [HOST_TIMEOUT] = "timeout",
-    [HOST_NOT_CONNECTED] = "not-connected",
-    [HOST_ROLLED_BACK] = "rolled-back",
-    [HOST_SUPERSEDED] = "superseded",
-    [HOST_PENDING_CONFIRM] = "pending-confirm",
-    [HOST_ISOLATED_AT_SWITCH] = "isolated-at-switch",
-    [HOST_PENDING_ISOLATE] = "pending-isolate",
-    [HOST_PENDING_SEGMENT] = "pending-segment",
-    [HOST_PENDING_OPEN] = "pending-open",
-    [HOST_AWAITING_CONFIRMATION] = "awaiting-confirmation",
-    [HOST_CHANGING] = "changing",
-};
-
+/* In the order of each enum; the assertions below keep them in step. */
+static const char *const mode_names[] = {"open", "segmented", "isolated"};
+static const char *const ack_status_names[] = {"applied", "pending-confirm", "committed",
+					       "rolled-back", "refused"};
+static const char *const host_status_names[] = {"",
+						"confirmed",
+						"failed",
+						"timeout",
+						"not-connected",
+						"rolled-back",
+						"superseded",
+						"pending-confirm",
+						"isolated-at-switch",
+						"pending-isolate",
+						"pending-segment",
+						"pending-open",
+						"awaiting-confirmation",
+						"changing"};
 static const char *const action_names[] = {
-    [ACTION_ISOLATE] = "isolate",
-    [ACTION_RELEASE] = "release",
-    [ACTION_APPLY] = "apply",
-    [ACTION_CONFIRM] = "confirm",
-    [ACTION_PB_RECONNECT] = "playbook reconnect",
-    [ACTION_PB_REISOLATE] = "playbook re-isolate",
-};
-
-static const char *const port_state_names[] = {[PORT_OPEN] = "open", [PORT_ISOLATED] = "isolated"};
-
-static const char *const alert_kind_names[] = {
-    [ALERT_TAMPER] = "tamper",
-    [ALERT_ROLLBACK] = "rollback",
-    [ALERT_DEADMAN] = "deadman",
-    [ALERT_HARD] = "hard",
-};
-
-static const char *const run_state_names[] = {[RUN_RUNNING] = "running",
-					      [RUN_HALTED] = "halted",
-					      [RUN_ABORTED] = "aborted",
-					      [RUN_DONE] = "done"};
-
+    "isolate", "release", "apply", "confirm", "playbook reconnect", "playbook re-isolate"};
+static const char *const port_state_names[] = {"open", "isolated"};
+static const char *const alert_kind_names[] = {"tamper", "rollback", "deadman", "hard"};
+static const char *const run_state_names[] = {"running", "halted", "aborted", "done"};
 static const char *const stage_state_names[] = {
-    [STAGE_PENDING] = "pending",	 [STAGE_AWAITING_APPROVAL] = "awaiting-approval",
-    [STAGE_APPLYING] = "applying",	 [STAGE_CHECKING] = "checking",
-    [STAGE_SOAKING] = "soaking",	 [STAGE_RECHECKING] = "rechecking",
-    [STAGE_REISOLATING] = "reisolating", [STAGE_DONE] = "done",
-    [STAGE_FAILED] = "failed",		 [STAGE_ABORTED] = "aborted",
-};
+    "pending",	  "awaiting-approval", "applying", "checking", "soaking",
+    "rechecking", "reisolating",       "done",	   "failed",   "aborted"};
+static const char *const on_failure_names[] = {"reisolate", "halt"};
+static const char *const check_state_names[] = {"-", "passed", "failed"};
 
-static const char *const on_failure_names[] = {
-    [ON_FAILURE_REISOLATE] = "reisolate", [ON_FAILURE_HALT] = "halt"};
-
-static const char *const check_state_names[] = {
-    [CHECK_UNKNOWN] = "-", [CHECK_PASSED] = "passed", [CHECK_FAILED] = "failed"};
+_Static_assert(NITEMS(mode_names) == MODE_MAX + 1, "mode names");
+_Static_assert(NITEMS(ack_status_names) == ACK_STATUS_MAX + 1, "ack_status names");
+_Static_assert(NITEMS(host_status_names) == HOST_STATUS_MAX + 1, "host_status names");
+_Static_assert(NITEMS(action_names) == ACTION_MAX + 1, "action names");
+_Static_assert(NITEMS(port_state_names) == PORT_STATE_MAX + 1, "port_state names");
+_Static_assert(NITEMS(alert_kind_names) == ALERT_KIND_MAX + 1, "alert_kind names");
+_Static_assert(NITEMS(run_state_names) == RUN_STATE_MAX + 1, "run_state names");
+_Static_assert(NITEMS(stage_state_names) == STAGE_STATE_MAX + 1, "stage_state names");
+_Static_assert(NITEMS(on_failure_names) == ON_FAILURE_MAX + 1, "on_failure names");
+_Static_assert(NITEMS(check_state_names) == CHECK_STATE_MAX + 1, "check_state names");
 
 static const struct {
 	const char *const *names;

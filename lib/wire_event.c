@@ -21,3 +21,18 @@ int wire_frame_take(struct evbuffer *in, void *frame, struct wire_frame *f, cons
 	evbuffer_remove(in, frame, (size_t)len);
 	return wire_frame_decode(frame, (size_t)len, f, err) < 0 ? -1 : 1;
 }
+
+int wire_frames_read(struct evbuffer *in, wire_frame_fn fn, void *arg, const char **err)
+{
+	static char frame[WIRE_MAX_FRAME];
+
+	for (;;) {
+		struct wire_frame f;
+		int rc = wire_frame_take(in, frame, &f, err);
+
+		if (rc <= 0)
+			return rc;
+		if (fn(frame, f.nlh->nlmsg_len, &f, arg) != 0)
+			return 1;
+	}
+}

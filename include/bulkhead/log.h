@@ -3,6 +3,7 @@
 #define BULKHEAD_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
@@ -13,6 +14,10 @@ void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Broken invariant or out of memory: log and exit(2). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Formats a message into buf for the caller to report later; returns -1,
+ * so that `return errbuf_set(...)` reads as a failure. */
+int errbuf_set(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 void *xcalloc(size_t n, size_t size);
 char *xstrdup(const char *s);

@@ -200,5 +200,11 @@ const char *wire_attr_name(uint16_t attr);
  * needed, -1 with *err when the stream is broken. */
 struct evbuffer;
 int wire_frame_take(struct evbuffer *in, void *frame, struct wire_frame *f, const char **err);
+/* Takes every whole frame off in, one call of fn each (frame is the raw
+ * frame of len bytes, f its decoding); fn returns non-zero to stop, when it
+ * closed the session say. 0 when no whole frame is left, 1 when fn
+ * stopped, -1 with *err when the stream is broken. */
+typedef int (*wire_frame_fn)(const void *frame, size_t len, const struct wire_frame *f, void *arg);
+int wire_frames_read(struct evbuffer *in, wire_frame_fn fn, void *arg, const char **err);
 
 #endif

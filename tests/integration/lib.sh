@@ -101,18 +101,24 @@ _t_cleanup() {
 	exit "$rc"
 }
 
-# lab_begin N: skip unless root; bring the lab up with N hosts; trap cleanup.
-lab_begin() {
-	local n=$1
+# _lab_start WHAT TOOLS... -- LAB-ARGS...: skip unless root; check the
+# binaries and tools; trap cleanup; run 'lab LAB-ARGS...' as the first check.
+_lab_start() {
+	local what=$1 b tools=()
+	shift
+	while (($# > 0)) && [[ $1 != -- ]]; do
+		tools+=("$1")
+		shift
+	done
+	shift
 	if [[ $(id -u) != 0 ]]; then
 		echo "1..0 # SKIP needs root (network namespaces)"
 		exit 0
 	fi
-	local b
 	for b in "$BULKHEAD" "$BULKHEADD" "$AGENT"; do
 		[[ -x $b ]] || bail "binary not built: $b (BH_BUILD=$BH_BUILD)"
 	done
-	for b in jq socat ping ip timeout nft ss; do
+	for b in jq socat ping ip timeout nft ss "${tools[@]}"; do
 		command -v "$b" >/dev/null || bail "missing tool: $b (apt-get install -y jq socat iputils-ping nftables iproute2)"
 	done
 	T_TMP=$(mktemp -d "/tmp/bh-$T_NAME.XXXXXX")
@@ -120,14 +126,19 @@ lab_begin() {
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	diag "$T_NAME: lab prefix $BH_LAB_PREFIX, dir $LABDIR, build $BH_BUILD"
-	if lab up "$n" >"$T_TMP/up.log" 2>&1; then
-		tap_ok "lab up $n: controller and $n agents started, every host connected"
+	if lab "$@" >"$T_TMP/up.log" 2>&1; then
+		tap_ok "$what"
 	else
-		tap_not_ok "lab up $n: controller and $n agents started, every host connected"
+		tap_not_ok "$what"
 		diag_file "$T_TMP/up.log" 60
 		tap_done
 	fi
 	load_hosts
+}
+
+# lab_begin N: skip unless root; bring the lab up with N hosts; trap cleanup.
+lab_begin() {
+	_lab_start "lab up $1: controller and $1 agents started, every host connected" -- up "$1"
 }
 
 declare -A H4 H6
@@ -342,30 +353,8 @@ now() { date +%s.%N; }
 # lab_begin_site DIR [HOST...]: like lab_begin, with 'lab up-site DIR [HOST...]'
 # (a lab of a policy site: each inventory host with its own addresses).
 lab_begin_site() {
-	if [[ $(id -u) != 0 ]]; then
-		echo "1..0 # SKIP needs root (network namespaces)"
-		exit 0
-	fi
-	local b
-	for b in "$BULKHEAD" "$BULKHEADD" "$AGENT"; do
-		[[ -x $b ]] || bail "binary not built: $b (BH_BUILD=$BH_BUILD)"
-	done
-	for b in jq socat ping ip timeout nft ss unshare; do
-		command -v "$b" >/dev/null || bail "missing tool: $b (apt-get install -y jq socat iputils-ping nftables iproute2)"
-	done
-	T_TMP=$(mktemp -d "/tmp/bh-$T_NAME.XXXXXX")
-	trap _t_cleanup EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
-	diag "$T_NAME: lab prefix $BH_LAB_PREFIX, dir $LABDIR, build $BH_BUILD"
-	if lab up-site "$@" >"$T_TMP/up.log" 2>&1; then
-		tap_ok "lab up-site $*: controller and every agent started, every host connected"
-	else
-		tap_not_ok "lab up-site $*: controller and every agent started, every host connected"
-		diag_file "$T_TMP/up.log" 60
-		tap_done
-	fi
-	load_hosts
+	_lab_start "lab up-site $*: controller and every agent started, every host connected" \
+		unshare -- up-site "$@"
 }
 
 # is the UDP port bound in NODE?
