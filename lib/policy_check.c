@@ -14,20 +14,23 @@
 
 static void expiry_warn(struct policy *p, const struct policy_rule *r)
 {
+	const struct policy_pos *at = &r->expires_at;
 	char date[32];
 	long left = r->expires - p->today;
 
 	policy_date_format(r->expires, date);
 	if (left < 0)
-		policy_diag_add(p, PF_RULES, r->expires_at, 1,
-				"rule expired on %s and is not compiled", date);
+		diag_add(&p->diags, PF_RULES, at->line, at->col, 1,
+			 "rule expired on %s and is not compiled", date);
 	else if (left == 0)
-		policy_diag_add(p, PF_RULES, r->expires_at, 1, "rule expires today (%s)", date);
+		diag_add(&p->diags, PF_RULES, at->line, at->col, 1, "rule expires today (%s)",
+			 date);
 	else if (left == 1)
-		policy_diag_add(p, PF_RULES, r->expires_at, 1, "rule expires tomorrow (%s)", date);
+		diag_add(&p->diags, PF_RULES, at->line, at->col, 1, "rule expires tomorrow (%s)",
+			 date);
 	else if (left <= POLICY_EXPIRY_WARN_DAYS)
-		policy_diag_add(p, PF_RULES, r->expires_at, 1, "rule expires in %ld days (%s)",
-				left, date);
+		diag_add(&p->diags, PF_RULES, at->line, at->col, 1, "rule expires in %ld days (%s)",
+			 left, date);
 }
 
 static int group_empty(const struct policy_group *g)
@@ -150,10 +153,10 @@ static void shadow_check(struct policy *p, int ri, int *by, struct policy_port *
 	for (i = 0; i < nby && o < sizeof(lines); i++)
 		o += (size_t)snprintf(lines + o, sizeof(lines) - o, "%s%u", i > 0 ? ", " : "",
 				      p->rules[by[i]].at.line);
-	policy_diag_add(p, PF_RULES, r->at, 1,
-			"rule is shadowed by the %s at %s %s (everything it allows is already "
-			"allowed)",
-			nby > 1 ? "rules" : "rule", nby > 1 ? "lines" : "line", lines);
+	diag_add(&p->diags, PF_RULES, r->at.line, r->at.col, 1,
+		 "rule is shadowed by the %s at %s %s (everything it allows is already "
+		 "allowed)",
+		 nby > 1 ? "rules" : "rule", nby > 1 ? "lines" : "line", lines);
 }
 
 void policy_warnings_find(struct policy *p)
@@ -164,8 +167,8 @@ void policy_warnings_find(struct policy *p)
 
 	for (i = 0; i < p->ngroups; i++)
 		if (group_empty(&p->groups[i]))
-			policy_diag_add(p, PF_GROUPS, p->groups[i].at, 1,
-					"group \"%s\" matches no host", p->groups[i].name);
+			diag_add(&p->diags, PF_GROUPS, p->groups[i].at.line, p->groups[i].at.col, 1,
+				 "group \"%s\" matches no host", p->groups[i].name);
 	for (i = 0; i < p->nrules; i++) {
 		if (p->rules[i].expires >= 0)
 			expiry_warn(p, &p->rules[i]);
@@ -182,9 +185,8 @@ void policy_warnings_find(struct policy *p)
 			continue;
 		/* no host to put it on: only inventory hosts enforce anything */
 		if (p->groups[r->from.idx].nmembers == 0 && p->groups[r->to.idx].nmembers == 0) {
-			policy_diag_add(
-			    p, PF_RULES, r->at, 1,
-			    "rule names no host on either side and compiles to nothing");
+			diag_add(&p->diags, PF_RULES, r->at.line, r->at.col, 1,
+				 "rule names no host on either side and compiles to nothing");
 			continue;
 		}
 		shadow_check(p, i, by, u);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "bulkhead/policy.h"
+#include "diag.h"
 #include "yamlutil.h"
 
 /* The files of a policy directory, in the order they are read and their
@@ -103,14 +104,6 @@ struct policy_rule {
 	int nports;
 };
 
-struct policy_diag {
-	int file; /* enum policy_file */
-	struct policy_pos at;
-	int warning;
-	size_t seq;
-	char *msg;
-};
-
 struct policy {
 	char *path[PF_COUNT]; /* as messages show them */
 	int loaded[PF_COUNT]; /* the file's document was read */
@@ -139,25 +132,25 @@ struct policy {
 	struct conf_addr collectors[CONF_MAX_ADDRS];
 	int ncollectors;
 
-	struct policy_diag *diags;
-	size_t ndiags, capdiags;
-	int nerrors, nwarnings;
+	struct diag_list diags; /* its files are enum policy_file */
 };
 
 #define POLICY_BIT_TEST(set, i) (((set)[(size_t)(i) >> 6] >> ((unsigned)(i)&63)) & 1)
 
 /* policy_parse.c */
-void policy_diag_add(struct policy *p, int file, struct policy_pos at, int warning, const char *fmt,
-		     ...) __attribute__((format(printf, 5, 6)));
-struct policy *policy_new(const char *dir, long today);
-void policy_files_parse(struct policy *p);
-void policy_names_resolve(struct policy *p);
-void policy_diags_emit(struct policy *p, conf_error_fn err, conf_error_fn warn, void *arg);
 /* As policy_load_at, with the rules read from rules_file (a restricted
  * policy: rules.yaml's format, the site's groups and services) instead of
- * dir/rules.yaml. Only warnings about rules_file are reported. */
+ * dir/rules.yaml. Its messages are moved to the end of diags, of its
+ * warnings only those about rules_file. */
 struct policy *policy_load_rules(const char *dir, const char *rules_file, long today,
-				 conf_error_fn err, conf_error_fn warn, void *arg);
+				 struct diag_list *diags);
+/* dir/name, or name alone when dir is the current directory: the way
+ * messages name a policy's files. */
+char *policy_path_join(const char *dir, const char *name);
+
+/* policy_names.c */
+/* Resolves every name the files use, reporting those that name nothing. */
+void policy_names_resolve(struct policy *p);
 
 /* policy_compile.c */
 void policy_groups_resolve(struct policy *p);

@@ -18,25 +18,6 @@ struct text {
 	size_t len, cap;
 };
 
-static void text_put(struct text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		while (t->len + n + 1 > t->cap)
-			t->cap = t->cap != 0 ? 2 * t->cap : 4096;
-		t->buf = realloc(t->buf, t->cap);
-		if (t->buf == NULL)
-			fatal("out of memory");
-	}
-	memcpy(t->buf + t->len, s, n);
-	t->len += n;
-	t->buf[t->len] = '\0';
-}
-
-static void text_puts(struct text *t, const char *s)
-{
-	text_put(t, s, strlen(s));
-}
-
 /* Room for n more bytes; returns where they go. */
 static char *text_reserve(struct text *t, size_t n)
 {
@@ -48,6 +29,18 @@ static char *text_reserve(struct text *t, size_t n)
 			fatal("out of memory");
 	}
 	return t->buf + t->len;
+}
+
+static void text_put(struct text *t, const char *s, size_t n)
+{
+	memcpy(text_reserve(t, n), s, n);
+	t->len += n;
+	t->buf[t->len] = '\0';
+}
+
+static void text_puts(struct text *t, const char *s)
+{
+	text_put(t, s, strlen(s));
 }
 
 /* Sets can hold tens of thousands of elements: they are written straight
@@ -274,35 +267,34 @@ static void base_chain_write(struct text *t, const char *name, const char *hook,
 
 /* What stays open whatever the mode: loopback, the controllers' session,
  * the collectors and IPv6 neighbour discovery. */
+/* "ip saddr ADDR tcp sport PORT accept" for each address; l4 NULL: any
+ * protocol. */
+static void mgmt_addrs_write(struct text *t, const struct conf_addr *a, int n, const char *match,
+			     const char *l4, uint16_t port)
+{
+	for (int i = 0; i < n; i++) {
+		text_puts(t, a[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
+		text_puts(t, match);
+		text_puts(t, a[i].text);
+		if (l4 != NULL) {
+			text_puts(t, l4);
+			text_uint(t, port);
+		}
+		text_puts(t, " accept\n");
+	}
+}
+
 static void mgmt_rules_write(struct text *t, const struct host_policy *hp, int in)
 {
-	const char *end = in ? "saddr " : "daddr ";
-	int i;
+	const char *peer = in ? "saddr " : "daddr ", *self = in ? "daddr " : "saddr ";
 
 	text_puts(t, in ? "\t\tiif \"lo\" accept\n" : "\t\toif \"lo\" accept\n");
-	for (i = 0; i < hp->ncontrollers; i++) {
-		text_puts(t, hp->controllers[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
-		text_puts(t, end);
-		text_puts(t, hp->controllers[i].text);
-		text_puts(t, in ? " tcp sport " : " tcp dport ");
-		text_uint(t, hp->port);
-		text_puts(t, " accept\n");
-	}
+	mgmt_addrs_write(t, hp->controllers, hp->ncontrollers, peer,
+			 in ? " tcp sport " : " tcp dport ", hp->port);
 	/* The same session as the controller's own host sees it. */
-	for (i = 0; i < hp->ncontrollers; i++) {
-		text_puts(t, hp->controllers[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
-		text_puts(t, in ? "daddr " : "saddr ");
-		text_puts(t, hp->controllers[i].text);
-		text_puts(t, in ? " tcp dport " : " tcp sport ");
-		text_uint(t, hp->port);
-		text_puts(t, " accept\n");
-	}
-	for (i = 0; i < hp->ncollectors; i++) {
-		text_puts(t, hp->collectors[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
-		text_puts(t, end);
-		text_puts(t, hp->collectors[i].text);
-		text_puts(t, " accept\n");
-	}
+	mgmt_addrs_write(t, hp->controllers, hp->ncontrollers, self,
+			 in ? " tcp dport " : " tcp sport ", hp->port);
+	mgmt_addrs_write(t, hp->collectors, hp->ncollectors, peer, NULL, 0);
 	text_puts(t, "\t\ticmpv6 type nd-neighbor-solicit accept\n"
 		     "\t\ticmpv6 type nd-neighbor-advert accept\n");
 }

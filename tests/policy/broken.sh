@@ -13,72 +13,23 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-today=2025-01-01
+# shellcheck source=SCRIPTDIR/../lib/golden.sh
+. "$here/../lib/golden.sh"
+broken_init "$@"
 
-regen=0
-if [ "${1:-}" = "--regen" ]; then
-	regen=1
-	shift
-fi
-bulkhead=${1:-${BULKHEAD:-$top/build/controller/bulkhead}}
-if [ ! -x "$bulkhead" ]; then
-	echo "Bail out! no bulkhead CLI at $bulkhead"
-	exit 1
-fi
-# meson passes it relative to the build directory; cases run elsewhere
-bulkhead=$(readlink -f "$bulkhead")
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-cases=()
-for d in "$here"/broken/*/ "$here"/warnings/*/; do
-	[ "$(basename "$d")" = base ] && continue
-	[ -f "$d/expected" ] || [ $regen = 1 ] || continue
-	cases+=("${d%/}")
-done
-echo "1..$((${#cases[@]} + 1))"
-n=0
-fail=0
-
-# The base itself must be clean, or every case tests the wrong thing.
-n=$((n + 1))
-if out=$(cd "$here/broken/base" && "$bulkhead" check --strict --today "$today" . 2>&1); then
-	echo "ok $n - base is a valid policy"
-else
-	fail=$((fail + 1))
-	echo "not ok $n - base is a valid policy"
-	printf '%s\n' "$out" | sed 's/^/# /'
-fi
-
-for c in "${cases[@]}"; do
-	n=$((n + 1))
-	kind=$(basename "$(dirname "$c")")
-	name="$kind/$(basename "$c")"
-	want=1
-	[ "$kind" = warnings ] && want=0
-	work="$tmp/$n"
-	mkdir "$work"
-	cp "$here/broken/base/"*.yaml "$work/"
-	for f in "$c"/*; do
+# Each case: the base's files, overlaid with the case's own.
+case_copy() {
+	local f
+	cp "$here/broken/base/"*.yaml "$2/"
+	for f in "$1"/*; do
 		case "$(basename "$f")" in
 		expected | remove) ;;
-		*) cp "$f" "$work/" ;;
+		*) cp "$f" "$2/" ;;
 		esac
 	done
-	if [ -f "$c/remove" ]; then
-		while read -r f; do rm -f "${work:?}/$f"; done <"$c/remove"
-	fi
-	out=$(cd "$work" && "$bulkhead" check --today "$today" . 2>&1)
-	rc=$?
-	[ $regen = 1 ] && printf '%s\n' "$out" >"$c/expected"
-	if [ $rc = $want ] && [ "$out" = "$(cat "$c/expected")" ]; then
-		echo "ok $n - $name"
-	else
-		fail=$((fail + 1))
-		echo "not ok $n - $name (exit $rc, want $want)"
-		diff -u "$c/expected" <(printf '%s\n' "$out") | sed 's/^/# /'
-	fi
-done
+}
+
+broken_base_check "base is a valid policy" "$here/broken/base" \
+	"$bulkhead" check --strict --today "$today" .
+broken_cases_run case_copy "$bulkhead" check --today "$today" .
 [ $fail = 0 ]

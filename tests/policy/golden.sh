@@ -9,27 +9,12 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
+# shellcheck source=SCRIPTDIR/../lib/golden.sh
+. "$here/../lib/golden.sh"
 site="$top/policies"
 golden="$here/golden"
-# Expiry is judged on a fixed day, so that the files do not change with the date.
-today=2025-01-01
 
-regen=0
-if [ "${1:-}" = "--regen" ]; then
-	regen=1
-	shift
-fi
-bulkhead=${1:-${BULKHEAD:-$top/build/controller/bulkhead}}
-if [ ! -x "$bulkhead" ]; then
-	echo "Bail out! no bulkhead CLI at $bulkhead"
-	exit 1
-fi
-# meson passes it relative to the build directory; cases run elsewhere
-bulkhead=$(readlink -f "$bulkhead")
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+golden_init "$@"
 
 if ! hosts=$("$bulkhead" render --list --today "$today" "$site" 2>"$tmp/err"); then
 	echo "Bail out! the example site does not load: $(head -n 3 "$tmp/err")"
@@ -46,27 +31,9 @@ if [ "$(id -u)" = 0 ] && command -v nft >/dev/null && command -v unshare >/dev/n
 fi
 
 echo "1..$((2 * nhosts + 2))"
-n=0
-fail=0
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-not_ok() {
-	n=$((n + 1))
-	fail=$((fail + 1))
-	echo "not ok $n - $*"
-}
 
 # The site itself is clean: no errors, no warnings.
-if "$bulkhead" check --strict --today "$today" "$site" >"$tmp/check" 2>&1; then
-	ok "bulkhead check --strict policies/"
-else
-	not_ok "bulkhead check --strict policies/"
-	sed 's/^/# /' "$tmp/check"
-fi
+golden_run "bulkhead check --strict policies/" "$bulkhead" check --strict --today "$today" "$site"
 
 [ $regen = 1 ] && rm -f "$golden"/*.nft
 for h in $hosts; do
@@ -75,27 +42,12 @@ for h in $hosts; do
 		sed 's/^/# /' "$tmp/err"
 		continue
 	fi
-	[ $regen = 1 ] && cp "$tmp/$h.nft" "$golden/$h.nft"
-	if diff -u "$golden/$h.nft" "$tmp/$h.nft" >"$tmp/diff" 2>&1; then
-		ok "render $h matches golden/$h.nft"
-	else
-		not_ok "render $h matches golden/$h.nft"
-		head -n 40 "$tmp/diff" | sed 's/^/# /'
-	fi
+	golden_compare "render $h matches golden/$h.nft" "$golden/$h.nft" "$tmp/$h.nft" 40
 done
 
 # A golden file without a host is a host that was removed but not its file.
-stale=""
-for f in "$golden"/*.nft; do
-	[ -e "$f" ] || continue
-	b=$(basename "$f" .nft)
-	printf '%s\n' "$hosts" | grep -qxF "$b" || stale="$stale $b"
-done
-if [ -z "$stale" ]; then
-	ok "no golden file without a host"
-else
-	not_ok "no golden file without a host:$stale"
-fi
+host_known() { printf '%s\n' "$hosts" | grep -qxF "$1"; }
+golden_stale_check "no golden file without a host" "$golden" nft host_known
 
 for h in $hosts; do
 	if [ $nft_ok = 0 ]; then
