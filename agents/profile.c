@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bulkhead/diag.h"
 #include "bulkhead/log.h"
 #include "profile.h"
 
@@ -314,17 +315,16 @@ static void profile_report(conf_error_fn err, void *arg, const char *path,
 static void profile_report(conf_error_fn err, void *arg, const char *path,
 			   const struct conf_where *at, const char *fmt, ...)
 {
-	char msg[512], line[1024 + 512];
+	struct diag_list dl;
 	va_list ap;
 
+	diag_list_init(&dl);
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	diag_vadd(&dl, diag_file_add(&dl, path), at ? (unsigned)at->line : 0,
+		  at ? (unsigned)at->col : 0, 0, fmt, ap);
 	va_end(ap);
-	if (at && at->line)
-		snprintf(line, sizeof(line), "%s:%d:%d: %s", path, at->line, at->col, msg);
-	else
-		snprintf(line, sizeof(line), "%s: %s", path, msg);
-	(err ? err : conf_error_stderr)(arg, line);
+	diag_list_emit(&dl, err, NULL, arg);
+	diag_list_clear(&dl);
 }
 
 static const char *profile_kinds_list(void)

@@ -7,7 +7,7 @@
 
 #include "bulkhead/conf.h"
 #include "bulkhead/log.h"
-#include "diag.h"
+#include "bulkhead/diag.h"
 
 void conf_error_stderr(void *arg, const char *msg)
 {

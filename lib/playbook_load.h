@@ -9,7 +9,7 @@
 
 #include "bulkhead/playbook.h"
 #include "bulkhead/policy.h"
-#include "diag.h"
+#include "bulkhead/diag.h"
 #include "yamlutil.h"
 
 /* The nodes of one stage and of its checks, as found: read in two passes,

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "bulkhead/policy.h"
-#include "diag.h"
+#include "bulkhead/diag.h"
 #include "yamlutil.h"
 
 /* The files of a policy directory, in the order they are read and their

@@ -15,7 +15,7 @@
 
 #include "bulkhead/conf.h"
 #include "bulkhead/log.h"
-#include "diag.h"
+#include "bulkhead/diag.h"
 #include "yamlutil.h"
 
 #define CONF_FILE_MAX (1024 * 1024) /* configs are small; refuse anything silly */
@@ -280,10 +280,12 @@ const char *conf_map_key(struct conf_ctx *ctx, yaml_node_t *map, yaml_node_pair_
 	for (q = map->data.mapping.pairs.start; q < p; q++) {
 		const yaml_node_t *prev = conf_node(ctx, q->key);
 
+		/* Reported, and its value left alone: a second value of the
+		 * same key would be read over the first one's. */
 		if (conf_scalar_equal(k, prev)) {
 			conf_report(ctx, k, "duplicate key %s (first at line %zu)",
 				    conf_node_describe(k, d, sizeof(d)), prev->start_mark.line + 1);
-			break;
+			return NULL;
 		}
 	}
 	return name;

@@ -10,7 +10,7 @@
 #include <yaml.h>
 
 #include "bulkhead/conf.h"
-#include "diag.h"
+#include "bulkhead/diag.h"
 
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -118,7 +118,7 @@ yaml_node_t *conf_node(struct conf_ctx *ctx, int idx);
 const char *conf_node_describe(const yaml_node_t *n, char *buf, size_t size);
 /* The scalar's text, NULL for anything else (or one holding a NUL). */
 const char *conf_scalar(const yaml_node_t *n);
-/* The key of pair p, NULL when unusable; duplicates are reported. */
+/* The key of pair p; NULL when unusable or a duplicate (both reported). */
 const char *conf_map_key(struct conf_ctx *ctx, yaml_node_t *map, yaml_node_pair_t *p);
 /* The items of a one-or-many value, a scalar standing for a list of one
  * (kept in *one); -1 for anything else. */

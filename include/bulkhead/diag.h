@@ -1,5 +1,5 @@
 /* The problems a parser finds, kept with their file and place, sorted into
- * file order and printed as "file:line:col: message". Private to lib/. */
+ * file order and printed as "file:line:col: message". */
 #ifndef BULKHEAD_DIAG_H
 #define BULKHEAD_DIAG_H
 
