@@ -208,26 +208,6 @@ static void site_remove(const char *dir)
 	rmdir(dir);
 }
 
-/* Rule lines of a render: lines in chains, less the chain headers. */
-static size_t rules_count(const char *text)
-{
-	const char *line;
-	size_t n = 0;
-	int in_chain = 0;
-
-	for (line = text; line != NULL && *line != '\0';) {
-		if (strncmp(line, "\tchain ", 7) == 0)
-			in_chain = 1;
-		else if (strncmp(line, "\t}", 2) == 0)
-			in_chain = 0;
-		else if (in_chain && strncmp(line, "\t\ttype ", 7) != 0)
-			n++;
-		line = strchr(line, '\n');
-		if (line != NULL)
-			line++;
-	}
-	return n;
-}
 
 /* One thread's share of the hosts: every nth, from first. */
 struct worker {
@@ -366,7 +346,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		hp = policy_host_compile(p, policy_host_name(p, i));
 		text = host_policy_text(hp, &len);
-		rules = rules_count(text);
+		rules = host_policy_text_rules(text);
 		if (rules < rules_min)
 			rules_min = rules;
 		if (rules > rules_max)

@@ -367,6 +367,26 @@ char *host_policy_text(const struct host_policy *hp, size_t *len)
 	return t.buf;
 }
 
+size_t host_policy_text_rules(const char *text)
+{
+	const char *line;
+	size_t n = 0;
+	int in_chain = 0;
+
+	for (line = text; line != NULL && *line != '\0';) {
+		if (strncmp(line, "\tchain ", 7) == 0)
+			in_chain = 1;
+		else if (strncmp(line, "\t}", 2) == 0)
+			in_chain = 0;
+		else if (in_chain && strncmp(line, "\t\ttype ", 7) != 0)
+			n++;
+		line = strchr(line, '\n');
+		if (line != NULL)
+			line++;
+	}
+	return n;
+}
+
 void host_policy_render(const struct host_policy *hp, FILE *out)
 {
 	size_t len;

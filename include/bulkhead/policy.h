@@ -75,6 +75,9 @@ void policy_elem_format(const struct policy_elem *e, char buf[POLICY_ELEM_TEXT])
 
 /* The same text in a malloc'd, NUL-terminated buffer; *len gets its length. */
 char *host_policy_text(const struct host_policy *hp, size_t *len);
+/* The rules in a rendered text: the lines of its chains, less the chain
+ * headers (what must not grow with the policy). */
+size_t host_policy_text_rules(const char *text);
 
 enum policy_dir { POLICY_IN, POLICY_OUT };
 
