@@ -96,7 +96,7 @@ void agent_after_ack(struct agent *a)
 		state_sync(a->conf.state_dir);
 	}
 	if (a->digest_due)
-		guard_baseline(a);
+		guard_baseline_later(a);
 }
 
 /* Loads the record: the mode machine's part, then the switch ports. */

@@ -59,7 +59,7 @@ struct agent {
 	/* tamper guard */
 	int own_table; /* ask for an owned, persistent table */
 	struct nft_watch *watch;
-	struct event *watch_ev, *verify_ev, *link_ev;
+	struct event *watch_ev, *verify_ev, *baseline_ev, *link_ev;
 	char digest[65];  /* what the kernel held after our last change */
 	int digest_due;	  /* take a new digest once the ack has left */
 	uint32_t tampers; /* changes undone since start */
@@ -130,6 +130,8 @@ int port_restore(struct agent *a, const struct agent_record *r);
 int guard_start(struct agent *a);
 void guard_stop(struct agent *a);
 void guard_baseline(struct agent *a);
+/* The baseline of a change just acked, taken shortly after (see guard.c). */
+void guard_baseline_later(struct agent *a);
 /* Checks what the kernel holds against the holds, the ports and the
  * profile's hooks; puts back what was undone. */
 void guard_links_verify(struct agent *a, const char *how);

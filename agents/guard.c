@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/rand.h>
+
 #include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "bulkhead/wire.h"
@@ -15,7 +17,10 @@
 
 #include <linux/netfilter.h>
 
-#define GUARD_VERIFY_MS 2000
+/* The baseline after a change is taken this long after its ack, plus up
+ * to as much again at random: when every host of a site isolates at once,
+ * reading the tables back must not compete with the isolations. */
+#define GUARD_BASELINE_DELAY_MS 200
 
 #define guard_alert(a, ...)                                                                        \
 	do {                                                                                       \
@@ -28,6 +33,8 @@ void guard_baseline(struct agent *a)
 	int rc = nft_table_digest(a->nft, a->digest);
 
 	a->digest_due = 0;
+	if (a->baseline_ev)
+		evtimer_del(a->baseline_ev);
 	if (rc < 0) {
 		log_err("reading table inet %s back failed: %s", NFT_TABLE_NAME, strerror(-rc));
 		a->digest[0] = '\0';
@@ -49,13 +56,28 @@ static void guard_verify(struct agent *a, const struct nft_event *ev, const char
 	uint64_t t0;
 	int rc, gone;
 
-	if (a->digest_due || !a->digest[0]) {
+	if (!a->digest[0] && !a->digest_due) {
 		guard_baseline(a);
 		return;
 	}
-	rc = nft_table_digest(a->nft, now);
-	if (rc == 0 && strcmp(now, a->digest) == 0)
-		return;
+	if (a->digest_due) {
+		/* A change of ours awaits its baseline: the periodic check waits
+		 * for it too, but another process's change is undone at once. */
+		if (!ev)
+			return;
+		/* Events were lost, none is known to touch us: made sure of
+		 * quietly, without an alert. */
+		if (!ev->table_touched) {
+			if (agent_table_install(a) == 0)
+				guard_baseline(a);
+			return;
+		}
+		rc = -EAGAIN;
+	} else {
+		rc = nft_table_digest(a->nft, now);
+		if (rc == 0 && strcmp(now, a->digest) == 0)
+			return;
+	}
 	gone = rc == -ENOENT;
 	t0 = clock_mono_us();
 	rc = agent_table_install(a);
@@ -158,29 +180,59 @@ static void guard_link_cb(evutil_socket_t fd, short what, void *arg)
 		guard_links_verify(a, "link event");
 }
 
+/* The next periodic check, verify_ms from now give or take a tenth, so
+ * that the agents of a site do not all read their tables back at once. */
+static void guard_verify_arm(struct agent *a)
+{
+	uint32_t r, ms = (uint32_t)a->conf.verify_ms;
+	struct timeval tv;
+
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	tv = clock_tv_ms(ms - ms / 10 + r % (ms / 5 + 1));
+	evtimer_add(a->verify_ev, &tv);
+}
+
 static void guard_verify_cb(evutil_socket_t fd, short what, void *arg)
 {
 	guard_verify(arg, NULL, "periodic check");
 	guard_links_verify(arg, "periodic check");
+	guard_verify_arm(arg);
+}
+
+static void guard_baseline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	guard_baseline(arg);
+}
+
+void guard_baseline_later(struct agent *a)
+{
+	uint32_t r;
+	struct timeval tv;
+
+	if (evtimer_pending(a->baseline_ev, NULL))
+		return;
+	RAND_bytes((unsigned char *)&r, sizeof(r));
+	tv = clock_tv_ms(GUARD_BASELINE_DELAY_MS + r % (GUARD_BASELINE_DELAY_MS + 1));
+	evtimer_add(a->baseline_ev, &tv);
 }
 
 int guard_start(struct agent *a)
 {
-	struct timeval tv = clock_tv_ms(GUARD_VERIFY_MS);
 
 	a->watch = nft_watch_new();
 	if (!a->watch)
 		return -1;
 	a->watch_ev =
 	    event_new(a->base, nft_watch_fd(a->watch), EV_READ | EV_PERSIST, guard_watch_cb, a);
-	a->verify_ev = event_new(a->base, -1, EV_PERSIST, guard_verify_cb, a);
+	a->verify_ev = evtimer_new(a->base, guard_verify_cb, a);
+	a->baseline_ev = evtimer_new(a->base, guard_baseline_cb, a);
 	a->link_ev =
 	    event_new(a->base, link_watch_fd(a->link), EV_READ | EV_PERSIST, guard_link_cb, a);
-	if (!a->watch_ev || !a->verify_ev || !a->link_ev)
+	if (!a->watch_ev || !a->verify_ev || !a->baseline_ev || !a->link_ev)
 		fatal("out of memory");
 	event_add(a->watch_ev, NULL);
 	event_add(a->link_ev, NULL);
-	event_add(a->verify_ev, &tv);
+	guard_verify_arm(a);
 	guard_baseline(a);
 	return 0;
 }
@@ -191,6 +243,8 @@ void guard_stop(struct agent *a)
 		event_free(a->watch_ev);
 	if (a->verify_ev)
 		event_free(a->verify_ev);
+	if (a->baseline_ev)
+		event_free(a->baseline_ev);
 	if (a->link_ev)
 		event_free(a->link_ev);
 	nft_watch_free(a->watch);

@@ -151,10 +151,14 @@ static int port_req_apply(struct agent *a, const struct port_req *r, char *why, 
 	}
 	for (int i = 0; i < r->n; i++) {
 		struct agent_port *p = port_find(a, r->names[i]);
-		struct agent_hold h = port_hold(p);
-		int e = p->isolated
-			    ? profile_hold_apply(&c, &h)
-			    : (hard_holds(a, p->name) ? 0 : a->profile.ops->release(&c, &h));
+		struct agent_hold h;
+		int e;
+
+		if (!p) /* every port of a request is recorded before it is applied */
+			continue;
+		h = port_hold(p);
+		e = p->isolated ? profile_hold_apply(&c, &h)
+				: (hard_holds(a, p->name) ? 0 : a->profile.ops->release(&c, &h));
 
 		if (e < 0 && rc == 0) {
 			rc = e;

@@ -7,10 +7,10 @@
 
 struct host *ctl_host_find(struct ctl *c, const char *name)
 {
-	for (int i = 0; i < c->nhosts; i++)
-		if (strcmp(c->hosts[i].name, name) == 0)
-			return &c->hosts[i];
-	return NULL;
+	const struct inv_host *ih = inventory_host_find(c->inv, name);
+
+	/* hosts[] is the inventory's hosts, in its order */
+	return ih ? &c->hosts[ih - c->inv->hosts] : NULL;
 }
 
 struct host *ctl_host_lookup(void *ctl, const char *name)

@@ -31,6 +31,7 @@ static const struct conf_key agent_keys[] = {
     {"heartbeat_ms", CONF_MS, offsetof(struct agent_conf, heartbeat_ms), 0, 0, NULL, 1000, NULL,
      NULL},
     {"dead_ms", CONF_MS, offsetof(struct agent_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
+    {"verify_ms", CONF_MS, offsetof(struct agent_conf, verify_ms), 0, 0, NULL, 10000, NULL, NULL},
 };
 
 static const struct conf_key ctl_keys[] = {

@@ -119,6 +119,10 @@ void inv_hosts_clear(struct inventory *inv)
 	free(inv->hosts);
 	inv->hosts = NULL;
 	inv->nhosts = 0;
+	if (inv->names)
+		conf_index_clear(inv->names);
+	free(inv->names);
+	inv->names = NULL;
 }
 
 void inv_switches_clear(struct inv_switches *sw)
@@ -293,7 +297,9 @@ int inventory_doc_parse(struct conf_ctx *ctx, yaml_node_t *root, struct inventor
 	conf_required_check(ctx, root, inv_keys, nitems(inv_keys), seen);
 	inv_ports_resolve(ctx, &st);
 	ctx->user = NULL;
-	conf_index_clear(&st.names);
+	/* The names stay indexed for lookups; the addresses were for checks. */
+	inv->names = xcalloc(1, sizeof(*inv->names));
+	*inv->names = st.names;
 	conf_index_clear(&st.addrs);
 	inv_switches_clear(&local);
 	return ctx->nerrors == errors ? 0 : -1;
@@ -360,10 +366,8 @@ const struct inv_host *inventory_host_find(const struct inventory *inv, const ch
 {
 	int i;
 
-	if (inv == NULL || name == NULL)
+	if (inv == NULL || name == NULL || inv->names == NULL)
 		return NULL;
-	for (i = 0; i < inv->nhosts; i++)
-		if (inv->hosts[i].name != NULL && strcmp(inv->hosts[i].name, name) == 0)
-			return &inv->hosts[i];
-	return NULL;
+	i = conf_index_get(inv->names, name, strlen(name));
+	return i >= 0 && i < inv->nhosts ? &inv->hosts[i] : NULL;
 }
