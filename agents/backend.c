@@ -1,4 +1,4 @@
-/* The mode machine's backend on a real host: the kernel through nft.c and
+/* The mode machine's backend on a real host: the kernel through nft*.c and
  * hard.c, the record through state.c, the rollback timer in the event loop,
  * alerts through the session. */
 #include <stdio.h>
