@@ -109,7 +109,9 @@ static int nft_dump_elems_cb(const struct nlmsghdr *nlh, void *data)
 static int nft_dump_run(struct agent_nft *n, uint8_t family, uint16_t type, const char *set,
 			mnl_cb_t cb, struct nft_dump *d)
 {
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(n->sndbuf, type, family, NLM_F_DUMP, n->seq);
+	/* Its own buffer: a read-back may come before any batch was sent. */
+	static char req[512] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(req, type, family, NLM_F_DUMP, n->seq);
 	uint32_t seq = n->seq++;
 	int ret;
 
