@@ -218,9 +218,7 @@ int main(int argc, char **argv)
 		agent_conf_clear(&a.conf);
 		return rc;
 	}
-	a.base = event_base_new();
-	if (!a.base)
-		fatal("event_base_new failed");
+	a.base = daemon_base_new();
 	daemon_signals_init(a.base, "; the table stays in force", sigs);
 	if (agent_setup(&a, conf_path) < 0)
 		goto out;

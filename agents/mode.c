@@ -11,6 +11,7 @@
 
 #include "bulkhead/clock.h"
 #include "bulkhead/log.h"
+#include "bulkhead/msg.h"
 #include "mode.h"
 
 /* What a failed change returns to: everything it may have touched. */
@@ -424,4 +425,29 @@ int mode_restore(struct mode_machine *m, const struct mode_record *rec, int load
 	m->cur.epoch = r.epoch;
 	m->persisted = true;
 	return rolled_back;
+}
+
+void mode_ack_fill(const struct mode_machine *m, const struct mode_result *res, struct msg_ack *k)
+{
+	*k = (struct msg_ack){
+	    .status = res->status,
+	    .result = res->error,
+	    .epoch = m->cur.epoch,
+	    .mode = m->cur.mode,
+	    .apply_us = res->apply_us,
+	    .hash = mode_policy_hash(&m->cur),
+	    .persisted = m->persisted,
+	    .error = res->message[0] ? res->message : NULL,
+	    .hard = m->cur.hard,
+	};
+}
+
+void mode_hello_fill(const struct mode_machine *m, struct msg_hello *h)
+{
+	h->mode = m->cur.mode;
+	h->epoch = m->cur.epoch;
+	h->hash = mode_policy_hash(&m->cur);
+	h->persisted = m->persisted;
+	h->pending = m->pending;
+	h->hard = m->cur.hard;
 }

@@ -113,6 +113,14 @@ void mode_stage(struct mode_machine *m, struct host_policy *hp);
 const char *mode_policy_hash(const struct mode_state *s);
 
 void mode_record_fill(const struct mode_machine *m, struct mode_record *r);
+
+struct msg_ack;
+struct msg_hello;
+/* The one ack of res: the state in force after it (hard isolation's links
+ * are the session's to add). */
+void mode_ack_fill(const struct mode_machine *m, const struct mode_result *res, struct msg_ack *k);
+/* The machine's part of a hello: mode, epoch, policy, and what is pending. */
+void mode_hello_fill(const struct mode_machine *m, struct msg_hello *h);
 /* At start, from the record (loaded 0, none 1, unreadable -1): a change
  * never confirmed is rolled back, and an unusable record isolates. Returns
  * 1 when the record must be written again. */

@@ -40,18 +40,9 @@ void session_send_ack(struct agent *a, uint32_t seq, const struct mode_result *r
 {
 	static char buf[WIRE_MAX_FRAME];
 	static const char *links[MODE_MAX_HOLDS];
-	struct msg_ack k = {
-	    .status = res->status,
-	    .result = res->error,
-	    .epoch = a->m.cur.epoch,
-	    .mode = a->m.cur.mode,
-	    .apply_us = res->apply_us,
-	    .hash = mode_policy_hash(&a->m.cur),
-	    .persisted = a->m.persisted,
-	    .error = res->message[0] ? res->message : NULL,
-	    .hard = a->m.cur.hard,
-	};
+	struct msg_ack k;
 
+	mode_ack_fill(&a->m, res, &k);
 	/* Hard isolation: said only when held, with what it holds down. */
 	for (int i = 0; k.hard && i < a->m.nholds; i++)
 		links[k.links.n++] = a->m.holds[i].name;
@@ -86,15 +77,11 @@ static void session_send_hello(struct agent *a)
 	static const char *ports[AGENT_MAX_PORTS];
 	struct msg_hello h = {
 	    .name = a->name,
-	    .mode = a->m.cur.mode,
-	    .epoch = a->m.cur.epoch,
-	    .hash = mode_policy_hash(&a->m.cur),
-	    .persisted = a->m.persisted,
 	    .software = "bulkhead-agent " BULKHEAD_VERSION,
 	    .tampers = a->tampers,
-	    .pending = a->m.pending,
-	    .hard = a->m.cur.hard,
 	};
+
+	mode_hello_fill(&a->m, &h);
 
 	/* A switch names the ports it holds isolated. */
 	for (int i = 0; i < a->nports; i++)

@@ -132,9 +132,7 @@ int main(int argc, char **argv)
 	log_init("bulkheadd", args.verbose);
 	if (args.check)
 		return ctl_check(args.conf_path);
-	c.base = event_base_new();
-	if (!c.base)
-		fatal("event_base_new failed");
+	c.base = daemon_base_new();
 	daemon_signals_init(c.base, "", sigs);
 	if (ctl_setup(&c, args.conf_path) == 0) {
 		event_base_dispatch(c.base);

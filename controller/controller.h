@@ -63,6 +63,7 @@ struct ctl {
 	struct command *commands; /* in flight */
 	struct pb_run *run;	  /* the playbook run in progress or halted, if any */
 	struct event *pb_tick;
+	const struct timeval *hb_tv; /* the heartbeat, a common timeout of base */
 	uint32_t check_seq;
 };
 

@@ -349,7 +349,6 @@ static void peer_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 static int peer_admit(struct peer *ac)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(ac->bev);
-	struct timeval hb = clock_tv_ms((uint64_t)ac->ctl->conf.heartbeat_ms);
 	char name[256];
 	struct host *h;
 	int one = 1;
@@ -377,7 +376,7 @@ static int peer_admit(struct peer *ac)
 	ac->hb_ev = event_new(ac->ctl->base, -1, EV_PERSIST, peer_heartbeat_cb, ac);
 	if (!ac->hb_ev)
 		fatal("out of memory");
-	event_add(ac->hb_ev, &hb);
+	event_add(ac->hb_ev, ac->ctl->hb_tv);
 	return 0;
 }
 
@@ -432,7 +431,11 @@ int peers_listen(struct ctl *c)
 	struct conf_addr la;
 	socklen_t slen;
 	int fd, one = 1, zero = 0;
+	struct timeval hb = clock_tv_ms((uint64_t)c->conf.heartbeat_ms);
 
+	/* Every session's heartbeat has the same interval: one queue for all,
+	 * O(1) to re-arm, where a heap of 30,000 timers is O(log n). */
+	c->hb_tv = event_base_init_common_timeout(c->base, &hb);
 	if (conf_addr_parse(c->conf.listen, &la) < 0) {
 		log_err("listen address \"%s\" is not an IP address", c->conf.listen);
 		return -1;

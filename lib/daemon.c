@@ -77,3 +77,18 @@ void daemon_signals_free(struct event *sigs[2])
 		if (sigs[i])
 			event_free(sigs[i]);
 }
+
+struct event_base *daemon_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (!cfg)
+		fatal("out of memory");
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK | EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (!base)
+		fatal("event_base_new failed");
+	return base;
+}

@@ -27,4 +27,9 @@ int daemon_args_parse(int argc, char **argv, const char *usage, const char *cons
 void daemon_signals_init(struct event_base *base, const char *note, struct event *sigs[2]);
 void daemon_signals_free(struct event *sigs[2]);
 
+/* The event loop of a daemon: one thread, no locks, and changes to what
+ * it waits for collected and made once per pass (one epoll_ctl per socket
+ * and pass, not one per queued write). Never NULL: it dies instead. */
+struct event_base *daemon_base_new(void);
+
 #endif
