@@ -13,7 +13,7 @@
 #include "audit.h"
 #include "store.h"
 #include "cli.h"
-#include "cli_out.h"
+#include "output.h"
 
 #define EX_USAGE 64
 #define EX_UNAVAILABLE 69

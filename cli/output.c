@@ -8,7 +8,7 @@
 
 #include "bulkhead/clock.h"
 #include "bulkhead/wire.h"
-#include "cli_out.h"
+#include "output.h"
 
 static void time_iso(uint64_t ms, char *buf, size_t len)
 {

@@ -13,7 +13,7 @@
 #include "bulkhead/policy.h"
 #include "bulkhead/wire.h"
 #include "cli.h"
-#include "cli_out.h"
+#include "output.h"
 
 #define EX_USAGE 64
 #define EX_UNAVAILABLE 69

@@ -1,7 +1,7 @@
 /* What the bulkhead CLI receives from the controller, and its two printers
  * (text and JSON) over the same data. */
-#ifndef BULKHEAD_CLI_OUT_H
-#define BULKHEAD_CLI_OUT_H
+#ifndef BULKHEAD_CLI_OUTPUT_H
+#define BULKHEAD_CLI_OUTPUT_H
 
 #include <stdint.h>
 
