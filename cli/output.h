@@ -1,47 +1,46 @@
-/* What the bulkhead CLI receives from the controller, and its two printers
- * (text and JSON) over the same data. */
+/* The printers of the bulkhead CLI: what the controller answered, each
+ * with a text form for people and a JSON form for scripts over the same
+ * data. */
 #ifndef BULKHEAD_CLI_OUTPUT_H
 #define BULKHEAD_CLI_OUTPUT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-struct host_row {
-	char name[64];
-	char status[32]; /* command result, or a pending state in status */
-	int mode;
-	uint64_t epoch;
-	int connected;
-	uint64_t apply_us, latency_us, last_seen_ms;
-	uint32_t tampers;
-	int hard;	 /* isolated --hard */
-	int persisted;	 /* command results: recorded on disk by the host; -1 no answer */
-	char hash[65];	 /* policy */
-	char digest[65]; /* what the kernel holds */
-	char error[256];
+#include "cli.h"
+
+/* One line of the incident timeline: when, what, how many hosts, by whom,
+ * why. */
+struct tl_entry {
+	uint64_t time_ms;
+	char what[512], hosts[32];
+	const char *by, *why;
 };
 
-struct cmd_result {
-	const char *action; /* "isolate", "release", "status" */
-	const char *reason;
-	uint64_t epoch, command_id;
-	uint32_t confirmed, total;
-	uint64_t elapsed_us;
-	uint32_t result;
-	uint64_t run; /* playbook status: the run, its name and state */
-	char name[64];
-	char state[24];
-	char error[256];
-	struct host_row *hosts;
-	int nhosts;
+enum tl_format { TL_TEXT, TL_MARKDOWN, TL_CSV };
+
+/* `playbook status`: the run (in the END), its stages and their checks. */
+struct pb_view {
+	struct reply r;
+	struct msg_list stages; /* WIRE_PB_STAGE */
+	struct msg_list checks; /* WIRE_PB_CHECK */
 };
 
 /* output.c */
-void output_progress(const char *action, uint32_t confirmed, uint32_t total, const char *slowest,
-		     uint64_t slowest_us);
+/* On a terminal, a line on stderr that the next one overwrites. */
+void output_progress(const char *what, const struct msg_ctl_progress *p);
 void output_progress_clear(void);
-void output_command(const struct cmd_result *r, int json);
-void output_status(const struct cmd_result *r, int json);
-/* A JSON string literal, escaped, on stdout. */
-void output_json_str(const char *s);
+/* isolate, release, apply, confirm: the totals, the slowest host, and
+ * every host that did not confirm. */
+void output_command(enum action action, const char *reason, const struct reply *r, bool json);
+/* Every host's mode, epoch, session and hashes. */
+void output_status(const struct reply *r, bool json);
+/* The END's message, after prefix when the request failed. */
+void output_verdict(const char *prefix, const struct msg_ctl_end *end);
+/* WIRE_CTL_AUDIT_ROW messages, a line or an object each. */
+void output_audit(const struct msg_list *rows, bool json);
+void output_timeline(const struct tl_entry *e, size_t n, enum tl_format fmt);
+void output_playbook(const struct pb_view *v, bool json);
 
 #endif
