@@ -10,7 +10,7 @@ N=${1:-8}
 RUNS=${RUNS:-10}
 if [[ -z ${BH_BUILD:-} ]]; then
 	BH_BUILD=$top/build-release
-	[[ -x $BH_BUILD/controller/bulkhead ]] || BH_BUILD=$top/build
+	[[ -x $BH_BUILD/cli/bulkhead ]] || BH_BUILD=$top/build
 fi
 export BH_BUILD BH_LAB_PREFIX=bhB$$
 lab() { "$top/tests/lab/lab" "$@"; }
@@ -19,7 +19,7 @@ trap 'lab down >/dev/null 2>&1 || true; rm -f /tmp/bh-bench-$$.*' EXIT
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 lab up "$N" >/dev/null 2>&1
-cli=("$BH_BUILD/controller/bulkhead" -s "$(lab dir)/ctl.sock")
+cli=("$BH_BUILD/cli/bulkhead" -s "$(lab dir)/ctl.sock")
 : >/tmp/bh-bench-$$.wall
 : >/tmp/bh-bench-$$.fanout
 : >/tmp/bh-bench-$$.apply

@@ -4,6 +4,7 @@
  * table, so every kind is checked the same way. */
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 
@@ -263,9 +264,9 @@ static const struct field pb_check_fields[] = {
     FLD(msg_pb_check, target, WA_TARGET, FK_STR, F_REQUIRED),
     FLD(msg_pb_check, proto, WA_PROTO, FK_U8, 0, .dflt = IPPROTO_TCP),
     FLD(msg_pb_check, port, WA_PORT, FK_U16, 0),
-    FLD(msg_pb_check, expect_open, WA_EXPECT, FK_BOOL, 0, .dflt = 1),
+    FLD(msg_pb_check, expect_open, WA_EXPECT, FK_BOOL, F_KEEP, .dflt = 1),
     FLD(msg_pb_check, timeout_ms, WA_TIMEOUT_MS, FK_U32, 0, .dflt = 2000),
-    FLD(msg_pb_check, line, WA_SEQ, FK_U32, F_OMIT0),
+    FLD(msg_pb_check, line, WA_SEQ, FK_U64, F_OMIT0),
     FLD(msg_pb_check, state, WA_STATE, FK_NAME, 0, .aux = NAMES_CHECK_STATE,
 	GUARD(msg_pb_check, with_state)),
 };
@@ -622,6 +623,25 @@ int msg_decode(const struct wire_frame *f, union msg *m, const char **err)
 	if (f->type == WIRE_CTL_ISOLATE || f->type == WIRE_CTL_RELEASE)
 		return msg_ctl_mode_decode(f, &m->ctl_mode, err);
 	return fields_decode(f, m, sizeof(*m), err);
+}
+
+struct msg_kept *msg_keep(const struct wire_frame *f, const char **err)
+{
+	size_t len = f->nlh->nlmsg_len;
+	struct msg_kept *k = malloc(sizeof(*k) + len);
+	struct wire_frame copy;
+
+	if (!k) {
+		*err = "out of memory";
+		return NULL;
+	}
+	memcpy(k->frame, f->nlh, len);
+	k->type = f->type;
+	if (wire_frame_decode(k->frame, len, &copy, err) < 0 || msg_decode(&copy, &k->m, err) < 0) {
+		free(k);
+		return NULL;
+	}
+	return k;
 }
 
 int msg_encode(void *buf, uint32_t seq, uint16_t type, const union msg *m)

@@ -14,6 +14,7 @@
 #define BULKHEAD_MSG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bulkhead/names.h"
@@ -233,7 +234,8 @@ struct msg_pb_check {
 	uint8_t proto;
 	uint16_t port;
 	bool expect_open;
-	uint32_t timeout_ms, line;
+	uint32_t timeout_ms;
+	uint64_t line; /* a u64 on the wire, as every WA_SEQ */
 	bool with_state;
 	enum check_state state;
 };
@@ -299,6 +301,16 @@ union msg {
 	struct msg_pb_check pb_check;
 };
 int msg_decode(const struct wire_frame *f, union msg *m, const char **err);
+
+/* A decoded message that holds its own copy of the frame, so that its
+ * strings outlive the buffer the frame was read into. free() releases it. */
+struct msg_kept {
+	uint16_t type;
+	union msg m;
+	_Alignas(max_align_t) unsigned char frame[];
+};
+/* msg_decode into a new msg_kept; NULL with *err when f does not decode. */
+struct msg_kept *msg_keep(const struct wire_frame *f, const char **err);
 /* Encodes what msg_decode filled, as a frame of the same type. */
 int msg_encode(void *buf, uint32_t seq, uint16_t type, const union msg *m);
 

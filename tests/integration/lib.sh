@@ -15,7 +15,7 @@ export BH_BUILD=${BH_BUILD:-$BH_ROOT/build}
 export BH_LAB_PREFIX=${BH_LAB_PREFIX:-bhT$$}
 export BH_LAB_DIR=${BH_LAB_DIR:-/run/bulkhead-lab/$BH_LAB_PREFIX}
 LABDIR=$BH_LAB_DIR
-BULKHEAD=$BH_BUILD/controller/bulkhead
+BULKHEAD=$BH_BUILD/cli/bulkhead
 BULKHEADD=$BH_BUILD/controller/bulkheadd
 AGENT=$BH_BUILD/agents/bulkhead-agent
 CTL_V4=198.18.0.1
@@ -575,14 +575,14 @@ bin_snapshot() {
 	done
 	d=/tmp/bh-bin.$$
 	rm -rf -- "$d"
-	mkdir -p "$d/controller" "$d/agents" "$d/tests" || return 1
-	if cp "$from/controller/bulkheadd" "$from/controller/bulkhead" "$d/controller/" &&
+	mkdir -p "$d/controller" "$d/cli" "$d/agents" "$d/tests" || return 1
+	if cp "$from/controller/bulkheadd" "$d/controller/" && cp "$from/cli/bulkhead" "$d/cli/" &&
 		cp "$from/agents/bulkhead-agent" "$d/agents/" &&
 		{ [[ ! -x $from/tests/bh-send ]] || cp "$from/tests/bh-send" "$d/tests/"; } &&
-		"$d/controller/bulkhead" --version >/dev/null 2>&1; then
+		"$d/cli/bulkhead" --version >/dev/null 2>&1; then
 		T_SNAP=$d T_SNAP_FROM=$from
 		export BH_BUILD=$d
-		BULKHEAD=$d/controller/bulkhead
+		BULKHEAD=$d/cli/bulkhead
 		BULKHEADD=$d/controller/bulkheadd
 		AGENT=$d/agents/bulkhead-agent
 		BH_SEND=$d/tests/bh-send

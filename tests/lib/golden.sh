@@ -15,7 +15,7 @@ golden_init() {
 		regen=1
 		shift
 	fi
-	bulkhead=${1:-${BULKHEAD:-$top/build/controller/bulkhead}}
+	bulkhead=${1:-${BULKHEAD:-$top/build/cli/bulkhead}}
 	if [ ! -x "$bulkhead" ]; then
 		echo "Bail out! no bulkhead CLI at $bulkhead"
 		exit 1

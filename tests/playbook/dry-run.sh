@@ -5,7 +5,7 @@
 # tests/playbook/golden/NAME.out. TAP output.
 #
 # usage: dry-run.sh [--regen] [BULKHEAD]
-#   BULKHEAD  the CLI to test (default: $BULKHEAD, else build/controller/bulkhead)
+#   BULKHEAD  the CLI to test (default: $BULKHEAD, else build/cli/bulkhead)
 #   --regen   rewrite the golden files from the current output, then test
 #             (review the diff: it is every flow each stage opens)
 set -uo pipefail

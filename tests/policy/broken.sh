@@ -8,7 +8,7 @@
 # file naming base files to delete.
 #
 # usage: broken.sh [--regen] [BULKHEAD]
-#   BULKHEAD  the CLI to test (default: $BULKHEAD, else build/controller/bulkhead)
+#   BULKHEAD  the CLI to test (default: $BULKHEAD, else build/cli/bulkhead)
 #   --regen   rewrite every `expected` from the current output (review the diff!)
 set -uo pipefail
 

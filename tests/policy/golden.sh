@@ -4,7 +4,7 @@
 # pass `nft -c -f` inside a throwaway network namespace. TAP output.
 #
 # usage: golden.sh [--regen] [BULKHEAD]
-#   BULKHEAD  the CLI to test (default: $BULKHEAD, else build/controller/bulkhead)
+#   BULKHEAD  the CLI to test (default: $BULKHEAD, else build/cli/bulkhead)
 #   --regen   rewrite the golden files from the current renders, then test
 set -uo pipefail
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 
@@ -245,6 +246,49 @@ static void test_defaults(void **state)
 	assert_int_equal(c.timeout_ms, 0);
 }
 
+/* A check that must stay closed says so on the wire, and its line (a u64,
+ * as every seq) comes back whole. */
+static void test_pb_check(void **state)
+{
+	struct msg_pb_check in = {.from = "h01",
+				  .target = "198.18.1.2",
+				  .proto = IPPROTO_TCP,
+				  .port = 5432,
+				  .expect_open = false,
+				  .timeout_ms = 2000,
+				  .line = 17},
+			    out;
+	struct wire_frame f;
+	const char *err;
+
+	frame_decode(msg_pb_check_encode(buf, 1, &in), &f);
+	assert_non_null(f.tb[WA_EXPECT]);
+	assert_int_equal(mnl_attr_get_payload_len(f.tb[WA_SEQ]), sizeof(uint64_t));
+	assert_int_equal(msg_pb_check_decode(&f, &out, &err), 0);
+	assert_false(out.expect_open);
+	assert_int_equal(out.line, 17);
+	assert_int_equal(out.port, 5432);
+}
+
+/* A kept message reads its own copy of the frame. */
+static void test_keep(void **state)
+{
+	const char *hosts[] = {"h01", "h02"};
+	struct msg_pb_stage in = {.name = "wave1", .restore = "segmented", .hosts = {hosts, 2}};
+	struct msg_kept *k;
+	struct wire_frame f;
+	const char *err;
+
+	frame_decode(msg_pb_stage_encode(buf, 1, &in), &f);
+	k = msg_keep(&f, &err);
+	assert_non_null(k);
+	memset(buf, 0, sizeof(buf));
+	assert_int_equal(k->type, WIRE_PB_STAGE);
+	assert_string_equal(k->m.pb_stage.name, "wave1");
+	assert_string_equal(joined(&k->m.pb_stage.hosts), "h01,h02");
+	free(k);
+}
+
 static void test_names(void **state)
 {
 	for (int t = 0; t < NAMES_COUNT; t++)
@@ -265,6 +309,8 @@ int main(void)
 	    cmocka_unit_test(test_generic_roundtrip),
 	    cmocka_unit_test(test_required),
 	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_pb_check),
+	    cmocka_unit_test(test_keep),
 	    cmocka_unit_test(test_names),
 	};
 

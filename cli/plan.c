@@ -6,42 +6,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "bulkhead/log.h"
 #include "bulkhead/policy.h"
 #include "bulkhead/wire.h"
 #include "cli.h"
-#include "cli_out.h"
+#include "output.h"
 
-#define EX_USAGE 64
-#define EX_UNAVAILABLE 69
 #define PLAN_MAGIC "bulkhead-plan 1\n"
 
 /* What the controller reports each host holds. */
 struct applied {
-	struct cmd_result r;	 /* r.hosts[i]: mode, hash */
+	struct reply r;		 /* r.hosts: mode, hash */
 	struct host_policy **hp; /* per row; NULL when none or not stored */
-	int nhp;
+	size_t nhp;
 	struct policy_wire_rx *rx;
 	const char *err;
 };
 
-static int applied_frame(const struct wire_frame *f, void *arg)
+/* A WIRE_POLICY frame: part of the policy of the last host row. */
+static int applied_frame(const struct wire_frame *f, const union msg *m, void *arg)
 {
 	struct applied *ap = arg;
-	int row = ap->r.nhosts - 1, rc;
+	size_t row = ap->r.hosts.n - 1;
+	int rc;
 
-	if (f->type != WIRE_POLICY || row < 0)
+	if (f->type != WIRE_POLICY || ap->r.hosts.n == 0)
 		return -1;
 	rc = policy_wire_rx_add(ap->rx, f, &ap->err);
 	if (rc < 0) {
 		fprintf(stderr, "bulkhead plan: policy of %s from the controller: %s\n",
-			ap->r.hosts[row].name, ap->err);
+			MSG_AT(&ap->r.hosts, row, ctl_host)->name, ap->err);
 		return -1;
 	}
 	if (rc == 1) {
-		ap->hp = realloc(ap->hp, sizeof(*ap->hp) * (size_t)(row + 1));
+		ap->hp = realloc(ap->hp, sizeof(*ap->hp) * (row + 1));
 		if (!ap->hp)
 			fatal("out of memory");
 		while (ap->nhp <= row)
@@ -52,11 +53,11 @@ static int applied_frame(const struct wire_frame *f, void *arg)
 }
 
 static const struct host_policy *applied_find(const struct applied *ap, const char *host,
-					      const struct host_row **row)
+					      const struct msg_ctl_host **row)
 {
-	for (int i = 0; i < ap->r.nhosts; i++)
-		if (strcmp(ap->r.hosts[i].name, host) == 0) {
-			*row = &ap->r.hosts[i];
+	for (size_t i = 0; i < ap->r.hosts.n; i++)
+		if (strcmp(MSG_AT(&ap->r.hosts, i, ctl_host)->name, host) == 0) {
+			*row = MSG_AT(&ap->r.hosts, i, ctl_host);
 			return i < ap->nhp ? ap->hp[i] : NULL;
 		}
 	*row = NULL;
@@ -120,7 +121,7 @@ static int plan_write_frame(const void *frame, int len, void *arg)
 	return fwrite(frame, 1, (size_t)len, arg) == (size_t)len ? 0 : -1;
 }
 
-static void plan_usage(FILE *out)
+static void plan_usage(FILE *out, const char *cmd)
 {
 	fprintf(out, "usage: bulkhead plan [DIR] [-o FILE]\n"
 		     "Compiles the policy in DIR (default .) and compares it with what every\n"
@@ -135,40 +136,28 @@ int cmd_plan_main(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
 	static char buf[WIRE_MAX_FRAME];
-	struct applied ap = {.r = {.action = "plan"}};
-	const char *dir = ".", *out_path = NULL;
-	struct wire_builder b;
+	struct applied ap = {.r = {.what = "plan"}};
+	const char *dir, *out_path = NULL;
 	struct policy *p = NULL;
 	FILE *out = NULL;
 	size_t nchanged = 0, n;
 	int opt, rc = 1;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'o': out_path = optarg; break;
-		case 'h': plan_usage(stdout); return 0;
-		default: plan_usage(stderr); return EX_USAGE;
-		}
-	}
-	if (optind < argc)
-		dir = argv[optind++];
-	if (optind != argc) {
-		plan_usage(stderr);
-		return EX_USAGE;
-	}
+	while ((opt = cli_getopt(argc, argv, "o:h", longopts, plan_usage, &rc)) == 'o')
+		out_path = optarg;
+	if (opt == CLI_OPT_USAGE || cli_dir_operand(argc, argv, &dir, plan_usage, &rc) < 0)
+		return rc;
 	p = policy_load(dir, conf_error_stderr, NULL, NULL);
 	if (!p) {
 		fprintf(stderr, "bulkhead plan: %s: the policy has errors; nothing planned\n", dir);
 		return 1;
 	}
 	ap.rx = policy_wire_rx_new();
-	wire_build_start(&b, buf, WIRE_CTL_POLICIES, 1);
-	rc = ctl_exchange(buf, (size_t)wire_build_end(&b), &ap.r, 30000, applied_frame, &ap);
-	if (rc < 0) {
-		rc = rc == -2 ? EX_UNAVAILABLE : 1;
+	rc = conn_exchange(buf, msg_empty_encode(buf, 1, WIRE_CTL_POLICIES), 30000, &ap.r,
+			   applied_frame, &ap);
+	if (rc)
 		goto out;
-	}
 	if (out_path) {
 		out = fopen(out_path, "we");
 		if (!out || fputs(PLAN_MAGIC, out) < 0) {
@@ -181,7 +170,7 @@ int cmd_plan_main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		const char *name = policy_host_name(p, i);
 		struct host_policy *hp = policy_host_compile(p, name);
-		const struct host_row *row;
+		const struct msg_ctl_host *row;
 		const struct host_policy *old = applied_find(&ap, name, &row);
 		int mode = row ? row->mode : MODE_OPEN;
 
@@ -199,7 +188,7 @@ int cmd_plan_main(int argc, char **argv)
 		       mode == MODE_ISOLATED ? "isolated (stays isolated; the policy is staged)"
 					     : "segmented",
 		       row->hash[0] ? row->hash : "(none)", hp->hash,
-		       row->status[0] ? " [a change is in flight]" : "");
+		       row->status == HOST_CHANGING ? " [a change is in flight]" : "");
 		if (row->hash[0] && !old)
 			printf(
 			    "      (the controller does not hold the applied policy; showing all "
@@ -207,12 +196,9 @@ int cmd_plan_main(int argc, char **argv)
 		elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1);
 		elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0);
 		if (out) {
-			wire_build_start(&b, buf, WIRE_PLAN_HOST, 0);
-			wire_put_str(&b, WA_NAME, name);
-			wire_put_u8(&b, WA_MODE, MODE_SEGMENTED);
-			wire_put_str(&b, WA_HASH, hp->hash);
-			wire_put_str(&b, WA_BASE_HASH, row->hash);
-			if (plan_write_frame(buf, wire_build_end(&b), out) < 0 ||
+			struct msg_plan_host ph = {name, MODE_SEGMENTED, hp->hash, row->hash};
+
+			if (plan_write_frame(buf, msg_plan_host_encode(buf, 0, &ph), out) < 0 ||
 			    policy_wire_encode(hp, buf, plan_write_frame, out) < 0) {
 				fprintf(stderr, "bulkhead plan: %s: %s\n", out_path,
 					strerror(errno));
@@ -238,16 +224,16 @@ int cmd_plan_main(int argc, char **argv)
 out:
 	if (out)
 		fclose(out);
-	for (int i = 0; i < ap.nhp; i++)
+	for (size_t i = 0; i < ap.nhp; i++)
 		host_policy_free(ap.hp[i]);
 	free(ap.hp);
-	free(ap.r.hosts);
+	reply_free(&ap.r);
 	policy_wire_rx_free(ap.rx);
 	policy_free(p);
 	return rc;
 }
 
-static void apply_usage(FILE *out)
+static void apply_usage(FILE *out, const char *cmd)
 {
 	fprintf(out, "usage: bulkhead apply FILE [--reason TEXT] [--confirm-timeout SECONDS]\n"
 		     "                      [--confirm manual] [--timeout SECONDS] [--json]\n"
@@ -308,10 +294,12 @@ static int plan_check(const char *path, const char *data, size_t len, size_t *nh
 		int flen = wire_frame_peek_len(data + off, len - off);
 		struct wire_frame f;
 		const char *err = "truncated";
+		union msg m;
 
 		if (flen <= 0 || (size_t)flen > len - off ||
 		    wire_frame_decode(data + off, (size_t)flen, &f, &err) < 0 ||
-		    (f.type != WIRE_PLAN_HOST && f.type != WIRE_POLICY)) {
+		    (f.type != WIRE_PLAN_HOST && f.type != WIRE_POLICY) ||
+		    msg_decode(&f, &m, &err) < 0) {
 			fprintf(stderr, "bulkhead apply: %s: damaged at byte %zu: %s\n", path,
 				off + strlen(PLAN_MAGIC), err);
 			return -1;
@@ -332,17 +320,16 @@ int cmd_apply_main(int argc, char **argv)
 						 {"help", no_argument, NULL, 'h'},
 						 {0}};
 	static char buf[WIRE_MAX_FRAME];
-	struct cmd_result r = {.action = "apply"};
+	struct msg_ctl_apply m = {0};
 	double timeout_s = 60, confirm_s = 30;
-	struct wire_builder b;
 	size_t len, nhosts, hlen;
 	char *data, *req;
-	int opt, manual = 0, rc;
+	int opt, rc;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "r:t:c:m:jh", longopts, NULL)) != -1) {
+	while ((opt = cli_getopt(argc, argv, "r:t:c:m:jh", longopts, apply_usage, &rc)) >= 0) {
 		switch (opt) {
-		case 'r': r.reason = optarg; break;
+		case 'r': m.reason = optarg; break;
 		case 't':
 			if (cli_seconds_parse("apply", "--timeout", optarg, &timeout_s) < 0)
 				return EX_USAGE;
@@ -357,15 +344,15 @@ int cmd_apply_main(int argc, char **argv)
 					"bulkhead apply: --confirm: expected manual or auto\n");
 				return EX_USAGE;
 			}
-			manual = strcmp(optarg, "manual") == 0;
+			m.manual = strcmp(optarg, "manual") == 0;
 			break;
-		case 'j': cli.json = 1; break;
-		case 'h': apply_usage(stdout); return 0;
-		default: apply_usage(stderr); return EX_USAGE;
+		case 'j': cli.json = true; break;
 		}
 	}
+	if (opt == CLI_OPT_USAGE)
+		return rc;
 	if (optind != argc - 1) {
-		apply_usage(stderr);
+		apply_usage(stderr, argv[0]);
 		return EX_USAGE;
 	}
 	data = plan_read(argv[optind], &len);
@@ -378,72 +365,42 @@ int cmd_apply_main(int argc, char **argv)
 	if (nhosts == 0) {
 		printf("bulkhead apply: %s changes nothing\n", argv[optind]);
 		free(data);
-		return 0;
+		return EX_OK;
 	}
 	/* APPLY, the plan's frames, APPLY_END: one request. */
-	wire_build_start(&b, buf, WIRE_CTL_APPLY, 1);
-	if (r.reason)
-		wire_put_str(&b, WA_REASON, r.reason);
-	wire_put_u32(&b, WA_TIMEOUT_MS, (uint32_t)(timeout_s * 1000));
-	wire_put_u32(&b, WA_CONFIRM_MS, (uint32_t)(confirm_s * 1000));
-	if (manual)
-		wire_put_u8(&b, WA_MANUAL, 1);
-	hlen = (size_t)wire_build_end(&b);
+	m.timeout_ms = (uint32_t)(timeout_s * 1000);
+	m.confirm_ms = (uint32_t)(confirm_s * 1000);
+	hlen = (size_t)msg_ctl_apply_encode(buf, 1, &m);
 	req = malloc(hlen + len + WIRE_HDRLEN);
 	if (!req)
 		fatal("out of memory");
 	memcpy(req, buf, hlen);
 	memcpy(req + hlen, data, len);
-	wire_build_start(&b, buf, WIRE_CTL_APPLY_END, 1);
-	memcpy(req + hlen + len, buf, (size_t)wire_build_end(&b));
-	rc = ctl_exchange(req, hlen + len + (size_t)wire_build_end(&b), &r,
-			  (int)(timeout_s * 1000) + 5000, NULL, NULL);
+	len += hlen;
+	memcpy(req + len, buf, (size_t)msg_empty_encode(buf, 1, WIRE_CTL_APPLY_END));
+	len += WIRE_HDRLEN;
+	rc = conn_command(ACTION_APPLY, m.reason, req, (int)len, (int)m.timeout_ms + 5000);
 	free(req);
 	free(data);
-	if (rc == -2)
-		return EX_UNAVAILABLE;
-	if (rc < 0)
-		return 1;
-	output_command(&r, cli.json);
-	for (int i = 0; manual && !cli.json && i < r.nhosts; i++)
-		if (strcmp(r.hosts[i].status, "pending-confirm") == 0) {
-			printf(
-			    "Changes wait for confirmation: run `bulkhead confirm` within %.0f s, "
-			    "or those hosts roll back by themselves.\n",
-			    confirm_s);
-			break;
-		}
-	free(r.hosts);
-	return r.result == 0 ? 0 : 1;
+	return rc;
 }
 
 int cmd_confirm_main(int argc, char **argv)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct cmd_result r = {.action = "confirm"};
-	struct wire_builder b;
-	int rc;
+	struct msg_ctl_confirm m = {.timeout_ms = 10000};
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("usage: bulkhead confirm [--json]\n"
 		       "Confirms every change that `bulkhead apply --confirm manual` left\n"
 		       "waiting; without it, those hosts roll back when their timer ends.\n");
-		return 0;
+		return EX_OK;
 	}
 	if (argc > 1 && strcmp(argv[1], "--json") == 0)
-		cli.json = 1;
+		cli.json = true;
 	else if (argc > 1) {
 		fprintf(stderr, "usage: bulkhead confirm [--json]\n");
 		return EX_USAGE;
 	}
-	wire_build_start(&b, buf, WIRE_CTL_CONFIRM, 1);
-	wire_put_u32(&b, WA_TIMEOUT_MS, 10000);
-	rc = ctl_exchange(buf, (size_t)wire_build_end(&b), &r, 15000, NULL, NULL);
-	if (rc == -2)
-		return EX_UNAVAILABLE;
-	if (rc < 0)
-		return 1;
-	output_command(&r, cli.json);
-	free(r.hosts);
-	return r.result == 0 ? 0 : 1;
+	return conn_command(ACTION_CONFIRM, NULL, buf, msg_ctl_confirm_encode(buf, 1, &m), 15000);
 }

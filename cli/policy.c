@@ -5,11 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "bulkhead/policy.h"
 #include "cli.h"
-
-#define EX_USAGE 64
 
 /* explain's exit codes: allowed, denied, could not tell */
 #define EXPLAIN_ALLOWED 0
@@ -36,7 +35,56 @@ static int today_parse(const char *cmd, const char *s, long *today)
 	return 0;
 }
 
-static void check_usage(FILE *out)
+/* What check, render and explain take, each some of the options. */
+struct policy_args {
+	long today;
+	int strict, list;
+	const char *from, *to;
+};
+
+static const struct option policy_opts[] = {{"today", required_argument, NULL, 't'},
+					    {"strict", no_argument, NULL, 's'},
+					    {"list", no_argument, NULL, 'l'},
+					    {"from", required_argument, NULL, 'f'},
+					    {"to", required_argument, NULL, 'o'},
+					    {"help", no_argument, NULL, 'h'},
+					    {0}};
+
+/* The options of policy_opts whose letters are in accept; 0, or -1 with the
+ * exit status in *status once it is reported. */
+static int policy_args_parse(int argc, char **argv, const char *accept,
+			     void (*usage)(FILE *out, const char *cmd), struct policy_args *a,
+			     int *status)
+{
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	a->today = policy_date_today();
+	*status = EX_USAGE;
+	optind = 1;
+	while ((c = cli_getopt(argc, argv, "h", policy_opts, usage, status)) >= 0) {
+		if (!strchr(accept, c)) {
+			/* as getopt says it of an option it does not know */
+			for (const struct option *o = policy_opts; o->name; o++)
+				if (o->val == c)
+					fprintf(stderr, "%s: unrecognized option '--%s'\n", argv[0],
+						o->name);
+			usage(stderr, argv[0]);
+			return -1;
+		}
+		if (c == 't' && today_parse(argv[0], optarg, &a->today) == -1)
+			return -1;
+		a->strict |= c == 's';
+		a->list |= c == 'l';
+		if (c == 'f')
+			a->from = optarg;
+		if (c == 'o')
+			a->to = optarg;
+	}
+	return c == CLI_OPT_USAGE ? -1 : 0;
+}
+
+static void check_usage(FILE *out, const char *cmd)
 {
 	fprintf(out, "usage: bulkhead check [--today YYYY-MM-DD] [--strict] [DIR]\n\n"
 		     "Checks the policy in DIR (default: the current directory). Prints every\n"
@@ -46,37 +94,17 @@ static void check_usage(FILE *out)
 
 int cmd_check_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"today", required_argument, NULL, 't'},
-	    {"strict", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct policy_stats st;
+	struct policy_args a;
 	struct policy *p;
-	const char *dir = ".";
-	long today = policy_date_today();
-	int c, strict = 0, warnings = 0;
+	const char *dir;
+	int rc, warnings = 0;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (today_parse("check", optarg, &today) == -1)
-				return EX_USAGE;
-			break;
-		case 's': strict = 1; break;
-		case 'h': check_usage(stdout); return 0;
-		default: check_usage(stderr); return EX_USAGE;
-		}
-	}
-	if (argc - optind > 1) {
-		check_usage(stderr);
-		return EX_USAGE;
-	}
-	if (optind < argc)
-		dir = argv[optind];
-	p = policy_load_at(dir, today, policy_msg_print, policy_msg_print, &warnings);
+	if (policy_args_parse(argc, argv, "ts", check_usage, &a, &rc) < 0)
+		return rc;
+	if (cli_dir_operand(argc, argv, &dir, check_usage, &rc) < 0)
+		return rc;
+	p = policy_load_at(dir, a.today, policy_msg_print, policy_msg_print, &warnings);
 	if (p == NULL)
 		return 1;
 	policy_stats_get(p, &st);
@@ -90,10 +118,10 @@ int cmd_check_main(int argc, char **argv)
 		printf(", %d warning%s", warnings, warnings > 1 ? "s" : "");
 	printf("\n");
 	policy_free(p);
-	return strict && warnings > 0 ? 1 : 0;
+	return a.strict && warnings > 0 ? 1 : 0;
 }
 
-static void render_usage(FILE *out)
+static void render_usage(FILE *out, const char *cmd)
 {
 	fprintf(out, "usage: bulkhead render [--today YYYY-MM-DD] HOST [DIR]\n"
 		     "       bulkhead render --list [DIR]\n\n"
@@ -104,47 +132,31 @@ static void render_usage(FILE *out)
 
 int cmd_render_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"today", required_argument, NULL, 't'},
-	    {"list", no_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct host_policy *hp;
+	struct policy_args a;
 	struct policy *p;
 	const char *dir = ".", *host = NULL;
-	long today = policy_date_today();
 	size_t i;
-	int c, list = 0, npos;
+	int rc, npos;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (today_parse("render", optarg, &today) == -1)
-				return EX_USAGE;
-			break;
-		case 'l': list = 1; break;
-		case 'h': render_usage(stdout); return 0;
-		default: render_usage(stderr); return EX_USAGE;
-		}
-	}
+	if (policy_args_parse(argc, argv, "tl", render_usage, &a, &rc) < 0)
+		return rc;
 	npos = argc - optind;
-	if (list ? npos > 1 : npos < 1 || npos > 2) {
-		render_usage(stderr);
+	if (a.list ? npos > 1 : npos < 1 || npos > 2) {
+		render_usage(stderr, argv[0]);
 		return EX_USAGE;
 	}
-	if (!list)
+	if (!a.list)
 		host = argv[optind++];
 	if (optind < argc)
 		dir = argv[optind];
 	/* warnings are check's business; errors still say why nothing renders */
-	p = policy_load_at(dir, today, policy_msg_print, NULL, NULL);
+	p = policy_load_at(dir, a.today, policy_msg_print, NULL, NULL);
 	if (p == NULL) {
 		fprintf(stderr, "bulkhead render: the policy in %s has errors\n", dir);
 		return 1;
 	}
-	if (list) {
+	if (a.list) {
 		for (i = 0; i < policy_host_count(p); i++)
 			printf("%s\n", policy_host_name(p, i));
 		policy_free(p);
@@ -162,7 +174,7 @@ int cmd_render_main(int argc, char **argv)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static void explain_usage(FILE *out)
+static void explain_usage(FILE *out, const char *cmd)
 {
 	fprintf(out, "usage: bulkhead explain [--today YYYY-MM-DD] [DIR] --from HOST --to HOST "
 		     "PROTO/PORT|icmp\n\n"
@@ -199,37 +211,21 @@ static int flow_parse(const char *s, uint8_t *proto, uint16_t *port)
 
 int cmd_explain_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"from", required_argument, NULL, 'f'},
-	    {"to", required_argument, NULL, 'o'},
-	    {"today", required_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	struct policy_verdict v;
+	struct policy_args a;
 	struct policy *p;
-	const char *dir = ".", *from = NULL, *to = NULL, *flow;
-	long today = policy_date_today();
+	const char *dir = ".", *from, *to, *flow;
 	char date[32];
 	uint16_t port;
 	uint8_t proto;
-	int c;
+	int rc;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f': from = optarg; break;
-		case 'o': to = optarg; break;
-		case 't':
-			if (today_parse("explain", optarg, &today) == -1)
-				return EX_USAGE;
-			break;
-		case 'h': explain_usage(stdout); return 0;
-		default: explain_usage(stderr); return EX_USAGE;
-		}
-	}
+	if (policy_args_parse(argc, argv, "fot", explain_usage, &a, &rc) < 0)
+		return rc;
+	from = a.from;
+	to = a.to;
 	if (from == NULL || to == NULL || argc - optind < 1 || argc - optind > 2) {
-		explain_usage(stderr);
+		explain_usage(stderr, argv[0]);
 		return EX_USAGE;
 	}
 	if (argc - optind == 2)
@@ -241,7 +237,7 @@ int cmd_explain_main(int argc, char **argv)
 			flow);
 		return EX_USAGE;
 	}
-	p = policy_load_at(dir, today, policy_msg_print, NULL, NULL);
+	p = policy_load_at(dir, a.today, policy_msg_print, NULL, NULL);
 	if (p == NULL) {
 		fprintf(stderr, "bulkhead explain: the policy in %s has errors\n", dir);
 		return EXPLAIN_ERROR;

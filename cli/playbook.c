@@ -1,35 +1,45 @@
 /* bulkhead playbook: check and run --dry-run work offline on a checkout of
  * the policy repository; a real run, status, approve, abort and resume go
- * to the controller (cli_playbook_ctl.c). See bulkhead-playbook(5). */
+ * to the controller (playbook_ctl.c). See bulkhead-playbook(5). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "bulkhead/playbook.h"
 #include "bulkhead/policy.h"
 #include "cli.h"
 
-#define EX_USAGE 64
+static int pb_check_main(int argc, char **argv);
+static int pb_run_main(int argc, char **argv);
 
-static void playbook_usage(FILE *out)
-{
-	fprintf(out, "usage: bulkhead playbook COMMAND [ARGS...]\n\n"
-		     "offline, on a checkout of the policy repository:\n"
-		     "  check [--policy DIR] [--today YYYY-MM-DD] [--strict] FILE\n"
-		     "      validate a playbook; every problem as file:line:col: message\n"
-		     "  run --dry-run [--policy DIR] [--today YYYY-MM-DD] FILE\n"
-		     "      print, stage by stage, the hosts, every set element they get, the\n"
-		     "      checks and the gates; apply nothing\n"
-		     "on the controller:\n"
-		     "  run FILE           start a run\n"
-		     "  status [--json]    where the run is\n"
-		     "  approve [STAGE]    open the gate of the stage that waits\n"
-		     "  abort              re-isolate the running stage and stop\n"
-		     "  resume             go on after a halt\n\n"
-		     "DIR is the policy directory; by default the one above the playbook's\n"
-		     "(playbooks live in DIR/playbooks/). See bulkhead-playbook(5).\n");
-}
+static const struct cli_cmd pb_cmds[] = {
+    {"check", pb_check_main,
+     "validate a playbook, offline; every problem as file:line:col: message",
+     "[--policy DIR] [--today YYYY-MM-DD] [--strict] FILE",
+     "  --policy DIR         the site the playbook is for\n"
+     "  --today YYYY-MM-DD   judge expiry as on that date\n"
+     "  --strict             exit 1 on warnings too\n"},
+    {"run", pb_run_main,
+     "start a run on the controller; --dry-run prints, offline, what each stage would do",
+     "--dry-run [--policy DIR] [--today YYYY-MM-DD] FILE\n"
+     "FILE [--policy DIR] [--reason TEXT]",
+     "  --dry-run            apply nothing: print what each stage would do\n"
+     "  --policy DIR         the site the playbook is for\n"
+     "  --today YYYY-MM-DD   (--dry-run) judge expiry as on that date\n"
+     "  --reason TEXT        why, recorded with the run\n"},
+    {"status", pb_status_main, "where the run is", "[--json]", NULL},
+    {"approve", pb_approve_main, "open the gate of the stage that waits", "[STAGE]", NULL},
+    {"abort", pb_abort_main, "re-isolate the running stage and stop", "", NULL},
+    {"resume", pb_resume_main, "go on after a halt", "", NULL},
+};
+
+const struct cli_table playbook_table = {
+    CLI_TABLE("bulkhead playbook", pb_cmds),
+    .foot = "\nDIR is the policy directory; by default the one above the playbook's\n"
+	    "(playbooks live in DIR/playbooks/). See bulkhead-playbook(5).\n",
+};
 
 struct pb_msgs {
 	int errors, warnings;
@@ -51,8 +61,7 @@ static void pb_warn_print(void *arg, const char *msg)
 	m->warnings++;
 }
 
-/* DIR/playbooks/FILE -> DIR: the parent of the playbook's directory. */
-static char *policy_dir_guess(const char *file)
+char *pb_policy_dir(const char *file)
 {
 	const char *slash = strrchr(file, '/');
 	char *dir, *up;
@@ -124,7 +133,7 @@ static int pb_args_parse(int argc, char **argv, int run, struct pb_args *a)
 				goto usage;
 			a->dry_run = 1;
 			break;
-		case 'h': playbook_usage(stdout); return -1;
+		case 'h': cli_usage(stdout, &playbook_table, argv[0]); return -1;
 		default: goto usage;
 		}
 	}
@@ -132,14 +141,14 @@ static int pb_args_parse(int argc, char **argv, int run, struct pb_args *a)
 		goto usage;
 	a->file = argv[optind];
 	if (a->dir == NULL)
-		a->dir = policy_dir_guess(a->file);
+		a->dir = pb_policy_dir(a->file);
 	if (a->dir == NULL) {
 		fprintf(stderr, "bulkhead playbook: out of memory\n");
 		return 1;
 	}
 	return 0;
 usage:
-	playbook_usage(stderr);
+	cli_usage(stderr, &playbook_table, argv[0]);
 	return EX_USAGE;
 }
 
@@ -155,35 +164,28 @@ static struct playbook *pb_open(const struct pb_args *a, struct policy **p, stru
 	return playbook_load_warn(a->file, *p, a->dir, pb_err_print, pb_warn_print, m);
 }
 
-static int pb_check_main(int argc, char **argv)
+static int pb_check_print(const struct playbook *pb, const struct pb_args *a,
+			  const struct pb_msgs *m)
 {
-	struct pb_msgs m = {0, 0};
-	struct playbook *pb;
-	struct policy *p = NULL;
-	struct pb_args a;
-	int rc;
-
-	if ((rc = pb_args_parse(argc, argv, 0, &a)) != 0)
-		return rc == -1 ? 0 : rc;
-	pb = pb_open(&a, &p, &m);
-	if (pb == NULL) {
-		policy_free(p);
-		free(a.dir);
-		return 1;
-	}
 	printf("playbook ok: %s, %zu stage%s, %zu of %zu hosts, %zu check%s", pb->name, pb->nstages,
 	       pb->nstages == 1 ? "" : "s", pb->nstaged, pb->nhosts, pb->nchecks,
 	       pb->nchecks == 1 ? "" : "s");
-	if (m.warnings > 0)
-		printf(", %d warning%s", m.warnings, m.warnings == 1 ? "" : "s");
+	if (m->warnings > 0)
+		printf(", %d warning%s", m->warnings, m->warnings == 1 ? "" : "s");
 	printf("\n");
-	playbook_free(pb);
-	policy_free(p);
-	free(a.dir);
-	return a.strict && m.warnings > 0 ? 1 : 0;
+	return a->strict && m->warnings > 0 ? 1 : 0;
 }
 
-static int pb_dry_run_main(int argc, char **argv)
+static int pb_dry_run_print(const struct playbook *pb, const struct policy *p,
+			    const struct pb_args *a)
+{
+	int rc = playbook_dry_run_print(pb, p, a->dir, stdout) == 0 ? 0 : 1;
+
+	return fflush(stdout) != 0 ? 1 : rc;
+}
+
+/* check, and run --dry-run: the site, the playbook, then what each says. */
+static int pb_offline_main(int argc, char **argv, int run)
 {
 	struct pb_msgs m = {0, 0};
 	struct playbook *pb;
@@ -191,24 +193,25 @@ static int pb_dry_run_main(int argc, char **argv)
 	struct pb_args a;
 	int rc;
 
-	if ((rc = pb_args_parse(argc, argv, 1, &a)) != 0)
+	if ((rc = pb_args_parse(argc, argv, run, &a)) != 0)
 		return rc == -1 ? 0 : rc;
 	pb = pb_open(&a, &p, &m);
-	if (pb == NULL) {
-		policy_free(p);
-		free(a.dir);
-		return 1;
-	}
-	rc = playbook_dry_run_print(pb, p, a.dir, stdout) == 0 ? 0 : 1;
-	if (fflush(stdout) != 0)
+	if (pb == NULL)
 		rc = 1;
+	else
+		rc = run ? pb_dry_run_print(pb, p, &a) : pb_check_print(pb, &a, &m);
 	playbook_free(pb);
 	policy_free(p);
 	free(a.dir);
 	return rc;
 }
 
-/* `run` goes to the controller unless it is a dry run. */
+static int pb_check_main(int argc, char **argv)
+{
+	return pb_offline_main(argc, argv, 0);
+}
+
+/* `run --dry-run`, before any "--". */
 static int pb_run_is_dry(int argc, char **argv)
 {
 	int i;
@@ -219,19 +222,14 @@ static int pb_run_is_dry(int argc, char **argv)
 	return 0;
 }
 
+/* `run` goes to the controller unless it is a dry run. */
+static int pb_run_main(int argc, char **argv)
+{
+	return pb_run_is_dry(argc, argv) ? pb_offline_main(argc, argv, 1)
+					 : pb_start_main(argc, argv);
+}
+
 int cmd_playbook_main(int argc, char **argv)
 {
-	if (argc < 2) {
-		playbook_usage(stderr);
-		return EX_USAGE;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		playbook_usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "check") == 0)
-		return pb_check_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "run") == 0 && pb_run_is_dry(argc - 1, argv + 1))
-		return pb_dry_run_main(argc - 1, argv + 1);
-	return playbook_ctl_main(argc, argv);
+	return cli_table_main(&playbook_table, argc, argv);
 }

@@ -3,14 +3,13 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 #include <sys/socket.h>
 
 #include "bulkhead/policy.h"
 #include "cli.h"
 
-#define EX_USAGE 64
-
-static void hosts_usage(FILE *out)
+static void hosts_usage(FILE *out, const char *cmd)
 {
 	fprintf(out, "usage: bulkhead hosts [DIR] [--management]\n"
 		     "One line per inventory host of the policy in DIR (default .):\n"
@@ -45,24 +44,15 @@ int cmd_hosts_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"management", no_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'}, {0}};
-	const char *dir = ".";
+	const char *dir;
 	struct policy *p;
-	int opt, mgmt = 0;
+	int opt, rc, mgmt = 0;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "mh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'm': mgmt = 1; break;
-		case 'h': hosts_usage(stdout); return 0;
-		default: hosts_usage(stderr); return EX_USAGE;
-		}
-	}
-	if (optind < argc)
-		dir = argv[optind++];
-	if (optind != argc) {
-		hosts_usage(stderr);
-		return EX_USAGE;
-	}
+	while ((opt = cli_getopt(argc, argv, "mh", longopts, hosts_usage, &rc)) == 'm')
+		mgmt = 1;
+	if (opt == CLI_OPT_USAGE || cli_dir_operand(argc, argv, &dir, hosts_usage, &rc) < 0)
+		return rc;
 	p = policy_load(dir, conf_error_stderr, NULL, NULL);
 	if (!p)
 		return 1;

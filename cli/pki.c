@@ -24,20 +24,12 @@
 #define PKI_CA_DAYS 3652 /* ten years, leap days included */
 #define PKI_HOST_DAYS 825
 #define PKI_NAME_MAX 63
+#define PKI_NAME_RULE "1 to 63 of A-Z a-z 0-9 . _ -, not starting with '-' or '.'"
 #define PKI_SERIAL_BITS 128
 /* A host whose clock lags the one that issued a certificate still accepts
  * it at once. */
 #define PKI_BACKDATE_SECS 3600
 #define PKI_TMP_SUFFIX ".tmpXXXXXX"
-#define PKI_NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-struct pki_cmd {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *args;
-	const char *help;
-	const char *force_help;
-};
 
 struct pki_ext {
 	int nid;
@@ -54,12 +46,21 @@ struct pki_out {
 static int pki_init_main(int argc, char **argv);
 static int pki_issue_main(int argc, char **argv);
 
-static const struct pki_cmd pki_cmds[] = {
-    {"init", pki_init_main, "[--force] DIR", "create the site CA: DIR/ca.key and DIR/ca.crt",
-     "replace an existing CA (every certificate it issued stops working)"},
-    {"issue", pki_issue_main, "[--force] DIR NAME...",
+#define PKI_OPTS(force_help)                                                                       \
+	"  -f, --force  " force_help "\n"                                                          \
+	"  -h, --help   show this help\n"
+
+static const struct cli_cmd pki_cmds[] = {
+    {"init", pki_init_main, "create the site CA: DIR/ca.key and DIR/ca.crt", "[--force] DIR",
+     PKI_OPTS("replace an existing CA (every certificate it issued stops working)")},
+    {"issue", pki_issue_main,
      "issue DIR/NAME.key and DIR/NAME.crt for each host NAME, signed by the CA in DIR",
-     "replace existing host certificates"},
+     "[--force] DIR NAME...", PKI_OPTS("replace existing host certificates")},
+};
+
+static const struct cli_table pki_table = {
+    CLI_TABLE("bulkhead pki", pki_cmds),
+    .foot = "\nNAME: " PKI_NAME_RULE "\n",
 };
 
 static const struct pki_ext pki_ca_exts[] = {
@@ -76,30 +77,6 @@ static const struct pki_ext pki_host_exts[] = {
     {NID_subject_key_identifier, "hash"},
     {NID_authority_key_identifier, "keyid:always"},
 };
-
-static void pki_usage(FILE *f, const struct pki_cmd *only)
-{
-	size_t i;
-	int first = 1;
-
-	for (i = 0; i < PKI_NELEM(pki_cmds); i++) {
-		if (only != NULL && only != &pki_cmds[i])
-			continue;
-		fprintf(f, "%s bulkhead pki %s %s\n", first ? "usage:" : "      ", pki_cmds[i].name,
-			pki_cmds[i].args);
-		first = 0;
-	}
-	fputc('\n', f);
-	if (only != NULL) {
-		fprintf(f, "%s.\n\n  -f, --force  %s\n  -h, --help   show this help\n", only->help,
-			only->force_help);
-		return;
-	}
-	for (i = 0; i < PKI_NELEM(pki_cmds); i++)
-		fprintf(f, "  %-6s %s\n", pki_cmds[i].name, pki_cmds[i].help);
-	fprintf(f, "\nNAME: 1 to %d of A-Z a-z 0-9 . _ -, not starting with '-' or '.'\n",
-		PKI_NAME_MAX);
-}
 
 static void pki_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -128,7 +105,7 @@ static const char *pki_ossl_reason(char *buf, size_t len)
 
 /* Parse [-f|--force] [-h|--help]. Returns the index of the first operand, or
  * -1 with the exit status in *status once usage has been printed. */
-static int pki_opts_parse(int argc, char **argv, const struct pki_cmd *cmd, int *force, int *status)
+static int pki_opts_parse(int argc, char **argv, int *force, int *status)
 {
 	static const struct option opts[] = {
 	    {"force", no_argument, NULL, 'f'},
@@ -146,15 +123,15 @@ static int pki_opts_parse(int argc, char **argv, const struct pki_cmd *cmd, int 
 		switch (c) {
 		case 'f': *force = 1; break;
 		case 'h':
-			pki_usage(stdout, cmd);
+			cli_usage(stdout, &pki_table, argv[0]);
 			*status = EX_OK;
 			return -1;
 		default:
 			if (optopt != 0)
-				pki_err("%s: unknown option '-%c'", cmd->name, optopt);
+				pki_err("%s: unknown option '-%c'", argv[0], optopt);
 			else
-				pki_err("%s: unknown option '%s'", cmd->name, argv[optind - 1]);
-			pki_usage(stderr, cmd);
+				pki_err("%s: unknown option '%s'", argv[0], argv[optind - 1]);
+			cli_usage(stderr, &pki_table, argv[0]);
 			*status = EX_USAGE;
 			return -1;
 		}
@@ -363,63 +340,64 @@ static int pki_exts_add(X509 *x, X509V3_CTX *v3, const struct pki_ext *exts, siz
 	return 0;
 }
 
-static int pki_init_main(int argc, char **argv)
+/* A certificate to issue with a new key: its files (DIR/NAME.key and
+ * DIR/NAME.crt), subject, lifetime, extensions and signer. */
+struct pki_cert_spec {
+	const char *name, *cn;
+	long days;
+	const struct pki_ext *exts;
+	size_t nexts;
+	const struct pki_ext *san; /* NULL: none */
+	X509 *ca_cert;		   /* NULL: the CA itself, signed by its own key */
+	EVP_PKEY *ca_key;
+};
+
+/* A new key and its certificate, durable in DIR once this returns 0, with
+ * the certificate's path in crt_path (PATH_MAX bytes). */
+static int pki_pair_write(const char *dir, const struct pki_cert_spec *c, char *crt_path)
 {
 	struct pki_out key_out = {0}, crt_out = {0};
+	struct pki_out *first = &key_out, *last = &crt_out;
 	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
+	X509 *cert = NULL, *issuer;
 	X509V3_CTX v3;
 	char reason[256];
-	const char *dir;
-	int force, status, i, ret = 1;
+	int ret = -1;
 
-	i = pki_opts_parse(argc, argv, &pki_cmds[0], &force, &status);
-	if (i < 0)
-		return status;
-	if (argc - i != 1) {
-		pki_usage(stderr, &pki_cmds[0]);
-		return EX_USAGE;
-	}
-	dir = argv[i];
-
-	if (pki_path(key_out.path, dir, "ca", ".key") < 0 ||
-	    pki_path(crt_out.path, dir, "ca", ".crt") < 0)
+	if (pki_path(key_out.path, dir, c->name, ".key") < 0 ||
+	    pki_path(crt_out.path, dir, c->name, ".crt") < 0)
 		goto out;
-	if (!force && pki_exists(key_out.path)) {
-		pki_err("%s: already exists (--force replaces the site CA)", key_out.path);
-		goto out;
-	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		pki_err("%s: %s", dir, strerror(errno));
-		goto out;
-	}
-
 	ERR_clear_error();
 	key = EVP_EC_gen("P-256");
 	if (key == NULL) {
 		pki_err("%s: %s", key_out.path, pki_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
-	cert = pki_cert_new(key, PKI_CA_CN, PKI_CA_DAYS);
-	if (cert == NULL || !X509_set_issuer_name(cert, X509_get_subject_name(cert))) {
+	cert = pki_cert_new(key, c->cn, c->days);
+	issuer = c->ca_cert ? c->ca_cert : cert;
+	if (cert == NULL || !X509_set_issuer_name(cert, X509_get_subject_name(issuer))) {
 		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
-	X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
-	if (pki_exts_add(cert, &v3, pki_ca_exts, PKI_NELEM(pki_ca_exts)) < 0 ||
-	    X509_sign(cert, key, EVP_sha256()) <= 0) {
+	X509V3_set_ctx(&v3, issuer, cert, NULL, NULL, 0);
+	if (pki_exts_add(cert, &v3, c->exts, c->nexts) < 0 ||
+	    (c->san && pki_exts_add(cert, &v3, c->san, 1) < 0) ||
+	    X509_sign(cert, c->ca_key ? c->ca_key : key, EVP_sha256()) <= 0) {
 		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
 
 	if (pki_out_write(&key_out, key, NULL) < 0 || pki_out_write(&crt_out, NULL, cert) < 0)
 		goto out;
-	/* ca.key last: its presence is what marks the CA as created. */
-	if (pki_out_commit(&crt_out) < 0 || pki_out_commit(&key_out) < 0)
+	/* The file renamed last marks the work as done: ca.key for the CA,
+	 * NAME.crt for a host. */
+	if (!c->ca_cert) {
+		first = &crt_out;
+		last = &key_out;
+	}
+	if (pki_out_commit(first) < 0 || pki_out_commit(last) < 0)
 		goto out;
-	if (pki_dir_sync(dir) < 0)
-		goto out;
-	printf("%s\n", crt_out.path);
+	snprintf(crt_path, PATH_MAX, "%s", crt_out.path);
 	ret = 0;
 out:
 	pki_out_discard(&key_out);
@@ -427,6 +405,42 @@ out:
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return ret;
+}
+
+static int pki_init_main(int argc, char **argv)
+{
+	static const struct pki_cert_spec ca = {.name = "ca",
+						.cn = PKI_CA_CN,
+						.days = PKI_CA_DAYS,
+						.exts = pki_ca_exts,
+						.nexts = CLI_NELEM(pki_ca_exts)};
+	char path[PATH_MAX];
+	const char *dir;
+	int force, status, i;
+
+	i = pki_opts_parse(argc, argv, &force, &status);
+	if (i < 0)
+		return status;
+	if (argc - i != 1) {
+		cli_usage(stderr, &pki_table, argv[0]);
+		return EX_USAGE;
+	}
+	dir = argv[i];
+
+	if (pki_path(path, dir, "ca", ".key") < 0)
+		return 1;
+	if (!force && pki_exists(path)) {
+		pki_err("%s: already exists (--force replaces the site CA)", path);
+		return 1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		pki_err("%s: %s", dir, strerror(errno));
+		return 1;
+	}
+	if (pki_pair_write(dir, &ca, path) < 0 || pki_dir_sync(dir) < 0)
+		return 1;
+	printf("%s\n", path);
+	return 0;
 }
 
 /* Check every NAME before anything is written, reporting every problem. */
@@ -437,9 +451,7 @@ static int pki_names_check(const char *dir, char **names, int n, int force)
 
 	for (i = 0; i < n; i++) {
 		if (!pki_name_valid(names[i])) {
-			pki_err("'%s': invalid host name (1 to %d of A-Z a-z 0-9 . _ -, not "
-				"starting with '-' or '.', not 'ca')",
-				names[i], PKI_NAME_MAX);
+			pki_err("'%s': invalid host name (" PKI_NAME_RULE ", not 'ca')", names[i]);
 			ret = -1;
 			continue;
 		}
@@ -465,55 +477,24 @@ static int pki_names_check(const char *dir, char **names, int n, int force)
 
 static int pki_host_issue(const char *dir, const char *name, X509 *ca_cert, EVP_PKEY *ca_key)
 {
-	struct pki_out key_out = {0}, crt_out = {0};
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	X509V3_CTX v3;
-	struct pki_ext san;
-	char san_value[PKI_NAME_MAX + sizeof("DNS:")];
-	char reason[256];
-	int ret = -1;
-
-	if (pki_path(key_out.path, dir, name, ".key") < 0 ||
-	    pki_path(crt_out.path, dir, name, ".crt") < 0)
-		goto out;
-
-	ERR_clear_error();
-	key = EVP_EC_gen("P-256");
-	if (key == NULL) {
-		pki_err("%s: %s", key_out.path, pki_ossl_reason(reason, sizeof(reason)));
-		goto out;
-	}
+	char san_value[PKI_NAME_MAX + sizeof("DNS:")], path[PATH_MAX];
 	/* name was validated, so it cannot smuggle more entries (",IP:...")
 	 * into this extension value. */
-	snprintf(san_value, sizeof(san_value), "DNS:%s", name);
-	san.nid = NID_subject_alt_name;
-	san.value = san_value;
-	cert = pki_cert_new(key, name, PKI_HOST_DAYS);
-	if (cert == NULL || !X509_set_issuer_name(cert, X509_get_subject_name(ca_cert))) {
-		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
-		goto out;
-	}
-	X509V3_set_ctx(&v3, ca_cert, cert, NULL, NULL, 0);
-	if (pki_exts_add(cert, &v3, pki_host_exts, PKI_NELEM(pki_host_exts)) < 0 ||
-	    pki_exts_add(cert, &v3, &san, 1) < 0 || X509_sign(cert, ca_key, EVP_sha256()) <= 0) {
-		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
-		goto out;
-	}
+	struct pki_ext san = {NID_subject_alt_name, san_value};
+	struct pki_cert_spec host = {.name = name,
+				     .cn = name,
+				     .days = PKI_HOST_DAYS,
+				     .exts = pki_host_exts,
+				     .nexts = CLI_NELEM(pki_host_exts),
+				     .san = &san,
+				     .ca_cert = ca_cert,
+				     .ca_key = ca_key};
 
-	if (pki_out_write(&key_out, key, NULL) < 0 || pki_out_write(&crt_out, NULL, cert) < 0)
-		goto out;
-	/* NAME.crt last: its presence is what marks the host as issued. */
-	if (pki_out_commit(&key_out) < 0 || pki_out_commit(&crt_out) < 0)
-		goto out;
-	printf("%s\n", crt_out.path);
-	ret = 0;
-out:
-	pki_out_discard(&key_out);
-	pki_out_discard(&crt_out);
-	X509_free(cert);
-	EVP_PKEY_free(key);
-	return ret;
+	snprintf(san_value, sizeof(san_value), "DNS:%s", name);
+	if (pki_pair_write(dir, &host, path) < 0)
+		return -1;
+	printf("%s\n", path);
+	return 0;
 }
 
 static int pki_issue_main(int argc, char **argv)
@@ -524,11 +505,11 @@ static int pki_issue_main(int argc, char **argv)
 	const char *dir;
 	int force, status, i, n, ret = 1;
 
-	i = pki_opts_parse(argc, argv, &pki_cmds[1], &force, &status);
+	i = pki_opts_parse(argc, argv, &force, &status);
 	if (i < 0)
 		return status;
 	if (argc - i < 2) {
-		pki_usage(stderr, &pki_cmds[1]);
+		cli_usage(stderr, &pki_table, argv[0]);
 		return EX_USAGE;
 	}
 	dir = argv[i];
@@ -559,20 +540,5 @@ out:
 
 int cmd_pki_main(int argc, char **argv)
 {
-	size_t i;
-
-	if (argc < 2) {
-		pki_usage(stderr, NULL);
-		return EX_USAGE;
-	}
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		pki_usage(stdout, NULL);
-		return EX_OK;
-	}
-	for (i = 0; i < PKI_NELEM(pki_cmds); i++)
-		if (strcmp(argv[1], pki_cmds[i].name) == 0)
-			return pki_cmds[i].fn(argc - 1, argv + 1);
-	pki_err("unknown command '%s'", argv[1]);
-	pki_usage(stderr, NULL);
-	return EX_USAGE;
+	return cli_table_main(&pki_table, argc, argv);
 }
