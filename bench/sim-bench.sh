@@ -19,7 +19,7 @@ RUNS=${RUNS:-5}
 IDLE_S=${IDLE_S:-10}
 BUILD=${BH_BUILD:-$top/build-release}
 [[ -x $BUILD/bench/agent-sim ]] || BUILD=$top/build
-CLI=$BUILD/controller/bulkhead
+CLI=$BUILD/cli/bulkhead
 CTLD=$BUILD/controller/bulkheadd
 SIM=$BUILD/bench/agent-sim
 for b in "$CLI" "$CTLD" "$SIM"; do
