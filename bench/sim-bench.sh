@@ -106,7 +106,8 @@ setup() { # n
 	awk -v n="$n" 'BEGIN { for (i = 0; i < n; i++)
 		printf "sim%05d 198.19.%d.%d\n", i + 1, int(i / 256), i % 256 }' >"$DIR/names"
 	"$CLI" pki init "$DIR/pki" >/dev/null
-	awk '{print $1}' "$DIR/names" | xargs "$CLI" pki issue "$DIR/pki" bulkheadd >/dev/null
+	"$CLI" pki issue "$DIR/pki" bulkheadd >/dev/null
+	awk '{print $1}' "$DIR/names" | xargs "$CLI" pki issue "$DIR/pki" >/dev/null
 	{
 		echo "hosts:"
 		awk '{printf "  - name: %s\n    addresses: [%s]\n    profile: linux-server\n", $1, $2}' "$DIR/names"
