@@ -22,7 +22,7 @@
 #include "agent.h"
 
 #define BACKOFF_MIN_MS 250
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MAX_MS 4000
 /* A controller address that drops SYNs must not stall us for the kernel's
  * two-minute connect timeout before the next address is tried. */
 static const struct timeval connect_timeout = {5, 0};

@@ -44,7 +44,7 @@
 
 /* The agent's reconnection backoff (agents/session.c). */
 #define SIM_BACKOFF_MIN_MS 250
-#define SIM_BACKOFF_MAX_MS 2000
+#define SIM_BACKOFF_MAX_MS 4000
 
 struct sim;
 

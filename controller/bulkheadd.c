@@ -86,8 +86,10 @@ static void ctl_teardown(struct ctl *c)
 	control_close(c);
 	if (c->flush_ev)
 		event_free(c->flush_ev);
-	if (c->store)
+	if (c->store) {
+		ctl_hosts_seen_flush(c, true);
 		ctl_last_seen_flush(c);
+	}
 	store_close(c->store);
 	if (c->ssl_ctx)
 		SSL_CTX_free(c->ssl_ctx);

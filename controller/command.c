@@ -38,6 +38,7 @@ struct command {
 	uint64_t epoch;
 	struct target *targets;
 	int ntargets;
+	int *first; /* by place in ctl->hosts: 1 + the host's first target, 0 none */
 	int ndone;
 	int nconfirmed;
 	uint64_t start_us;
@@ -62,6 +63,7 @@ static void command_free(struct command *cmd)
 	for (int i = 0; i < cmd->ntargets; i++)
 		free(cmd->targets[i].err);
 	free(cmd->targets);
+	free(cmd->first);
 	free((char *)cmd->o.reason);
 	if (cmd->timeout_ev)
 		event_free(cmd->timeout_ev);
@@ -329,6 +331,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	cmd->o.epoch_out = NULL;
 	cmd->ntargets = n;
 	cmd->targets = xcalloc((size_t)n, sizeof(*cmd->targets));
+	cmd->first = xcalloc((size_t)c->nhosts, sizeof(*cmd->first));
 	cmd->start_us = clock_mono_us();
 	cmd->epoch = confirm ? 0 : store_epoch_next(c->store);
 	if (o->epoch_out)
@@ -338,6 +341,8 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		struct host *h = spec[i].host;
 
 		cmd->targets[i].host = h;
+		if (!cmd->first[h - c->hosts])
+			cmd->first[h - c->hosts] = i + 1;
 		cmd->targets[i].persisted = -1;
 		cmd->targets[i].mode = spec[i].mode;
 		cmd->targets[i].new_policy = spec[i].hash != NULL;
@@ -401,9 +406,15 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	return 0;
 }
 
+/* An ack's target, in constant time: ten thousand acks must not each scan
+ * ten thousand targets. */
 static struct target *command_target_pending(struct command *cmd, struct host *h)
 {
-	for (int i = 0; i < cmd->ntargets; i++)
+	int i = cmd->first[h - cmd->ctl->hosts] - 1;
+
+	if (i < 0)
+		return NULL;
+	for (; i < cmd->ntargets; i++)
 		if (cmd->targets[i].host == h && !cmd->targets[i].status)
 			return &cmd->targets[i];
 	return NULL;

@@ -46,6 +46,7 @@ struct host {
 	uint64_t port_confirm_epoch;
 	uint64_t last_seen_ms;
 	uint32_t tampers;  /* tampering the agent reports having undone */
+	bool seen_due;	   /* in ctl->seen, for the store at the end of this pass */
 	struct peer *peer; /* NULL while not connected */
 };
 
@@ -64,11 +65,20 @@ struct ctl {
 	struct pb_run *run;	  /* the playbook run in progress or halted, if any */
 	struct event *pb_tick;
 	const struct timeval *hb_tv; /* the heartbeat, a common timeout of base */
+	struct host **seen;	     /* hosts whose reports the store has yet to get */
+	int nseen;
+	struct event *seen_ev;
 	uint32_t check_seq;
 };
 
 /* hosts.c */
 struct host *ctl_host_find(struct ctl *c, const char *name);
+/* What the agent of h reported goes to the store at the end of this pass
+ * of the event loop, with every other host's in one transaction: a
+ * thousand acks are one write, not a thousand. */
+void ctl_host_seen(struct ctl *c, struct host *h);
+/* Writes them now; last: at exit, and frees what ctl_host_seen allocated. */
+void ctl_hosts_seen_flush(struct ctl *c, bool last);
 /* The same, as the store's lookup. */
 struct host *ctl_host_lookup(void *ctl, const char *name);
 /* "root (uid 0, pid 4242)": who asked, as the audit log names them. */

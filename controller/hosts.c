@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <event2/event.h>
+
+#include "bulkhead/log.h"
 #include "controller.h"
 
 struct host *ctl_host_find(struct ctl *c, const char *name)
@@ -11,6 +14,42 @@ struct host *ctl_host_find(struct ctl *c, const char *name)
 
 	/* hosts[] is the inventory's hosts, in its order */
 	return ih ? &c->hosts[ih - c->inv->hosts] : NULL;
+}
+
+static void ctl_hosts_seen_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_hosts_seen_flush(arg, false);
+}
+
+void ctl_host_seen(struct ctl *c, struct host *h)
+{
+	if (!c->seen_ev) {
+		c->seen = xcalloc((size_t)c->nhosts, sizeof(*c->seen));
+		c->seen_ev = event_new(c->base, -1, 0, ctl_hosts_seen_cb, c);
+		if (!c->seen_ev)
+			fatal("out of memory");
+	}
+	if (h->seen_due)
+		return;
+	h->seen_due = true;
+	c->seen[c->nseen++] = h;
+	if (c->nseen == 1)
+		event_active(c->seen_ev, 0, 0);
+}
+
+void ctl_hosts_seen_flush(struct ctl *c, bool last)
+{
+	store_hosts_seen(c->store, c->seen, c->nseen);
+	for (int i = 0; i < c->nseen; i++)
+		c->seen[i]->seen_due = false;
+	c->nseen = 0;
+	if (!last)
+		return;
+	if (c->seen_ev)
+		event_free(c->seen_ev);
+	free(c->seen);
+	c->seen_ev = NULL;
+	c->seen = NULL;
 }
 
 struct host *ctl_host_lookup(void *ctl, const char *name)

@@ -195,7 +195,7 @@ static void peer_hello(struct peer *ac, const struct msg_hello *m)
 		 * while away: take its word rather than undo it. */
 		peer_adopt(ac->ctl, h);
 	}
-	store_hosts_seen(ac->ctl->store, &h, 1);
+	ctl_host_seen(ac->ctl, h);
 }
 
 /* The switch committed the ports it opened at epoch: the hosts behind them
@@ -266,7 +266,7 @@ static void peer_ack(struct peer *ac, uint32_t seq, const struct msg_ack *k)
 			   k->error ? k->error : "");
 		peer_adopt(ac->ctl, h);
 	}
-	store_hosts_seen(ac->ctl->store, &h, 1);
+	ctl_host_seen(ac->ctl, h);
 	/* The change arrived and the path still works: confirm it, unless an
 	 * operator asked to confirm by hand. */
 	if (h->pending_confirm && k->epoch == h->want_epoch && !h->hold_confirm)
