@@ -2,7 +2,8 @@
 # The offline policy benchmark: a generated site of 1,000 hosts and 200 rules
 # (the baseline), then one of 10,000 hosts and 2,000 rules, each parsed,
 # compiled and rendered for every host; prints both and the ratio.
-# Target: the 10,000-host site compiles and renders in under 2 s.
+# Target: the 10,000-host site is parsed, compiled and rendered in under 1 s
+# on one thread.
 #
 # usage: bench/policy-bench.sh [POLICY_BENCH]
 #   POLICY_BENCH  the benchmark program (default: build/bench/policy_bench)
@@ -32,9 +33,10 @@ echo
 # does not inflate
 cpu() { printf '%s\n' "$1" | awk '/^compile\+render:/ && NF > 4 { print $3; exit }'; }
 wall() { printf '%s\n' "$1" | awk '/^total:/ { print $2; exit }'; }
+total_cpu() { printf '%s\n' "$1" | awk '/^total:/ { print $3; exit }'; }
 s=$(cpu "$small")
 b=$(cpu "$big")
-awk -v s="$s" -v b="$b" -v w="$(wall "$big")" 'BEGIN {
+awk -v s="$s" -v b="$b" -v w="$(wall "$big")" -v c="$(total_cpu "$big")" 'BEGIN {
 	printf "compile+render cpu: %.0f ms for 1,000 hosts, %.0f ms for 10,000 hosts: x%.1f for x10 hosts and rules\n", s, b, b / s
-	printf "10,000 hosts, parse + compile + render: %.0f ms wall (target < 2000 ms): %s\n", w, (w < 2000 ? "ok" : "over")
+	printf "10,000 hosts, parse + compile + render: %.0f ms wall, %.0f ms cpu (target < 1000 ms): %s\n", w, c, (w < 1000 ? "ok" : "over")
 }'

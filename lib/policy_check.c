@@ -127,27 +127,71 @@ static int rule_outlasts(const struct policy_rule *q, const struct policy_rule *
 	return q->expires < 0 || (r->expires >= 0 && q->expires >= r->expires);
 }
 
+static int int_cmp(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The groups that hold all of a group's members and networks (the group
+ * too), each worked out when a rule first needs it. */
+struct supersets {
+	int **of; /* NULL: not yet */
+	int *n;
+	int *scratch;
+};
+
+static const int *supersets_get(const struct policy *p, struct supersets *s, int a, int *n)
+{
+	if (s->of[a] == NULL) {
+		int b, m = 0;
+
+		for (b = 0; b < p->ngroups; b++)
+			if (group_within(p, &p->groups[a], &p->groups[b]))
+				s->scratch[m++] = b;
+		s->of[a] = xcalloc((size_t)m, sizeof(int));
+		memcpy(s->of[a], s->scratch, (size_t)m * sizeof(int));
+		s->n[a] = m;
+	}
+	*n = s->n[a];
+	return s->of[a];
+}
+
 /* r is shadowed when earlier rules between supersets of its groups, in force
- * at least as long, together allow all of its ports. */
-static void shadow_check(struct policy *p, int ri, int *by, struct policy_port *u)
+ * at least as long, together allow all of its ports. The earlier rules are
+ * those of the groups that hold r's from; mark[g] is ri + 1 for the groups
+ * that hold its to. */
+static void shadow_check(struct policy *p, int ri, struct supersets *s, int *mark, int *by,
+			 struct policy_port *u)
 {
 	const struct policy_rule *r = &p->rules[ri], *q;
-	const struct policy_group *from = &p->groups[r->from.idx], *to = &p->groups[r->to.idx];
+	const struct policy_group *g;
+	const int *from, *to;
 	char lines[256];
 	size_t o = 0;
-	int i, j, nby = 0, nu = 0;
+	int i, j, nfrom, nto, nby = 0, nu = 0;
 
-	for (i = 0; i < ri; i++) {
-		q = &p->rules[i];
-		if (q->expired || !rule_outlasts(q, r) || !ports_overlap(r, q) ||
-		    !group_within(p, from, &p->groups[q->from.idx]) ||
-		    !group_within(p, to, &p->groups[q->to.idx]))
-			continue;
-		by[nby++] = i;
-		for (j = 0; j < q->nports; j++)
-			u[nu++] = q->ports[j];
+	from = supersets_get(p, s, r->from.idx, &nfrom);
+	to = supersets_get(p, s, r->to.idx, &nto);
+	for (i = 0; i < nto; i++)
+		mark[to[i]] = ri + 1;
+	for (i = 0; i < nfrom; i++) {
+		g = &p->groups[from[i]];
+		/* rules_from: the rules in force, in file order */
+		for (j = 0; j < g->nrules_from && g->rules_from[j] < ri; j++) {
+			q = &p->rules[g->rules_from[j]];
+			if (mark[q->to.idx] == ri + 1 && rule_outlasts(q, r) && ports_overlap(r, q))
+				by[nby++] = g->rules_from[j];
+		}
 	}
-	if (nby == 0 || !ports_covered(r, u, nu))
+	if (nby == 0)
+		return;
+	qsort(by, (size_t)nby, sizeof(*by), int_cmp);
+	for (i = 0; i < nby; i++)
+		for (j = 0; j < p->rules[by[i]].nports; j++)
+			u[nu++] = p->rules[by[i]].ports[j];
+	if (!ports_covered(r, u, nu))
 		return;
 	lines[0] = '\0';
 	for (i = 0; i < nby && o < sizeof(lines); i++)
@@ -161,9 +205,10 @@ static void shadow_check(struct policy *p, int ri, int *by, struct policy_port *
 
 void policy_warnings_find(struct policy *p)
 {
+	struct supersets s;
 	struct policy_port *u;
 	size_t nports = 0;
-	int *by, i;
+	int *by, *mark, i;
 
 	for (i = 0; i < p->ngroups; i++)
 		if (group_empty(&p->groups[i]))
@@ -176,6 +221,10 @@ void policy_warnings_find(struct policy *p)
 	}
 	by = xcalloc((size_t)p->nrules + 1, sizeof(*by));
 	u = xcalloc(nports + 1, sizeof(*u));
+	mark = xcalloc((size_t)p->ngroups + 1, sizeof(*mark));
+	s.of = xcalloc((size_t)p->ngroups + 1, sizeof(*s.of));
+	s.n = xcalloc((size_t)p->ngroups + 1, sizeof(*s.n));
+	s.scratch = xcalloc((size_t)p->ngroups + 1, sizeof(*s.scratch));
 	for (i = 0; i < p->nrules; i++) {
 		const struct policy_rule *r = &p->rules[i];
 
@@ -189,8 +238,14 @@ void policy_warnings_find(struct policy *p)
 				 "rule names no host on either side and compiles to nothing");
 			continue;
 		}
-		shadow_check(p, i, by, u);
+		shadow_check(p, i, &s, mark, by, u);
 	}
+	for (i = 0; i < p->ngroups; i++)
+		free(s.of[i]);
+	free(s.of);
+	free(s.n);
+	free(s.scratch);
+	free(mark);
 	free(by);
 	free(u);
 }

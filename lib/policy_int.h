@@ -1,6 +1,6 @@
 /* The site model that lib/policy*.c share: what policy_parse.c builds,
- * policy_compile.c turns into host policies, policy_render.c prints and
- * policy_explain.c queries. Private to lib/. */
+ * policy_compile.c resolves, policy_host.c turns into host policies,
+ * policy_render.c prints and policy_explain.c queries. Private to lib/. */
 #ifndef BULKHEAD_POLICY_INT_H
 #define BULKHEAD_POLICY_INT_H
 
@@ -45,6 +45,30 @@ static inline int policy_addr_cmp(const struct policy_addr *a, const struct poli
 	return (a->lo > b->lo) - (a->lo < b->lo);
 }
 
+/* Whether a range starting at lo continues one ending at hi: it overlaps it
+ * or starts right after it. Past the last address nothing starts, so the
+ * wrap of hi + 1 cannot match. */
+static inline int policy_addr_touches(const struct policy_addr *hi, const struct policy_addr *lo)
+{
+	struct policy_addr next = {hi->hi + (hi->lo == UINT64_MAX), hi->lo + 1};
+
+	return policy_addr_cmp(lo, hi) <= 0 || (lo->hi == next.hi && lo->lo == next.lo);
+}
+
+static inline int policy_range_less(const struct policy_range *x, const struct policy_range *y)
+{
+	int c = policy_addr_cmp(&x->lo, &y->lo);
+
+	return c != 0 ? c < 0 : policy_addr_cmp(&x->hi, &y->hi) < 0;
+}
+
+/* A range as a set element prints it: len bytes at s; s is NULL for a
+ * range not printed yet. */
+struct policy_range_text {
+	const char *s;
+	uint32_t len;
+};
+
 /* One protocol and port range of a service. ICMP (echo request) has ports 0. */
 struct policy_port {
 	uint8_t proto; /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP for both families */
@@ -81,6 +105,12 @@ struct policy_group {
 	/* the networks alone, merged, for addresses outside the inventory */
 	struct policy_range *x4, *x6;
 	int nx4, nx6;
+	/* r4 and r6 as set elements print them, into text4 and text6 */
+	struct policy_range_text *t4, *t6;
+	char *text4, *text6;
+	/* the rules in force that name the group as from, and as to */
+	int *rules_from, *rules_to;
+	int nrules_from, nrules_to;
 };
 
 struct policy_service {
@@ -135,6 +165,55 @@ struct policy {
 	struct diag_list diags; /* its files are enum policy_file */
 };
 
+/* qsort copies elements through memcpy and compares through a pointer; the
+ * compiler does better with both inlined, and every host sorts its runs and
+ * port breakpoints. A quicksort (Hoare partition, median of three) that leaves short
+ * runs to insertion sort. */
+#define POLICY_SORT_DEFINE(name, type, less)                                                       \
+	static void name(type *a, size_t n)                                                        \
+	{                                                                                          \
+		type pivot, t;                                                                     \
+		size_t i, j, m;                                                                    \
+                                                                                                   \
+		while (n > 16) {                                                                   \
+			m = n / 2;                                                                 \
+			if (less(&a[m], &a[0])) {                                                  \
+				t = a[m], a[m] = a[0], a[0] = t;                                   \
+			}                                                                          \
+			if (less(&a[n - 1], &a[m])) {                                              \
+				t = a[n - 1], a[n - 1] = a[m], a[m] = t;                           \
+				if (less(&a[m], &a[0])) {                                          \
+					t = a[m], a[m] = a[0], a[0] = t;                           \
+				}                                                                  \
+			}                                                                          \
+			pivot = a[m];                                                              \
+			for (i = 0, j = n - 1;; i++, j--) {                                        \
+				while (less(&a[i], &pivot))                                        \
+					i++;                                                       \
+				while (less(&pivot, &a[j]))                                        \
+					j--;                                                       \
+				if (i >= j)                                                        \
+					break;                                                     \
+				t = a[i], a[i] = a[j], a[j] = t;                                   \
+			}                                                                          \
+			/* a[0..j] <= pivot <= a[j+1..n-1]: recurse into the smaller */            \
+			if (j + 1 < n - j - 1) {                                                   \
+				name(a, j + 1);                                                    \
+				a += j + 1;                                                        \
+				n -= j + 1;                                                        \
+			} else {                                                                   \
+				name(a + j + 1, n - j - 1);                                        \
+				n = j + 1;                                                         \
+			}                                                                          \
+		}                                                                                  \
+		for (i = 1; i < n; i++) {                                                          \
+			t = a[i];                                                                  \
+			for (j = i; j > 0 && less(&t, &a[j - 1]); j--)                             \
+				a[j] = a[j - 1];                                                   \
+			a[j] = t;                                                                  \
+		}                                                                                  \
+	}
+
 #define POLICY_BIT_TEST(set, i) (((set)[(size_t)(i) >> 6] >> ((unsigned)(i)&63)) & 1)
 
 /* policy_parse.c */
@@ -164,6 +243,38 @@ void policy_addr_store(int family, const struct policy_addr *a, uint8_t *bytes);
 
 /* policy_render.c */
 void policy_sha256_hex(const void *data, size_t len, char out[65]);
+
+struct policy_text {
+	char *buf;
+	size_t len, cap;
+};
+
+/* A host policy's text as the compiler makes it: the allow_ sets in the
+ * order the text lists them (allow_in4, allow_in6, allow_out4, allow_out6),
+ * written straight into the text; the ping_ sets aside until the end. */
+#define POLICY_NSETS 8
+struct policy_sets {
+	struct policy_text text;
+	int open;    /* the allow_ set being written; 4 once all are closed */
+	size_t body; /* where its elements start in text */
+	struct policy_text ping[4];
+};
+
+/* Prints each of the n ranges as a set element shows its addresses, into
+ * one buffer that *text gets; t[i] points into it. */
+void policy_ranges_print(int family, const struct policy_range *r, size_t n, char **text,
+			 struct policy_range_text *t);
+/* Starts the text of hp, whose deadman_s is set already; hint: about the
+ * length of its elements. */
+void policy_sets_start(struct policy_sets *s, const struct host_policy *hp, size_t hint);
+/* Appends n elements of one protocol and port range to their set: the
+ * ranges r, with t[i] printed already unless t or t[i].s is NULL. An
+ * allow_ set's elements come before those of the allow_ sets after it. */
+void policy_sets_add(struct policy_sets *s, enum policy_dir dir, int family, uint8_t proto,
+		     uint16_t plo, uint16_t phi, const struct policy_range *r,
+		     const struct policy_range_text *t, size_t n);
+/* The host policy's whole text around the sets, which it frees. */
+char *policy_sets_text(const struct host_policy *hp, struct policy_sets *s, size_t *len);
 
 /* policy_check.c */
 void policy_warnings_find(struct policy *p);

@@ -670,6 +670,12 @@ static void policy_group_resolved_free(struct policy_group *g)
 	free(g->r6);
 	free(g->x4);
 	free(g->x6);
+	free(g->t4);
+	free(g->t6);
+	free(g->text4);
+	free(g->text6);
+	free(g->rules_from);
+	free(g->rules_to);
 }
 
 static void policy_group_free(struct policy_group *g)

@@ -13,13 +13,8 @@
 #include "bulkhead/policy.h"
 #include "policy_int.h"
 
-struct text {
-	char *buf;
-	size_t len, cap;
-};
-
 /* Room for n more bytes; returns where they go. */
-static char *text_reserve(struct text *t, size_t n)
+static char *text_reserve(struct policy_text *t, size_t n)
 {
 	if (t->len + n + 1 > t->cap) {
 		while (t->len + n + 1 > t->cap)
@@ -31,14 +26,14 @@ static char *text_reserve(struct text *t, size_t n)
 	return t->buf + t->len;
 }
 
-static void text_put(struct text *t, const char *s, size_t n)
+static void text_put(struct policy_text *t, const char *s, size_t n)
 {
 	memcpy(text_reserve(t, n), s, n);
 	t->len += n;
 	t->buf[t->len] = '\0';
 }
 
-static void text_puts(struct text *t, const char *s)
+static void text_puts(struct policy_text *t, const char *s)
 {
 	text_put(t, s, strlen(s));
 }
@@ -82,16 +77,21 @@ static char *put_hex(char *o, unsigned v)
 /* As inet_ntop writes it (RFC 5952): the first longest run of two or more
  * zero groups as "::". The forms with an embedded IPv4 address are left to
  * inet_ntop itself. */
-static char *put_addr6(char *o, const uint8_t *a)
+static char *put_addr6(char *o, const struct policy_addr *a)
 {
 	unsigned w[8];
 	int i, run = -1, runlen = 0, len;
 
-	for (i = 0; i < 8; i++)
-		w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+	for (i = 0; i < 4; i++) {
+		w[i] = (unsigned)(a->hi >> (48 - 16 * i)) & 0xffff;
+		w[i + 4] = (unsigned)(a->lo >> (48 - 16 * i)) & 0xffff;
+	}
 	if ((w[0] | w[1] | w[2] | w[3] | w[4]) == 0 &&
 	    (w[5] == 0xffff || (w[5] == 0 && w[6] != 0))) {
-		inet_ntop(AF_INET6, a, o, INET6_ADDRSTRLEN);
+		uint8_t bytes[16];
+
+		policy_addr_store(AF_INET6, a, bytes);
+		inet_ntop(AF_INET6, bytes, o, INET6_ADDRSTRLEN);
 		return o + strlen(o);
 	}
 	for (i = 0; i<8; i += len> 0 ? len : 1) {
@@ -149,57 +149,48 @@ static char *put_octet(char *o, unsigned v)
 	return o + (v < 10 ? 1 : v < 100 ? 2 : 3);
 }
 
-static char *put_addr(char *o, int family, const uint8_t *a)
+static char *put_addr(char *o, int family, const struct policy_addr *a)
 {
 	if (family == AF_INET6)
 		return put_addr6(o, a);
-	o = put_octet(o, a[0]);
+	o = put_octet(o, (unsigned)(a->lo >> 24) & 0xff);
 	*o++ = '.';
-	o = put_octet(o, a[1]);
+	o = put_octet(o, (unsigned)(a->lo >> 16) & 0xff);
 	*o++ = '.';
-	o = put_octet(o, a[2]);
+	o = put_octet(o, (unsigned)(a->lo >> 8) & 0xff);
 	*o++ = '.';
-	return put_octet(o, a[3]);
+	return put_octet(o, (unsigned)a->lo & 0xff);
+}
+
+/* Whether the range is a whole prefix: lo and hi differ in a run of low
+ * bits, all clear in lo. */
+static int range_is_prefix(const struct policy_range *r, int *len)
+{
+	uint64_t xhi = r->lo.hi ^ r->hi.hi, xlo = r->lo.lo ^ r->hi.lo;
+
+	if ((r->lo.hi & xhi) != 0 || (r->lo.lo & xlo) != 0)
+		return 0;
+	if (xhi != 0 ? xlo != UINT64_MAX || (xhi & (xhi + 1)) != 0 : (xlo & (xlo + 1)) != 0)
+		return 0;
+	*len = __builtin_popcountll(xhi) + __builtin_popcountll(xlo);
+	return 1;
 }
 
 /* As nft prints an interval: one address, a prefix where the range is one,
  * else lo-hi. */
-static char *put_range(char *o, int family, const uint8_t *lo, const uint8_t *hi)
+static char *put_range(char *o, int family, const struct policy_range *r)
 {
-	int len = policy_addr_len(family), i = 0, j;
-	uint32_t a, b, x;
-	uint8_t xb;
+	int bits;
 
-	if (family == AF_INET) {
-		a = (uint32_t)lo[0] << 24 | (uint32_t)lo[1] << 16 | (uint32_t)lo[2] << 8 | lo[3];
-		b = (uint32_t)hi[0] << 24 | (uint32_t)hi[1] << 16 | (uint32_t)hi[2] << 8 | hi[3];
-		o = put_addr(o, family, lo);
-		if (a == b)
-			return o;
-		x = a ^ b;
-		if ((x & (x + 1)) == 0 && (a & x) == 0) {
-			*o++ = '/';
-			return put_uint(o, (unsigned)(32 - __builtin_popcount(x)));
-		}
-		*o++ = '-';
-		return put_addr(o, family, hi);
-	}
-	while (i < len && lo[i] == hi[i])
-		i++;
-	o = put_addr(o, family, lo);
-	if (i == len)
+	o = put_addr(o, family, &r->lo);
+	if (r->lo.hi == r->hi.hi && r->lo.lo == r->hi.lo)
 		return o;
-	xb = lo[i] ^ hi[i];
-	if ((xb & (xb + 1)) == 0 && (lo[i] & xb) == 0 && (hi[i] & xb) == xb) {
-		for (j = i + 1; j < len && lo[j] == 0 && hi[j] == 0xff; j++)
-			;
-		if (j == len) {
-			*o++ = '/';
-			return put_uint(o, (unsigned)(8 * i + 8 - __builtin_popcount(xb)));
-		}
+	if (range_is_prefix(r, &bits)) {
+		*o++ = '/';
+		return put_uint(o, (unsigned)(8 * policy_addr_len(family) - bits));
 	}
 	*o++ = '-';
-	return put_addr(o, family, hi);
+	return put_addr(o, family, &r->hi);
 }
 
 static char *put_ports(char *o, uint16_t lo, uint16_t hi)
@@ -211,50 +202,141 @@ static char *put_ports(char *o, uint16_t lo, uint16_t hi)
 	return put_uint(o, hi);
 }
 
-static void text_uint(struct text *t, unsigned v)
+static void text_uint(struct policy_text *t, unsigned v)
 {
 	t->len = (size_t)(put_uint(text_reserve(t, 12), v) - t->buf);
 	t->buf[t->len] = '\0';
 }
 
-static int elem_icmp(const struct policy_elem *e)
+static int proto_icmp(uint8_t proto)
 {
-	return e->proto == IPPROTO_ICMP || e->proto == IPPROTO_ICMPV6;
+	return proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 }
 
-/* One set: allow_* (address . protocol . port) or ping_* (address). */
-static void set_write(struct text *t, const char *name, int family, int ping,
-		      const struct policy_elem *e, size_t n)
+/* What follows an allow_ element's addresses: " . tcp . 443"; the end. */
+static char *put_service(char *o, uint8_t proto, uint16_t plo, uint16_t phi)
 {
-	size_t i, count = 0;
-	char *o;
+	o = put_str(o, proto == IPPROTO_TCP ? " . tcp . " : " . udp . ", 9);
+	return put_ports(o, plo, phi);
+}
 
+void policy_ranges_print(int family, const struct policy_range *r, size_t n, char **text,
+			 struct policy_range_text *t)
+{
+	/* two v6 addresses and a dash, and the spare bytes put_octet writes */
+	char *buf = xcalloc(n * 84 + 16, 1), *o = buf;
+	size_t i, start;
+
+	for (i = 0; i < n; i++) {
+		start = (size_t)(o - buf);
+		o = put_range(o, family, &r[i]);
+		t[i].len = (uint32_t)((size_t)(o - buf) - start);
+	}
+	/* and the spare block put_printed reads */
+	memset(o, 0, 16);
+	buf = realloc(buf, (size_t)(o - buf) + 16);
+	if (buf == NULL)
+		fatal("out of memory");
+	for (i = 0, start = 0; i < n; start += t[i++].len)
+		t[i].s = buf + start;
+	*text = buf;
+}
+
+/* A printed range, in whole 16-byte blocks: set texts have room past the
+ * end, and the printed ranges a block of spare bytes after the last. */
+static char *put_printed(char *o, const struct policy_range_text *t)
+{
+	uint32_t i;
+
+	for (i = 0; i < t->len; i += 16)
+		memcpy(o + i, t->s + i, 16);
+	return o + t->len;
+}
+
+static const char *const set_names[POLICY_NSETS] = {
+    "allow_in4", "allow_in6", "allow_out4", "allow_out6",
+    "ping_in4",	 "ping_in6",  "ping_out4",  "ping_out6",
+};
+
+/* Set i's head, up to its elements. */
+static void set_open(struct policy_text *t, int i)
+{
 	text_puts(t, "\tset ");
-	text_puts(t, name);
-	text_puts(t, " {\n\t\ttype ");
-	text_puts(t, family == AF_INET ? "ipv4_addr" : "ipv6_addr");
-	if (!ping)
+	text_puts(t, set_names[i]);
+	text_puts(t, i % 2 == 0 ? " {\n\t\ttype ipv4_addr" : " {\n\t\ttype ipv6_addr");
+	if (i < 4)
 		text_puts(t, " . inet_proto . inet_service");
 	text_puts(t, "\n\t\tflags interval\n");
-	for (i = 0; i < n; i++) {
-		if (e[i].family != family || elem_icmp(&e[i]) != ping)
-			continue;
-		/* two v6 addresses, a protocol and two ports fit easily */
-		o = text_reserve(t, 160);
-		o = count++ == 0 ? put_str(o, "\t\telements = { ", 15) : put_str(o, ", ", 2);
-		o = put_range(o, family, e[i].addr_lo, e[i].addr_hi);
-		if (!ping) {
-			o = put_str(o, e[i].proto == IPPROTO_TCP ? " . tcp . " : " . udp . ", 9);
-			o = put_ports(o, e[i].port_lo, e[i].port_hi);
-		}
-		t->len = (size_t)(o - t->buf);
-	}
-	if (count > 0)
+}
+
+static void set_close(struct policy_text *t, int has_elems)
+{
+	if (has_elems)
 		text_puts(t, " }\n");
 	text_puts(t, "\t}\n\n");
 }
 
-static void base_chain_write(struct text *t, const char *name, const char *hook, const char *to)
+/* Closes the allow_ set being written and opens the next ones, up to set i
+ * (4: past the last). */
+static void sets_advance(struct policy_sets *s, int i)
+{
+	while (s->open < i) {
+		set_close(&s->text, s->text.len > s->body);
+		if (++s->open < 4)
+			set_open(&s->text, s->open);
+		s->body = s->text.len;
+	}
+}
+
+void policy_sets_start(struct policy_sets *s, const struct host_policy *hp, size_t hint)
+{
+	memset(s, 0, sizeof(*s));
+	text_reserve(&s->text, 4096 + hint);
+	if (hp->deadman_s) {
+		/* Not an nft statement, but part of what the host enforces (and of
+		 * the hash): a comment nft -f skips. */
+		text_puts(&s->text, "# bulkhead: on controller loss, isolate after ");
+		text_uint(&s->text, hp->deadman_s);
+		text_puts(&s->text, " s\n");
+	}
+	text_puts(&s->text, "table inet bulkhead {\n");
+	set_open(&s->text, 0);
+	s->body = s->text.len;
+}
+
+void policy_sets_add(struct policy_sets *s, enum policy_dir dir, int family, uint8_t proto,
+		     uint16_t plo, uint16_t phi, const struct policy_range *r,
+		     const struct policy_range_text *t, size_t n)
+{
+	int ping = proto_icmp(proto), i = 4 * ping + 2 * (dir == POLICY_OUT) + (family == AF_INET6);
+	struct policy_text *set = ping ? &s->ping[i - 4] : &s->text;
+	size_t first = 0, k, slen = 0; /* first: where the set's elements start */
+	char service[32];
+
+	if (!ping) {
+		if (i < s->open)
+			fatal("elements of %s after its set was closed", set_names[i]);
+		sets_advance(s, i);
+		first = s->body;
+		/* every element of the call has the same protocol and ports */
+		slen = (size_t)(put_service(service, proto, plo, phi) - service);
+	}
+	for (k = 0; k < n; k++) {
+		/* two v6 addresses, a protocol and two ports fit easily */
+		char *o = text_reserve(set, 160);
+
+		o = set->len == first ? put_str(o, "\t\telements = { ", 15) : put_str(o, ", ", 2);
+		if (t != NULL && t[k].s != NULL)
+			o = put_printed(o, &t[k]);
+		else
+			o = put_range(o, family, &r[k]);
+		o = put_str(o, service, slen);
+		set->len = (size_t)(o - set->buf);
+	}
+}
+
+static void base_chain_write(struct policy_text *t, const char *name, const char *hook,
+			     const char *to)
 {
 	text_puts(t, "\tchain ");
 	text_puts(t, name);
@@ -269,8 +351,8 @@ static void base_chain_write(struct text *t, const char *name, const char *hook,
  * the collectors and IPv6 neighbour discovery. */
 /* "ip saddr ADDR tcp sport PORT accept" for each address; l4 NULL: any
  * protocol. */
-static void mgmt_addrs_write(struct text *t, const struct conf_addr *a, int n, const char *match,
-			     const char *l4, uint16_t port)
+static void mgmt_addrs_write(struct policy_text *t, const struct conf_addr *a, int n,
+			     const char *match, const char *l4, uint16_t port)
 {
 	for (int i = 0; i < n; i++) {
 		text_puts(t, a[i].family == AF_INET ? "\t\tip " : "\t\tip6 ");
@@ -284,7 +366,7 @@ static void mgmt_addrs_write(struct text *t, const struct conf_addr *a, int n, c
 	}
 }
 
-static void mgmt_rules_write(struct text *t, const struct host_policy *hp, int in)
+static void mgmt_rules_write(struct policy_text *t, const struct host_policy *hp, int in)
 {
 	const char *peer = in ? "saddr " : "daddr ", *self = in ? "daddr " : "saddr ";
 
@@ -299,7 +381,7 @@ static void mgmt_rules_write(struct text *t, const struct host_policy *hp, int i
 		     "\t\ticmpv6 type nd-neighbor-advert accept\n");
 }
 
-static void policy_chain_write(struct text *t, const struct host_policy *hp, int in)
+static void policy_chain_write(struct policy_text *t, const struct host_policy *hp, int in)
 {
 	const char *end = in ? "saddr" : "daddr", *dir = in ? "in" : "out";
 	char line[512];
@@ -317,54 +399,76 @@ static void policy_chain_write(struct text *t, const struct host_policy *hp, int
 	text_puts(t, "\t\tcounter drop\n\t}\n\n");
 }
 
+char *policy_sets_text(const struct host_policy *hp, struct policy_sets *s, size_t *len)
+{
+	struct policy_text *t = &s->text;
+	char *buf;
+	int i;
+
+	sets_advance(s, 4);
+	for (i = 0; i < 4; i++) {
+		set_open(t, 4 + i);
+		if (s->ping[i].len > 0)
+			text_put(t, s->ping[i].buf, s->ping[i].len);
+		set_close(t, s->ping[i].len > 0);
+		free(s->ping[i].buf);
+	}
+	base_chain_write(t, "input", "input", "policy_in");
+	base_chain_write(t, "output", "output", "policy_out");
+	base_chain_write(t, "forward", "forward", "policy_fwd");
+	text_puts(t, "\tchain isolate_in {\n");
+	mgmt_rules_write(t, hp, 1);
+	text_puts(t, "\t\tcounter drop\n\t}\n\n");
+	text_puts(t, "\tchain isolate_out {\n");
+	mgmt_rules_write(t, hp, 0);
+	text_puts(t, "\t\tcounter drop\n\t}\n\n");
+	text_puts(t, "\tchain isolate_fwd {\n\t\tcounter drop\n\t}\n\n");
+	policy_chain_write(t, hp, 1);
+	policy_chain_write(t, hp, 0);
+	text_puts(t, "\tchain policy_fwd {\n\t\tcounter drop\n\t}\n}\n");
+	*len = t->len;
+	/* give back what the estimate of its length left over */
+	buf = realloc(t->buf, t->len + 1);
+	return buf != NULL ? buf : t->buf;
+}
+
+static void elem_range(const struct policy_elem *e, struct policy_range *r)
+{
+	r->lo = policy_addr_load(e->family, e->addr_lo);
+	r->hi = policy_addr_load(e->family, e->addr_hi);
+}
+
 char *host_policy_text(const struct host_policy *hp, size_t *len)
 {
-	struct text t = {NULL, 0, 0};
+	struct policy_sets s;
+	struct policy_range r;
+	size_t j;
+	int i;
 
 	if (hp->text != NULL) {
-		t.buf = xcalloc(hp->textlen + 1, 1);
-		memcpy(t.buf, hp->text, hp->textlen);
+		char *buf = xcalloc(hp->textlen + 1, 1);
+
+		memcpy(buf, hp->text, hp->textlen);
 		*len = hp->textlen;
-		return t.buf;
+		return buf;
 	}
+	/* set by set, as the text lists them */
+	policy_sets_start(&s, hp, (hp->nin + hp->nout) * 40);
+	for (i = 0; i < POLICY_NSETS; i++) {
+		enum policy_dir dir = i / 2 % 2 == 0 ? POLICY_IN : POLICY_OUT;
+		const struct policy_elem *e = dir == POLICY_IN ? hp->in : hp->out;
+		size_t n = dir == POLICY_IN ? hp->nin : hp->nout;
+		int family = i % 2 == 0 ? AF_INET : AF_INET6;
 
-	/* the skeleton, and a typical element's length */
-	t.cap = 4096 + (hp->nin + hp->nout) * 40;
-	t.buf = malloc(t.cap);
-	if (t.buf == NULL)
-		fatal("out of memory");
-
-	if (hp->deadman_s) {
-		/* Not an nft statement, but part of what the host enforces (and of
-		 * the hash): a comment nft -f skips. */
-		text_puts(&t, "# bulkhead: on controller loss, isolate after ");
-		text_uint(&t, hp->deadman_s);
-		text_puts(&t, " s\n");
+		for (j = 0; j < n; j++) {
+			if (e[j].family != family || proto_icmp(e[j].proto) != (i >= 4))
+				continue;
+			elem_range(&e[j], &r);
+			policy_sets_add(&s, dir, family, e[j].proto, e[j].port_lo, e[j].port_hi, &r,
+					NULL, 1);
+		}
 	}
-	text_puts(&t, "table inet bulkhead {\n");
-	set_write(&t, "allow_in4", AF_INET, 0, hp->in, hp->nin);
-	set_write(&t, "allow_in6", AF_INET6, 0, hp->in, hp->nin);
-	set_write(&t, "allow_out4", AF_INET, 0, hp->out, hp->nout);
-	set_write(&t, "allow_out6", AF_INET6, 0, hp->out, hp->nout);
-	set_write(&t, "ping_in4", AF_INET, 1, hp->in, hp->nin);
-	set_write(&t, "ping_in6", AF_INET6, 1, hp->in, hp->nin);
-	set_write(&t, "ping_out4", AF_INET, 1, hp->out, hp->nout);
-	set_write(&t, "ping_out6", AF_INET6, 1, hp->out, hp->nout);
-	base_chain_write(&t, "input", "input", "policy_in");
-	base_chain_write(&t, "output", "output", "policy_out");
-	base_chain_write(&t, "forward", "forward", "policy_fwd");
-	text_puts(&t, "\tchain isolate_in {\n");
-	mgmt_rules_write(&t, hp, 1);
-	text_puts(&t, "\t\tcounter drop\n\t}\n\n");
-	text_puts(&t, "\tchain isolate_out {\n");
-	mgmt_rules_write(&t, hp, 0);
-	text_puts(&t, "\t\tcounter drop\n\t}\n\n");
-	text_puts(&t, "\tchain isolate_fwd {\n\t\tcounter drop\n\t}\n\n");
-	policy_chain_write(&t, hp, 1);
-	policy_chain_write(&t, hp, 0);
-	text_puts(&t, "\tchain policy_fwd {\n\t\tcounter drop\n\t}\n}\n");
-	*len = t.len;
-	return t.buf;
+	return policy_sets_text(hp, &s, len);
 }
 
 size_t host_policy_text_rules(const char *text)
@@ -420,12 +524,12 @@ void policy_sha256_hex(const void *data, size_t len, char out[65])
  * address alone for an echo-request element. */
 void policy_elem_format(const struct policy_elem *e, char buf[POLICY_ELEM_TEXT])
 {
-	char *o = buf;
+	struct policy_range r;
+	char *o;
 
-	o = put_range(o, e->family, e->addr_lo, e->addr_hi);
-	if (e->proto != IPPROTO_ICMP && e->proto != IPPROTO_ICMPV6) {
-		o = put_str(o, e->proto == IPPROTO_TCP ? " . tcp . " : " . udp . ", 9);
-		o = put_ports(o, e->port_lo, e->port_hi);
-	}
+	elem_range(e, &r);
+	o = put_range(buf, e->family, &r);
+	if (!proto_icmp(e->proto))
+		o = put_service(o, e->proto, e->port_lo, e->port_hi);
 	*o = '\0';
 }

@@ -1,6 +1,7 @@
 /* lib/policy*.c: what a host's policy compiles to. Ranges merge, ports
  * merge and split into disjoint elements, families stay apart, expired rules
- * drop out, and the render prints each element as nft does. */
+ * drop out, and the render prints each element as nft does, whether from
+ * the compiler or from the elements alone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -407,6 +408,73 @@ static void test_networks(void **state)
 	policy_free(p);
 }
 
+/* The text a host's elements render to on their own, as an agent renders
+ * a policy it received, is the one policy_host_compile wrote as it folded
+ * them, with each group's ranges printed once and the ranges that a merge
+ * makes printed where it makes them. */
+static void text_matches_elements(const struct host_policy *hp)
+{
+	struct host_policy copy = *hp;
+	size_t len;
+	char *text;
+
+	copy.text = NULL;
+	text = host_policy_text(&copy, &len);
+	assert_int_equal(len, hp->textlen);
+	assert_memory_equal(text, hp->text, len);
+	free(text);
+}
+
+static void test_text_from_elements(void **state)
+{
+	static const char *const hosts[] = {"t", "a1", "a2", "a3"};
+	struct host_policy *hp;
+	struct policy *p;
+	size_t i;
+
+	(void)state;
+	p = site_load("hosts:\n"
+		      "  - {name: t, addresses: [198.18.9.1, \"2001:2:0:9::1\"], profile: p}\n"
+		      "  - {name: a1, addresses: [198.18.1.1, \"2001:2:0:1::1\"], profile: p}\n"
+		      "  - {name: a2, addresses: [198.18.1.2], profile: p}\n"
+		      "  - {name: a3, addresses: [198.18.1.3], profile: p}\n",
+		      "groups:\n"
+		      "  one: {hosts: [a1, a3]}\n"
+		      "  two: {hosts: [a2]}\n"
+		      "  target: {hosts: [t]}\n"
+		      "  lan: {networks: [198.19.0.0/25, \"2001:3::/64\"]}\n"
+		      "  lan2: {networks: [198.19.0.128/25, \"2001:3:0:1::/64\"]}\n",
+		      "services: {wide: [tcp/80-90], narrow: [tcp/85], https: [tcp/443],\n"
+		      "           ping: [icmp]}\n",
+		      "rules:\n"
+		      "  - {from: one, to: target, services: [wide, ping], comment: c}\n"
+		      "  - {from: two, to: target, services: [narrow, ping], comment: c}\n"
+		      "  - {from: target, to: lan, services: [https], comment: c}\n"
+		      "  - {from: target, to: lan2, services: [https], comment: c}\n");
+	assert_non_null(p);
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		hp = policy_host_compile(p, hosts[i]);
+		assert_non_null(hp);
+		text_matches_elements(hp);
+		if (i > 0) {
+			host_policy_free(hp);
+			continue;
+		}
+		/* a1 and a3 as the group prints them; a2 joins them on port 85 */
+		assert_non_null(strstr(hp->text,
+				       "elements = { 198.18.1.1 . tcp . 80-84, "
+				       "198.18.1.3 . tcp . 80-84, "
+				       "198.18.1.1-198.18.1.3 . tcp . 85, "
+				       "198.18.1.1 . tcp . 86-90, 198.18.1.3 . tcp . 86-90 }\n"));
+		assert_non_null(strstr(hp->text, "elements = { 198.18.1.1-198.18.1.3 }\n"));
+		/* two groups' networks, merged into one prefix of each family */
+		assert_non_null(strstr(hp->text, "elements = { 198.19.0.0/24 . tcp . 443 }\n"));
+		assert_non_null(strstr(hp->text, "elements = { 2001:3::/63 . tcp . 443 }\n"));
+		host_policy_free(hp);
+	}
+	policy_free(p);
+}
+
 /* Rule order and repetition do not change what a host gets. */
 static void test_deterministic(void **state)
 {
@@ -604,6 +672,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_families, test_teardown),
 	    cmocka_unit_test_teardown(test_expiry, test_teardown),
 	    cmocka_unit_test_teardown(test_networks, test_teardown),
+	    cmocka_unit_test_teardown(test_text_from_elements, test_teardown),
 	    cmocka_unit_test_teardown(test_deterministic, test_teardown),
 	    cmocka_unit_test_teardown(test_explain_matches_sets, test_teardown),
 	    cmocka_unit_test_teardown(test_errors_in_file_order, test_teardown),

@@ -1,7 +1,8 @@
 /* The example site (policies/): it loads without a warning, keeps to the
  * benchmarking address ranges, renders the same rule skeleton for every
- * host, keeps the My Number vault closed, and `explain` agrees with the
- * compiled sets for every pair of hosts on every service port.
+ * host, keeps the My Number vault closed, `explain` agrees with the
+ * compiled sets for every pair of hosts on every service port, and every
+ * host's elements render to the text that was compiled and hashed.
  * usage: test_policy_site [POLICY_DIR] (default: policies) */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,6 +140,25 @@ static void test_site_rules_constant(void **state)
 	assert_int_equal(first, 55);
 }
 
+/* What an agent renders from the elements it received is what the
+ * controller compiled and hashed. */
+static void test_site_text_from_elements(void **state)
+{
+	struct host_policy copy;
+	size_t i, len;
+	char *text;
+
+	(void)state;
+	for (i = 0; i < nhosts; i++) {
+		copy = *compiled[i];
+		copy.text = NULL;
+		text = host_policy_text(&copy, &len);
+		assert_int_equal(len, compiled[i]->textlen);
+		assert_memory_equal(text, compiled[i]->text, len);
+		free(text);
+	}
+}
+
 static int verdict(const char *from, const char *to, uint8_t proto, uint16_t port)
 {
 	struct policy_verdict v;
@@ -235,9 +255,12 @@ static void test_site_explain_agrees(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_site_clean),		cmocka_unit_test(test_site_addresses),
-	    cmocka_unit_test(test_site_rules_constant), cmocka_unit_test(test_site_vault),
+	    cmocka_unit_test(test_site_clean),
+	    cmocka_unit_test(test_site_addresses),
+	    cmocka_unit_test(test_site_rules_constant),
+	    cmocka_unit_test(test_site_vault),
 	    cmocka_unit_test(test_site_explain_agrees),
+	    cmocka_unit_test(test_site_text_from_elements),
 	};
 
 	if (argc > 1)
