@@ -451,3 +451,10 @@ void mode_hello_fill(const struct mode_machine *m, struct msg_hello *h)
 	h->pending = m->pending;
 	h->hard = m->cur.hard;
 }
+
+void mode_set_msg(struct mode_machine *m, const struct msg_set_mode *k, struct mode_result *res)
+{
+	struct mode_request rq = {k->epoch, k->mode, k->hash, k->confirm_ms, k->hard};
+
+	mode_set(m, &rq, res);
+}

@@ -116,6 +116,9 @@ void mode_record_fill(const struct mode_machine *m, struct mode_record *r);
 
 struct msg_ack;
 struct msg_hello;
+struct msg_set_mode;
+/* mode_set of a SET_MODE frame as it was decoded. */
+void mode_set_msg(struct mode_machine *m, const struct msg_set_mode *k, struct mode_result *res);
 /* The one ack of res: the state in force after it (hard isolation's links
  * are the session's to add). */
 void mode_ack_fill(const struct mode_machine *m, const struct mode_result *res, struct msg_ack *k);

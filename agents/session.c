@@ -165,13 +165,7 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 	}
 	switch (f->type) {
 	case WIRE_HEARTBEAT: return;
-	case WIRE_SET_MODE: {
-		struct mode_request rq = {m.set_mode.epoch, m.set_mode.mode, m.set_mode.hash,
-					  m.set_mode.confirm_ms, m.set_mode.hard};
-
-		mode_set(&a->m, &rq, &res);
-		break;
-	}
+	case WIRE_SET_MODE: mode_set_msg(&a->m, &m.set_mode, &res); break;
 	case WIRE_CONFIRM:
 		/* Switch ports opened at this epoch are committed by the same word. */
 		mode_confirm(&a->m, m.confirm.epoch, port_confirm(a, m.confirm.epoch) > 0, &res);

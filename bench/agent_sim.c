@@ -258,13 +258,7 @@ static void sess_frame(struct sess *s, const struct wire_frame *f)
 	}
 	switch (f->type) {
 	case WIRE_HEARTBEAT: return;
-	case WIRE_SET_MODE: {
-		struct mode_request rq = {m.set_mode.epoch, m.set_mode.mode, m.set_mode.hash,
-					  m.set_mode.confirm_ms, m.set_mode.hard};
-
-		mode_set(&s->m, &rq, &res);
-		break;
-	}
+	case WIRE_SET_MODE: mode_set_msg(&s->m, &m.set_mode, &res); break;
 	case WIRE_CONFIRM: mode_confirm(&s->m, m.confirm.epoch, false, &res); break;
 	default:
 		log_warn("%s: %s frames are not simulated", s->name, wire_type_name(f->type));
