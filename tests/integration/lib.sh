@@ -596,3 +596,18 @@ bin_snapshot_remove() {
 	[[ -n $T_SNAP && -d $T_SNAP && ${BH_TEST_KEEP:-0} != 1 ]] && rm -rf -- "$T_SNAP"
 	return 0
 }
+
+# The phases of a long test: phase_init names the first and starts the
+# clock (T_START); phase NAME starts the next and says how long the one
+# before it took.
+phase_init() {
+	T_START=$(now)
+	phase_t=$T_START phase_n=$1
+}
+
+phase() {
+	local t
+	t=$(now)
+	diag "---- $1 ($phase_n took $(awk -v a="$phase_t" -v b="$t" 'BEGIN { printf "%.1f", b - a }') s)"
+	phase_t=$t phase_n=$1
+}

@@ -64,14 +64,7 @@ if [[ $(id -u) == 0 ]]; then
 	command -v sqlite3 >/dev/null || bail "missing tool: sqlite3 (apt-get install -y sqlite3)"
 fi
 
-T_START=$(now)
-phase_t=$T_START phase_n="lab up-site"
-phase() { # NAME: start a phase; say how long the previous one took
-	local t
-	t=$(now)
-	diag "---- $1 ($phase_n took $(awk -v a="$phase_t" -v b="$t" 'BEGIN { printf "%.1f", b - a }') s)"
-	phase_t=$t phase_n=$1
-}
+phase_init "lab up-site"
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 lab_begin_site "$BH_ROOT/policies"

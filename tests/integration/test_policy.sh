@@ -17,14 +17,7 @@ export BH_LAB_DIR=/run/bulkhead-lab/$BH_LAB_PREFIX
 . "$(dirname "$0")/lib.sh"
 
 SITE=$BH_ROOT/policies
-T_START=$(now)
-phase_t=$T_START phase_n="lab up-site"
-phase() { # NAME: start a phase; say how long the previous one took
-	local t
-	t=$(now)
-	diag "---- $1 ($phase_n took $(awk -v a="$phase_t" -v b="$t" 'BEGIN { printf "%.1f", b - a }') s)"
-	phase_t=$t phase_n=$1
-}
+phase_init "lab up-site"
 
 lab_begin_site "$SITE"
 N=${#HOSTS[@]}
