@@ -199,7 +199,10 @@ void fuzz_frame_check(const struct wire_frame *f)
 		return;
 	frame_roundtrip(f->type, f->nlh->nlmsg_seq, &m);
 	k = msg_keep(f, &err);
-	if (!k || k->type != f->type)
+	if (!k || k->type != f->type) {
+		fprintf(stderr, "a %s frame that decodes is not kept: %s\n", wire_type_name(f->type),
+			k ? "another type" : err);
 		abort();
+	}
 	free(k);
 }
