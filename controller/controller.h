@@ -73,14 +73,14 @@ struct ctl {
 
 /* hosts.c */
 struct host *ctl_host_find(struct ctl *c, const char *name);
+/* The same, as the store's lookup. */
+struct host *ctl_host_lookup(void *ctl, const char *name);
 /* What the agent of h reported goes to the store at the end of this pass
  * of the event loop, with every other host's in one transaction: a
  * thousand acks are one write, not a thousand. */
 void ctl_host_seen(struct ctl *c, struct host *h);
 /* Writes them now; last: at exit, and frees what ctl_host_seen allocated. */
 void ctl_hosts_seen_flush(struct ctl *c, bool last);
-/* The same, as the store's lookup. */
-struct host *ctl_host_lookup(void *ctl, const char *name);
 /* "root (uid 0, pid 4242)": who asked, as the audit log names them. */
 void ctl_actor(uid_t uid, pid_t pid, char *buf, size_t len);
 /* What a host waits for, as status shows it (HOST_NONE: nothing). */
