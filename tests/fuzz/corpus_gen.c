@@ -105,7 +105,7 @@ static void frames_write(void)
 	m.confirm = (struct msg_confirm){.epoch = 8};
 	frame_write(WIRE_CONFIRM, &m);
 	m.check = (struct msg_check){.id = 3,
-				     .target = "2001:db8::1",
+				     .target = "2001:2::1",
 				     .proto = IPPROTO_TCP,
 				     .port = 443,
 				     .timeout_ms = 2000};
@@ -121,7 +121,7 @@ static void frames_write(void)
 				     .hash = HASH,
 				     .part = 0,
 				     .parts = 1,
-				     .ctl_addrs = {.v = (const char *[]){"10.0.0.1"}, .n = 1},
+				     .ctl_addrs = {.v = (const char *[]){"198.18.0.1"}, .n = 1},
 				     .port = 7443,
 				     .deadman_s = 60,
 				     .elems_in = elem,
@@ -208,7 +208,7 @@ static void frames_write(void)
 	m.pb_check = (struct msg_pb_check){.stage = 1,
 					   .from = "web01",
 					   .target_name = "db01",
-					   .target = "10.0.0.2",
+					   .target = "198.18.0.2",
 					   .proto = IPPROTO_TCP,
 					   .port = 5432,
 					   .expect_open = true,
@@ -272,7 +272,7 @@ static void streams_write(const struct host_policy *hp)
 	m.pb_stage = (struct msg_pb_stage){.name = "wave1", .restore = "segmented"};
 	stream_put(f, WIRE_PB_STAGE, &m);
 	m.pb_check = (struct msg_pb_check){.from = hp->host,
-					   .target = "10.0.0.2",
+					   .target = "198.18.0.2",
 					   .proto = IPPROTO_TCP,
 					   .port = 22,
 					   .expect_open = true};

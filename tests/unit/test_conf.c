@@ -159,7 +159,7 @@ static void test_agent_good_defaults(void **state)
 
 static void test_agent_good_all_keys(void **state)
 {
-	const char *path = file_write("agent.yaml", "controllers: 2001:db8::7\n"
+	const char *path = file_write("agent.yaml", "controllers: 2001:2::7\n"
 						    "port: 8443\n"
 						    "controller_name: ctl.example\n"
 						    "name: h01\n"
@@ -177,7 +177,7 @@ static void test_agent_good_all_keys(void **state)
 	assert_int_equal(agent_conf_load(path, &c, errs_collect, &errs), 0);
 	assert_int_equal(errs.n, 0);
 	assert_int_equal(c.ncontrollers, 1);
-	assert_string_equal(c.controllers[0].text, "2001:db8::7");
+	assert_string_equal(c.controllers[0].text, "2001:2::7");
 	assert_int_equal(c.port, 8443);
 	assert_string_equal(c.controller_name, "ctl.example");
 	assert_string_equal(c.name, "h01");
@@ -286,12 +286,12 @@ static void test_addr_parse(void **state)
 	struct conf_addr a;
 
 	(void)state;
-	assert_int_equal(conf_addr_parse("2001:0DB8:0000::0001", &a), 0);
+	assert_int_equal(conf_addr_parse("2001:0002:0000::0001", &a), 0);
 	assert_int_equal(a.family, AF_INET6);
-	assert_string_equal(a.text, "2001:db8::1");
-	assert_int_equal(conf_addr_parse("10.0.0.1", &a), 0);
+	assert_string_equal(a.text, "2001:2::1");
+	assert_int_equal(conf_addr_parse("198.18.0.1", &a), 0);
 	assert_int_equal(a.family, AF_INET);
-	assert_int_equal(conf_addr_parse("10.0.0.256", &a), -1);
+	assert_int_equal(conf_addr_parse("198.18.0.256", &a), -1);
 	assert_int_equal(conf_addr_parse("ctl.example", &a), -1);
 	assert_int_equal(conf_addr_parse("", &a), -1);
 }
