@@ -366,8 +366,15 @@ const struct inv_host *inventory_host_find(const struct inventory *inv, const ch
 {
 	int i;
 
-	if (inv == NULL || name == NULL || inv->names == NULL)
+	if (inv == NULL || name == NULL)
 		return NULL;
-	i = conf_index_get(inv->names, name, strlen(name));
-	return i >= 0 && i < inv->nhosts ? &inv->hosts[i] : NULL;
+	if (inv->names != NULL) {
+		i = conf_index_get(inv->names, name, strlen(name));
+		return i >= 0 && i < inv->nhosts ? &inv->hosts[i] : NULL;
+	}
+	/* An inventory built by hand, not read from a file, has no index. */
+	for (i = 0; i < inv->nhosts; i++)
+		if (inv->hosts[i].name != NULL && strcmp(inv->hosts[i].name, name) == 0)
+			return &inv->hosts[i];
+	return NULL;
 }
