@@ -154,7 +154,7 @@ static int port_req_apply(struct agent *a, const struct port_req *r, char *why, 
 		struct agent_hold h;
 		int e;
 
-		if (!p) /* every port of a request is recorded before it is applied */
+		if (!p) /* callers name recorded ports only; any other is skipped */
 			continue;
 		h = port_hold(p);
 		e = p->isolated ? profile_hold_apply(&c, &h)
