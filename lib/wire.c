@@ -289,6 +289,12 @@ int wire_frame_decode(const void *buf, size_t len, struct wire_frame *f, const c
 		*err = nlh->nlmsg_len > len ? "truncated frame" : "frame length mismatch";
 		return -1;
 	}
+	/* Attributes are walked to the aligned end of the message: a length
+	 * that is not a multiple of 4 would have that walk read past it. */
+	if (len % MNL_ALIGNTO != 0) {
+		*err = "misaligned frame length";
+		return -1;
+	}
 	wh = mnl_nlmsg_get_payload(nlh);
 	if (wh->version != WIRE_VERSION) {
 		*err = "unsupported protocol version";

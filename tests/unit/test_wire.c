@@ -108,6 +108,20 @@ static void test_truncated_attribute(void **state)
 	expect_refused((size_t)len - 4, "truncated attribute");
 }
 
+static void test_unaligned_length(void **state)
+{
+	int len = build_ack();
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+
+	(void)state;
+	/* One byte past a whole frame: the attribute walk must not run on to
+	 * the next multiple of 4. */
+	nlh->nlmsg_len = (uint32_t)len + 1;
+	expect_refused((size_t)len + 1, "misaligned frame length");
+	nlh->nlmsg_len = (uint32_t)len - 1;
+	expect_refused((size_t)len - 1, "misaligned frame length");
+}
+
 static void test_oversized(void **state)
 {
 	struct wire_builder b;
@@ -205,6 +219,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip),	 cmocka_unit_test(test_repeated_hosts),
 	    cmocka_unit_test(test_truncated),	 cmocka_unit_test(test_truncated_attribute),
+	    cmocka_unit_test(test_unaligned_length),
 	    cmocka_unit_test(test_oversized),	 cmocka_unit_test(test_wrong_version),
 	    cmocka_unit_test(test_unknown_type), cmocka_unit_test(test_bad_attributes),
 	    cmocka_unit_test(test_garbage),
