@@ -45,6 +45,8 @@ struct command {
 	uint64_t last_progress_us;
 	struct target *slowest;
 	struct event *timeout_ev;
+	struct event *store_ev; /* an isolation's record, written after its frames */
+	struct host **stored;	/* the hosts that record is about */
 	char actor[400]; /* who gave the command, for the audit log */
 	int fallback;	 /* the switch-port fallback is under way */
 };
@@ -67,6 +69,9 @@ static void command_free(struct command *cmd)
 	free((char *)cmd->o.reason);
 	if (cmd->timeout_ev)
 		event_free(cmd->timeout_ev);
+	if (cmd->store_ev)
+		event_free(cmd->store_ev);
+	free(cmd->stored);
 	free(cmd);
 }
 
@@ -131,10 +136,15 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 	free(res);
 }
 
+static void command_started(struct command *cmd);
+
 static void command_finish(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
 	uint64_t elapsed_us = clock_mono_us() - cmd->start_us;
+
+	if (cmd->stored)
+		command_started(cmd);
 
 	for (int i = 0; i < cmd->ntargets && cmd->client; i++) {
 		struct target *t = &cmd->targets[i];
@@ -313,12 +323,71 @@ static void command_names(const struct command *cmd, char *buf, size_t len)
 		snprintf(buf + used, len - used, " ... (%d more)", cmd->ntargets - i);
 }
 
+/* What is wanted of each target, and the command's row. */
+static int command_store(struct command *cmd, struct host *const *hosts, int n)
+{
+	const struct command_opts *o = &cmd->o;
+	int rc = store_hosts_want(cmd->ctl->store, hosts, n);
+
+	store_command_begin(cmd->ctl->store,
+			    &(struct store_command){o->uid, o->pid, o->action, o->reason,
+						    cmd->epoch, n},
+			    &cmd->id);
+	return rc;
+}
+
+/* Every frame is queued before any is waited on: the fan-out is one pass. */
+static void command_fan_out(struct command *cmd)
+{
+	int confirm = cmd->o.action == ACTION_CONFIRM;
+
+	for (int i = 0; i < cmd->ntargets; i++) {
+		struct target *t = &cmd->targets[i];
+
+		if (command_target_send(cmd, t) < 0 && !command_fallback_one(cmd, t))
+			target_done(cmd, t, HOST_NOT_CONNECTED, 0, NULL);
+		if (t->mode != MODE_ISOLATED && !confirm && t->host->port_sw[0])
+			command_port_reopen(cmd, t->host);
+	}
+}
+
+static void command_started_row(struct command *cmd)
+{
+	char names[600];
+
+	command_names(cmd, names, sizeof(names));
+	audit_log(cmd->ctl->store, clock_wall_ms(), cmd->actor, action_name(cmd->o.action), NULL,
+		  cmd->o.reason, "started", "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s",
+		  cmd->id, cmd->epoch, cmd->ntargets, cmd->ntargets == 1 ? "" : "s", names);
+}
+
+/* An isolation's record, once its frames are out: what is wanted of each
+ * host, the command's row and the audit row that it started. */
+static void command_started(struct command *cmd)
+{
+	if (cmd->store_ev)
+		event_del(cmd->store_ev);
+	if (command_store(cmd, cmd->stored, cmd->ntargets) < 0)
+		log_err("isolate (epoch %" PRIu64 "): sent, but the commanded modes were not stored",
+			cmd->epoch);
+	free(cmd->stored);
+	cmd->stored = NULL;
+	command_started_row(cmd);
+}
+
+static void command_store_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	command_started(arg);
+}
+
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *spec, int n)
 {
-	char names[600];
 	struct command *cmd = xcalloc(1, sizeof(*cmd));
 	int confirm = o->action == ACTION_CONFIRM;
+	int isolate = o->action == ACTION_ISOLATE;
 	struct host **hosts;
 	struct timeval tv;
 
@@ -358,41 +427,38 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		h->hold_confirm = o->manual && spec[i].mode != MODE_ISOLATED;
 		h->want_hard = o->hard && spec[i].mode == MODE_ISOLATED;
 	}
-	/* Isolation goes out even if the store failed; anything else waits for it. */
-	if (store_hosts_want(c->store, hosts, n) < 0 && o->action != ACTION_ISOLATE) {
+	if (o->actor)
+		snprintf(cmd->actor, sizeof(cmd->actor), "%s", o->actor);
+	else
+		ctl_actor(o->uid, o->pid, cmd->actor, sizeof(cmd->actor));
+	/* An isolation is stored after its frames are out, and goes out even
+	 * if the store fails; anything else waits for the store. */
+	if (!isolate && command_store(cmd, hosts, n) < 0) {
 		free(hosts);
 		client_end(cl, 1, "the controller could not store the command; nothing was sent");
 		command_free(cmd);
 		return -1;
 	}
-	free(hosts);
-	store_command_begin(
-	    c->store, &(struct store_command){o->uid, o->pid, o->action, o->reason, cmd->epoch, n},
-	    &cmd->id);
-	if (o->actor)
-		snprintf(cmd->actor, sizeof(cmd->actor), "%s", o->actor);
-	else
-		ctl_actor(o->uid, o->pid, cmd->actor, sizeof(cmd->actor));
 	cmd->next = c->commands;
 	c->commands = cmd;
-
-	/* Every frame is queued before any is waited on: the fan-out is one pass. */
-	for (int i = 0; i < n; i++) {
-		struct target *t = &cmd->targets[i];
-
-		if (command_target_send(cmd, t) < 0 && !command_fallback_one(cmd, t))
-			target_done(cmd, t, HOST_NOT_CONNECTED, 0, NULL);
-		if (t->mode != MODE_ISOLATED && !confirm && t->host->port_sw[0])
-			command_port_reopen(cmd, t->host);
-	}
+	command_fan_out(cmd);
 	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
 		 cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
-	/* Recorded once the frames are out: the commanded state was stored
-	 * before them, and the audit row need not delay an isolation. */
-	command_names(cmd, names, sizeof(names));
-	audit_log(c->store, clock_wall_ms(), cmd->actor, action_name(o->action), NULL, o->reason,
-		  "started", "command %" PRId64 ", epoch %" PRIu64 ", %d host%s: %s", cmd->id,
-		  cmd->epoch, n, n == 1 ? "" : "s", names);
+	if (isolate) {
+		/* The frames leave when the loop next polls; the record's
+		 * timer is due at once, but a pass runs its sockets' callbacks
+		 * before its timers. A command that ends first writes it then. */
+		struct timeval now = {0, 0};
+
+		cmd->stored = hosts;
+		cmd->store_ev = evtimer_new(c->base, command_store_cb, cmd);
+		if (!cmd->store_ev)
+			fatal("out of memory");
+		evtimer_add(cmd->store_ev, &now);
+	} else {
+		free(hosts);
+		command_started_row(cmd);
+	}
 	command_progress_send(cmd);
 	if (cmd->ndone == cmd->ntargets) {
 		command_finish(cmd);
