@@ -95,9 +95,14 @@ void reply_free(struct reply *r);
 typedef int (*conn_frame_fn)(const struct wire_frame *f, const union msg *m, void *arg);
 /* Sends the request (one or more frames), then reads the answer into r
  * until its END; other frames go to fn. 0, EX_UNAVAILABLE when the
- * controller cannot be reached, 1 when the exchange broke (reported). */
+ * controller cannot be reached, EX_NOPERM when the caller's role does not
+ * allow the request, 1 when the exchange broke (each reported). */
 int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, conn_frame_fn fn,
 		  void *arg);
+/* The exit status for an answer: 0 done, 1 not all of it done, 3 held
+ * for a second operator (EXIT_HELD), 77 not allowed (EX_NOPERM). */
+#define EXIT_HELD 3
+int reply_exit(const struct msg_ctl_end *e);
 /* A command for the hosts (isolate, release, apply, confirm): the
  * exchange, its result printed; the exit status. */
 int conn_command(enum action action, const char *reason, const void *req, int len, int timeout_ms);
@@ -114,7 +119,7 @@ cli_main_fn cmd_check_main, cmd_render_main, cmd_explain_main;
 /* hosts.c */
 cli_main_fn cmd_hosts_main;
 /* plan.c */
-cli_main_fn cmd_plan_main, cmd_apply_main, cmd_confirm_main;
+cli_main_fn cmd_plan_main, cmd_apply_main, cmd_confirm_main, cmd_approve_main;
 
 /* playbook.c: the group, and the offline commands */
 extern const struct cli_table playbook_table;

@@ -194,7 +194,23 @@ int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, con
 		}
 	output_progress_clear();
 	close(fd);
+	if (rc == 0 && reply_end(r)->result == CTL_RESULT_DENIED) {
+		/* Refused before anything was done: said the same way for every request. */
+		fprintf(stderr, "bulkhead %s: %s\n", r->what ? r->what : "",
+			reply_end(r)->error ? reply_end(r)->error : "permission denied");
+		return EX_NOPERM;
+	}
 	return rc == 0 ? 0 : 1;
+}
+
+int reply_exit(const struct msg_ctl_end *e)
+{
+	switch (e->result) {
+	case 0: return EX_OK;
+	case CTL_RESULT_HELD: return EXIT_HELD;
+	case CTL_RESULT_DENIED: return EX_NOPERM;
+	default: return 1;
+	}
 }
 
 int conn_command(enum action action, const char *reason, const void *req, int len, int timeout_ms)
@@ -204,7 +220,7 @@ int conn_command(enum action action, const char *reason, const void *req, int le
 
 	if (rc == 0) {
 		output_command(action, reason, &r, cli.json);
-		rc = reply_end(&r)->result ? 1 : 0;
+		rc = reply_exit(reply_end(&r));
 	}
 	reply_free(&r);
 	return rc;
@@ -217,7 +233,7 @@ int conn_verdict(const char *prefix, const void *req, int len, int timeout_ms)
 
 	if (rc == 0) {
 		output_verdict(prefix, reply_end(&r));
-		rc = reply_end(&r)->result ? 1 : 0;
+		rc = reply_exit(reply_end(&r));
 	}
 	reply_free(&r);
 	return rc;

@@ -25,6 +25,8 @@ static const struct cli_cmd commands[] = {
      NULL},
     {"apply", cmd_apply_main, "push a reviewed plan, commit-confirmed", NULL, NULL},
     {"confirm", cmd_confirm_main, "confirm the changes an apply left waiting", NULL, NULL},
+    {"approve", cmd_approve_main, "approve, as the second operator, a request held for one", NULL,
+     NULL},
     {"playbook", cmd_playbook_main, "check, dry-run and run staged reconnection playbooks", NULL,
      NULL},
     {"audit", cmd_audit_main, "the hash-chained audit log; audit verify checks it", NULL, NULL},

@@ -286,6 +286,32 @@ void output_verdict(const char *prefix, const struct msg_ctl_end *end)
 	printf("%s%s\n", end->result ? prefix : "", str(end->error));
 }
 
+void output_approve(uint64_t id, const struct reply *r, bool json)
+{
+	const struct msg_ctl_end *e = reply_end(r);
+
+	if (json) {
+		printf("{\"approve\":%" PRIu64 ",\"result\":%" PRIu32 ",\"confirmed\":%" PRIu32
+		       ",\"total\":%" PRIu32 ",\"epoch\":%" PRIu64 ",\"command\":%" PRIu64,
+		       id, e->result, e->confirmed, e->total, e->epoch, e->command);
+		json_key_or_null("error", e->error);
+		printf("}\n");
+		return;
+	}
+	if (e->result) {
+		fprintf(stderr, "bulkhead approve: %s\n",
+			e->error && *e->error ? e->error : "failed");
+		return;
+	}
+	if (e->total)
+		printf("approve %" PRIu64 ": %" PRIu32 "/%" PRIu32
+		       " hosts confirmed in %.1f ms (epoch %" PRIu64 ", command %" PRIu64 ")\n",
+		       id, e->confirmed, e->total, (double)e->elapsed_us / 1000.0, e->epoch,
+		       e->command);
+	else
+		printf("approve %" PRIu64 ": %s\n", id, e->error && *e->error ? e->error : "done");
+}
+
 /* --- the audit log and the timeline --- */
 
 void output_audit(const struct msg_list *rows, bool json)

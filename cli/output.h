@@ -38,6 +38,8 @@ void output_command(enum action action, const char *reason, const struct reply *
 void output_status(const struct reply *r, bool json);
 /* The END's message, after prefix when the request failed. */
 void output_verdict(const char *prefix, const struct msg_ctl_end *end);
+/* What came of approving held request id: the command it ran, or why not. */
+void output_approve(uint64_t id, const struct reply *r, bool json);
 /* WIRE_CTL_AUDIT_ROW messages, a line or an object each. */
 void output_audit(const struct msg_list *rows, bool json);
 void output_timeline(const struct tl_entry *e, size_t n, enum tl_format fmt);

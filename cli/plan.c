@@ -385,6 +385,43 @@ int cmd_apply_main(int argc, char **argv)
 	return rc;
 }
 
+int cmd_approve_main(int argc, char **argv)
+{
+	static const char usage[] = "usage: bulkhead approve [--json] ID\n";
+	static char buf[WIRE_MAX_FRAME];
+	struct msg_ctl_approve m = {0};
+	struct reply r = {.what = "approve"};
+	char *end = NULL;
+	int i = 1, rc;
+
+	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("%s"
+		       "Approves request ID, which bulkheadd holds until a second operator\n"
+		       "(another user) approves it: a release of every host, an apply that\n"
+		       "opens traffic or a playbook approval, as access.two_person in\n"
+		       "bulkheadd.yaml lists them. The request then runs, in both names.\n"
+		       "Exit 0 when it ran and did all it was asked, 1 when not, 77 when\n"
+		       "the caller may not approve it (it is their own, or their role).\n",
+		       usage);
+		return EX_OK;
+	}
+	if (argc > i && strcmp(argv[i], "--json") == 0) {
+		cli.json = true;
+		i++;
+	}
+	if (argc != i + 1 || !*argv[i] || (m.id = strtoull(argv[i], &end, 10), *end) || !m.id) {
+		fprintf(stderr, "%sID: the number that the held request printed\n", usage);
+		return EX_USAGE;
+	}
+	rc = conn_exchange(buf, msg_ctl_approve_encode(buf, 1, &m), 120000, &r, NULL, NULL);
+	if (rc == 0) {
+		output_approve(m.id, &r, cli.json);
+		rc = reply_exit(reply_end(&r));
+	}
+	reply_free(&r);
+	return rc;
+}
+
 int cmd_confirm_main(int argc, char **argv)
 {
 	static char buf[WIRE_MAX_FRAME];

@@ -81,6 +81,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 static void ctl_teardown(struct ctl *c)
 {
 	command_free_all(c);
+	access_free_all(c);
 	playbook_close(c);
 	peers_close(c);
 	control_close(c);

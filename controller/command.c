@@ -47,8 +47,8 @@ struct command {
 	struct event *timeout_ev;
 	struct event *store_ev; /* an isolation's record, written after its frames */
 	struct host **stored;	/* the hosts that record is about */
-	char actor[400]; /* who gave the command, for the audit log */
-	int fallback;	 /* the switch-port fallback is under way */
+	char actor[400];	/* who gave the command, for the audit log */
+	int fallback;		/* the switch-port fallback is under way */
 };
 
 #define FALLBACK_WAIT_MS 3000
@@ -329,10 +329,9 @@ static int command_store(struct command *cmd, struct host *const *hosts, int n)
 	const struct command_opts *o = &cmd->o;
 	int rc = store_hosts_want(cmd->ctl->store, hosts, n);
 
-	store_command_begin(cmd->ctl->store,
-			    &(struct store_command){o->uid, o->pid, o->action, o->reason,
-						    cmd->epoch, n},
-			    &cmd->id);
+	store_command_begin(
+	    cmd->ctl->store,
+	    &(struct store_command){o->uid, o->pid, o->action, o->reason, cmd->epoch, n}, &cmd->id);
 	return rc;
 }
 
@@ -368,7 +367,8 @@ static void command_started(struct command *cmd)
 	if (cmd->store_ev)
 		event_del(cmd->store_ev);
 	if (command_store(cmd, cmd->stored, cmd->ntargets) < 0)
-		log_err("isolate (epoch %" PRIu64 "): sent, but the commanded modes were not stored",
+		log_err("isolate (epoch %" PRIu64
+			"): sent, but the commanded modes were not stored",
 			cmd->epoch);
 	free(cmd->stored);
 	cmd->stored = NULL;
@@ -385,12 +385,15 @@ static void command_store_cb(evutil_socket_t fd, short what, void *arg)
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *spec, int n)
 {
-	struct command *cmd = xcalloc(1, sizeof(*cmd));
 	int confirm = o->action == ACTION_CONFIRM;
 	int isolate = o->action == ACTION_ISOLATE;
+	struct command *cmd;
 	struct host **hosts;
 	struct timeval tv;
 
+	if (access_hold_command(c, cl, o, spec, n))
+		return 0;
+	cmd = xcalloc(1, sizeof(*cmd));
 	cmd->ctl = c;
 	cmd->client = cl;
 	cmd->o = *o;

@@ -22,9 +22,10 @@ struct client {
 	struct bufferevent *bev;
 	uid_t uid;
 	pid_t pid;
-	int busy;     /* a request is being served */
-	int finished; /* close once the output has drained */
-	void *body;   /* a plan or a playbook run being received */
+	enum access_role role; /* what its groups grant */
+	int busy;	       /* a request is being served */
+	int finished;	       /* close once the output has drained */
+	void *body;	       /* a plan or a playbook run being received */
 	const struct body_ops *body_ops;
 };
 
@@ -45,6 +46,11 @@ uid_t client_uid(const struct client *cl)
 pid_t client_pid(const struct client *cl)
 {
 	return cl->pid;
+}
+
+enum access_role client_role(const struct client *cl)
+{
+	return cl->role;
 }
 
 int client_send(struct client *cl, const void *frame, int len)
@@ -237,6 +243,8 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 		client_end(cl, 1, why);
 		return;
 	}
+	if (access_check(cl->ctl, cl, f->type) < 0)
+		return;
 	switch (f->type) {
 	case WIRE_CTL_STATUS: status_send(cl); break;
 	case WIRE_CTL_ISOLATE:
@@ -269,6 +277,7 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 		cl->body_ops = &plan_body_ops;
 		break;
 	}
+	case WIRE_CTL_APPROVE: access_approve(cl->ctl, cl, m.ctl_approve.id); break;
 	default: client_end(cl, 1, "unknown request"); break;
 	}
 }
@@ -323,6 +332,18 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	client_free(arg);
 }
 
+/* The groups the peer's process held when it connected: its own and its
+ * supplementary ones, as the kernel recorded them. -1 when unknown. */
+static int peer_groups(int fd, gid_t gid, gid_t *groups, int max)
+{
+	socklen_t len = (socklen_t)((size_t)(max - 1) * sizeof(gid_t));
+
+	groups[0] = gid;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups + 1, &len) < 0)
+		return -1;
+	return 1 + (int)(len / sizeof(gid_t));
+}
+
 static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 			      int salen, void *arg)
 {
@@ -330,6 +351,8 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 	struct client *cl = xcalloc(1, sizeof(*cl));
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
+	gid_t groups[256];
+	int ngroups;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
 		log_warn("control socket: SO_PEERCRED: %s", strerror(errno));
@@ -337,9 +360,16 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd, stru
 		free(cl);
 		return;
 	}
+	if ((ngroups = peer_groups(fd, cred.gid, groups, 256)) < 0) {
+		log_warn("control socket: SO_PEERGROUPS: %s; pid %d gets only its own group's "
+			 "role",
+			 strerror(errno), (int)cred.pid);
+		ngroups = 1;
+	}
 	cl->ctl = c;
 	cl->uid = cred.uid;
 	cl->pid = cred.pid;
+	cl->role = access_role_of(&c->conf.access, cred.uid, groups, ngroups);
 	cl->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!cl->bev)
 		fatal("out of memory");

@@ -22,6 +22,7 @@ struct command_opts;
 struct wire_frame;
 struct pb_run;
 struct pb_rx;
+struct access_hold;
 
 /* One inventory host, with what the controller wants of it and what the
  * agent last confirmed. */
@@ -69,6 +70,8 @@ struct ctl {
 	int nseen;
 	struct event *seen_ev;
 	uint32_t check_seq;
+	struct access_hold *holds; /* requests waiting for a second operator */
+	uint64_t hold_seq;
 };
 
 /* hosts.c */
@@ -128,6 +131,24 @@ uid_t client_uid(const struct client *cl);
 pid_t client_pid(const struct client *cl);
 void client_finish(struct client *cl);
 void client_end(struct client *cl, uint32_t result, const char *err);
+/* The role the client's groups grant (access_role_of, at connect). */
+enum access_role client_role(const struct client *cl);
+
+/* access.c */
+enum access_role access_role_of(const struct ctl_access *a, uid_t uid, const gid_t *groups,
+				int ngroups);
+/* 0 when the client's role allows a request of wire type; else -1 once the
+ * client is answered and the refusal audited. */
+int access_check(struct ctl *c, struct client *cl, uint16_t type);
+/* 1 when the command needs a second operator: it is held, and the client
+ * told how to have it approved. 0: go on. */
+int access_hold_command(struct ctl *c, struct client *cl, const struct command_opts *o,
+			const struct target_spec *specs, int n);
+/* The same for a playbook approval (stage NULL: the one waiting). */
+int access_hold_pb_approve(struct ctl *c, struct client *cl, const char *stage);
+/* bulkhead approve ID: runs the held request, answering cl. */
+void access_approve(struct ctl *c, struct client *cl, uint64_t id);
+void access_free_all(struct ctl *c);
 
 /* plan.c: the plans `bulkhead apply` sends, and the policies `bulkhead plan` reads */
 struct plan_rx;
@@ -158,6 +179,8 @@ struct pb_rx *playbook_rx_new(struct ctl *c, const struct msg_ctl_pb_run *m, uid
 /* Its finish starts the run if it is sound. */
 extern const struct body_ops playbook_body_ops;
 void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame *f);
+/* Opens the gate of the stage that waits (or of stage), in actor's name. */
+void playbook_approve_as(struct ctl *c, struct client *cl, const char *stage, const char *actor);
 void playbook_check_result(struct ctl *c, struct host *h, const struct msg_check_result *m);
 
 /* command.c */
@@ -173,6 +196,7 @@ struct command_opts {
 	uint64_t *epoch_out; /* gets the command's epoch */
 	uid_t uid;
 	pid_t pid;
+	int approved; /* a second operator approved it (access.two_person) */
 };
 /* Answers the client itself, errors included. */
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,

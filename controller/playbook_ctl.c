@@ -258,11 +258,11 @@ static void pb_status_send(struct ctl *c, struct client *cl)
 	client_finish(cl);
 }
 
-/* 0 with msg, or -1 with msg saying why not. */
-static int pb_approve(struct ctl *c, struct pb_run *r, const char *want, const char *actor,
-		      char *msg, size_t len)
+/* 0 when the stage that waits can be approved (and is want, if given);
+ * else -1 with msg saying why not. */
+static int pb_approve_check(const struct pb_run *r, const char *want, char *msg, size_t len)
 {
-	struct pb_stage_rt *s = &r->stages[r->current];
+	const struct pb_stage_rt *s = &r->stages[r->current];
 
 	if (r->state != RUN_RUNNING || s->state != STAGE_AWAITING_APPROVAL) {
 		snprintf(msg, len, "stage %s is %s, not awaiting approval", s->name,
@@ -273,6 +273,17 @@ static int pb_approve(struct ctl *c, struct pb_run *r, const char *want, const c
 		snprintf(msg, len, "the stage awaiting approval is %s, not %s", s->name, want);
 		return -1;
 	}
+	return 0;
+}
+
+/* 0 with msg, or -1 with msg saying why not. */
+static int pb_approve(struct ctl *c, struct pb_run *r, const char *want, const char *actor,
+		      char *msg, size_t len)
+{
+	struct pb_stage_rt *s = &r->stages[r->current];
+
+	if (pb_approve_check(r, want, msg, len) < 0)
+		return -1;
 	snprintf(s->approved_by, sizeof(s->approved_by), "%s", actor);
 	pb_stage_state(c, r, STAGE_PENDING, "approved by %s", actor);
 	pb_audit(c, r, actor, "stage approved", "approved", "stage %s", s->name);
@@ -346,12 +357,33 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 	ctl_actor(client_uid(cl), client_pid(cl), actor, sizeof(actor));
 	switch (f->type) {
 	case WIRE_CTL_PB_APPROVE:
+		if (pb_approve_check(r, m.ctl_pb_approve.stage, msg, sizeof(msg)) < 0) {
+			client_end(cl, 1, msg);
+			return;
+		}
+		if (access_hold_pb_approve(c, cl, m.ctl_pb_approve.stage))
+			return;
 		rc = pb_approve(c, r, m.ctl_pb_approve.stage, actor, msg, sizeof(msg));
 		break;
 	case WIRE_CTL_PB_ABORT: rc = pb_abort(c, r, actor, msg, sizeof(msg)); break;
 	case WIRE_CTL_PB_RESUME: rc = pb_resume(c, r, actor, msg, sizeof(msg)); break;
 	default: client_end(cl, 1, "unknown playbook request"); return;
 	}
+	client_end(cl, rc < 0 ? 1 : 0, msg);
+	if (rc == 0)
+		pb_step(c);
+}
+
+void playbook_approve_as(struct ctl *c, struct client *cl, const char *stage, const char *actor)
+{
+	char msg[320];
+	int rc;
+
+	if (!c->run) {
+		client_end(cl, 1, "no playbook is running");
+		return;
+	}
+	rc = pb_approve(c, c->run, stage, actor, msg, sizeof(msg));
 	client_end(cl, rc < 0 ? 1 : 0, msg);
 	if (rc == 0)
 		pb_step(c);

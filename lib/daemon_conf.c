@@ -1,5 +1,7 @@
 /* The daemons' own config files: agent.yaml (bulkhead-agent) and
  * bulkheadd.yaml (the controller), each one key table with defaults. */
+#include <errno.h>
+#include <grp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,9 +11,13 @@
 
 #include "bulkhead/conf.h"
 #include "bulkhead/log.h"
+#include "bulkhead/wire.h"
 #include "yamlutil.h"
 
-#define CONF_KEYS_MAX 16
+#define CONF_KEYS_MAX 32
+
+static int ctl_access_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			  void *base);
 
 static const struct conf_key agent_keys[] = {
     {"controllers", CONF_ADDRS, offsetof(struct agent_conf, controllers),
@@ -49,7 +55,200 @@ static const struct conf_key ctl_keys[] = {
     {"heartbeat_ms", CONF_MS, offsetof(struct ctl_conf, heartbeat_ms), 0, 0, NULL, 1000, NULL,
      NULL},
     {"dead_ms", CONF_MS, offsetof(struct ctl_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
+    {"access", CONF_FN, offsetof(struct ctl_conf, access), 0, 0, NULL, 0, ctl_access_set,
+     "a mapping of read, operate, commands, two_person and two_person_ms"},
 };
+
+/* --- access: the control socket's roles --- */
+
+/* The control requests, and the role each needs unless configured. */
+static const struct {
+	uint16_t type;
+	enum access_role role;
+} ctl_requests[] = {
+    {WIRE_CTL_STATUS, ROLE_READ},	 {WIRE_CTL_AUDIT, ROLE_READ},
+    {WIRE_CTL_AUDIT_VERIFY, ROLE_READ},	 {WIRE_CTL_POLICIES, ROLE_READ},
+    {WIRE_CTL_PB_STATUS, ROLE_READ},	 {WIRE_CTL_ISOLATE, ROLE_OPERATE},
+    {WIRE_CTL_RELEASE, ROLE_OPERATE},	 {WIRE_CTL_CONFIRM, ROLE_OPERATE},
+    {WIRE_CTL_APPLY, ROLE_OPERATE},	 {WIRE_CTL_PB_RUN, ROLE_OPERATE},
+    {WIRE_CTL_PB_APPROVE, ROLE_OPERATE}, {WIRE_CTL_PB_ABORT, ROLE_OPERATE},
+    {WIRE_CTL_PB_RESUME, ROLE_OPERATE},	 {WIRE_CTL_APPROVE, ROLE_OPERATE},
+};
+
+_Static_assert(WIRE_TYPE_MAX - NLMSG_MIN_TYPE <= CONF_MAX_REQUESTS, "CONF_MAX_REQUESTS too small");
+
+enum access_role ctl_request_role(const struct ctl_access *a, uint16_t type)
+{
+	if (type >= NLMSG_MIN_TYPE && type < WIRE_TYPE_MAX && a->role[type - NLMSG_MIN_TYPE])
+		return (enum access_role)a->role[type - NLMSG_MIN_TYPE];
+	for (size_t i = 0; i < nitems(ctl_requests); i++)
+		if (ctl_requests[i].type == type)
+			return ctl_requests[i].role;
+	return ROLE_OPERATE;
+}
+
+static const char *const two_person_names[] = {"release-all", "apply-open", "playbook-approve"};
+
+/* A list of groups, by name or number, into gids[] and *n. */
+static int access_groups_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			     gid_t *gids, int *n)
+{
+	yaml_node_item_t one, *start, *top;
+	int rc = 0;
+
+	if (conf_list_items(ctx, key, v, "group", &one, &start, &top) == -1)
+		return -1;
+	if (top - start > CONF_MAX_GROUPS) {
+		conf_report(ctx, v, "\"%s\": expected at most %d groups, got %td", key->name,
+			    CONF_MAX_GROUPS, top - start);
+		return -1;
+	}
+	for (yaml_node_item_t *it = start; it < top; it++) {
+		yaml_node_t *item = conf_node(ctx, *it);
+		const char *s = conf_scalar(item);
+		struct group gr, *grp = NULL;
+		char buf[4096], *end;
+		unsigned long id;
+
+		if (s == NULL || !*s) {
+			conf_report(ctx, item, "\"%s\": expected a group name or number",
+				    key->name);
+			rc = -1;
+			continue;
+		}
+		errno = 0;
+		id = strtoul(s, &end, 10);
+		if (*end == '\0' && errno == 0 && id < (gid_t)-1) {
+			gids[(*n)++] = (gid_t)id;
+		} else if (getgrnam_r(s, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
+			gids[(*n)++] = grp->gr_gid;
+		} else {
+			conf_report(
+			    ctx, item,
+			    "\"%s\": no group \"%s\" on this system (add it, or give its number)",
+			    key->name, s);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+static int access_read_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			   void *base)
+{
+	struct ctl_access *a = base;
+
+	return access_groups_set(ctx, key, v, a->read, &a->nread);
+}
+
+static int access_operate_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			      void *base)
+{
+	struct ctl_access *a = base;
+
+	return access_groups_set(ctx, key, v, a->operate, &a->noperate);
+}
+
+/* commands: {REQUEST: read|operate}, REQUEST as wire_type_name calls it. */
+static int access_commands_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			       void *base)
+{
+	struct ctl_access *a = base;
+	int rc = 0;
+
+	if (v->type != YAML_MAPPING_NODE) {
+		conf_report(ctx, v, "\"%s\": expected a mapping of requests to read or operate",
+			    key->name);
+		return -1;
+	}
+	for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+	     p++) {
+		const char *name = conf_map_key(ctx, v, p);
+		yaml_node_t *val = conf_node(ctx, p->value);
+		const char *role = conf_scalar(val);
+		size_t i;
+
+		if (name == NULL) {
+			rc = -1;
+			continue;
+		}
+		for (i = 0; i < nitems(ctl_requests); i++)
+			if (strcmp(wire_type_name(ctl_requests[i].type), name) == 0)
+				break;
+		if (i == nitems(ctl_requests)) {
+			conf_report(ctx, conf_node(ctx, p->key),
+				    "\"%s\": no control request \"%s\" (status, audit, isolate, "
+				    "release, apply, playbook-approve, ...)",
+				    key->name, name);
+			rc = -1;
+			continue;
+		}
+		if (role && strcmp(role, "read") == 0) {
+			a->role[ctl_requests[i].type - NLMSG_MIN_TYPE] = ROLE_READ;
+		} else if (role && strcmp(role, "operate") == 0) {
+			a->role[ctl_requests[i].type - NLMSG_MIN_TYPE] = ROLE_OPERATE;
+		} else {
+			conf_report(ctx, val, "\"%s\": expected read or operate for %s", key->name,
+				    name);
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+static int access_two_person_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+				 void *base)
+{
+	struct ctl_access *a = base;
+	yaml_node_item_t one, *start, *top;
+	int rc = 0;
+
+	if (conf_list_items(ctx, key, v, "request", &one, &start, &top) == -1)
+		return -1;
+	for (yaml_node_item_t *it = start; it < top; it++) {
+		yaml_node_t *item = conf_node(ctx, *it);
+		const char *s = conf_scalar(item);
+		size_t i;
+
+		for (i = 0; s && i < nitems(two_person_names); i++)
+			if (strcmp(s, two_person_names[i]) == 0)
+				break;
+		if (!s || i == nitems(two_person_names)) {
+			conf_report(ctx, item,
+				    "\"%s\": expected release-all, apply-open or playbook-approve",
+				    key->name);
+			rc = -1;
+			continue;
+		}
+		a->two_person |= 1u << i;
+	}
+	return rc;
+}
+
+static const struct conf_key access_keys[] = {
+    {"read", CONF_FN, 0, 0, 0, NULL, 0, access_read_set, "a list of groups"},
+    {"operate", CONF_FN, 0, 0, 0, NULL, 0, access_operate_set, "a list of groups"},
+    {"commands", CONF_FN, 0, 0, 0, NULL, 0, access_commands_set,
+     "a mapping of requests to read or operate"},
+    {"two_person", CONF_FN, 0, 0, 0, NULL, 0, access_two_person_set,
+     "a list of release-all, apply-open, playbook-approve"},
+    {"two_person_ms", CONF_MS, offsetof(struct ctl_access, two_person_ms), 0, 0, NULL, 300000, NULL,
+     NULL},
+};
+
+static int ctl_access_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			  void *base)
+{
+	struct ctl_access *a = (struct ctl_access *)((char *)base + key->off);
+	struct conf_seen seen[nitems(access_keys)];
+
+	if (v->type != YAML_MAPPING_NODE) {
+		conf_report(ctx, v, "\"%s\": expected %s", key->name, key->expect);
+		return -1;
+	}
+	memset(seen, 0, sizeof(seen));
+	return conf_map_apply(ctx, v, access_keys, nitems(access_keys), a, seen);
+}
 
 /* A daemon's config: its table, its size, and the path in it that is
  * relative to the file. */
@@ -127,6 +326,9 @@ static int daemon_conf_load(const struct daemon_conf_kind *k, const char *path, 
 	memset(base, 0, k->size);
 	memset(seen, 0, sizeof(seen));
 	conf_defaults_set(k->keys, k->nkeys, base);
+	if (k == &ctl_kind)
+		conf_defaults_set(access_keys, nitems(access_keys),
+				  &((struct ctl_conf *)base)->access);
 	conf_ctx_init(&ctx, path, NULL, 0);
 	root = conf_doc_load(&ctx);
 	if (root != NULL) {

@@ -180,6 +180,10 @@ static const struct field ctl_pb_run_fields[] = {
     FLD(msg_ctl_pb_run, reason, WA_REASON, FK_STR, 0, .sdflt = ""),
 };
 
+static const struct field ctl_approve_fields[] = {
+    FLD(msg_ctl_approve, id, WA_COMMAND, FK_U64, F_REQUIRED),
+};
+
 static const struct field ctl_pb_approve_fields[] = {
     FLD(msg_ctl_pb_approve, stage, WA_NAME, FK_STR, 0),
 };
@@ -291,6 +295,7 @@ static const struct kind kinds[WIRE_TYPE_MAX - NLMSG_MIN_TYPE] = {
     K(WIRE_CTL_AUDIT) = KIND(ctl_audit_fields),
     K(WIRE_CTL_PB_RUN) = KIND(ctl_pb_run_fields),
     K(WIRE_CTL_PB_APPROVE) = KIND(ctl_pb_approve_fields),
+    K(WIRE_CTL_APPROVE) = KIND(ctl_approve_fields),
     K(WIRE_PLAN_HOST) = KIND(plan_host_fields),
     K(WIRE_CTL_PROGRESS) = KIND(ctl_progress_fields),
     K(WIRE_CTL_HOST) = KIND(ctl_host_fields),
@@ -595,6 +600,7 @@ CODEC(ctl_confirm, WIRE_CTL_CONFIRM)
 CODEC(ctl_audit, WIRE_CTL_AUDIT)
 CODEC(ctl_pb_run, WIRE_CTL_PB_RUN)
 CODEC(ctl_pb_approve, WIRE_CTL_PB_APPROVE)
+CODEC(ctl_approve, WIRE_CTL_APPROVE)
 CODEC(plan_host, WIRE_PLAN_HOST)
 CODEC(ctl_progress, WIRE_CTL_PROGRESS)
 CODEC(ctl_host, WIRE_CTL_HOST)

@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define CONF_MAX_ADDRS 8
 
@@ -37,6 +38,33 @@ struct agent_conf {
 /* Where hardware profiles are read from when agent.yaml names no profile_dir. */
 #define CONF_PROFILE_DIR "/etc/bulkhead/hw-profiles"
 
+#define CONF_MAX_GROUPS 8
+#define CONF_MAX_REQUESTS 64 /* control request kinds, by wire type */
+
+/* A control request's role: what the caller's groups must grant. */
+enum access_role { ROLE_DEFAULT, ROLE_READ, ROLE_OPERATE };
+
+/* What a second operator must approve (bulkheadd.yaml access.two_person). */
+enum {
+	TWO_PERSON_RELEASE_ALL = 1 << 0, /* release --all */
+	TWO_PERSON_APPLY_OPEN = 1 << 1,	 /* apply of a plan that opens traffic */
+	TWO_PERSON_PLAYBOOK_APPROVE = 1 << 2,
+};
+
+/* Who may make which control request. With no groups named, everyone who
+ * can open the socket may make every request. */
+struct ctl_access {
+	gid_t read[CONF_MAX_GROUPS], operate[CONF_MAX_GROUPS];
+	int nread, noperate;
+	unsigned char role[CONF_MAX_REQUESTS]; /* by wire type - NLMSG_MIN_TYPE */
+	unsigned two_person;		       /* TWO_PERSON_* */
+	int two_person_ms;		       /* default 300000 */
+};
+
+/* The role a request of wire type needs under a: its configured one, else
+ * read for the requests that only read, operate for the rest. */
+enum access_role ctl_request_role(const struct ctl_access *a, uint16_t type);
+
 struct ctl_conf {
 	char *listen;  /* address to bind, default "0.0.0.0" (accepts IPv4 and IPv6 literals) */
 	uint16_t port; /* default 7443 */
@@ -47,6 +75,7 @@ struct ctl_conf {
 	char *inventory;       /* path, required; relative paths are relative to the config file */
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
+	struct ctl_access access;
 };
 
 struct inv_label {

@@ -162,6 +162,11 @@ struct msg_ctl_pb_approve {
 	const char *stage; /* NULL: the one waiting */
 };
 
+/* approve: a request held for a second operator, by its number. */
+struct msg_ctl_approve {
+	uint64_t id;
+};
+
 /* One host of a plan, before its policy frames. */
 struct msg_plan_host {
 	const char *name;
@@ -191,6 +196,12 @@ struct msg_ctl_host {
 	uint32_t tampers;
 	bool hard;
 	bool with_result; /* apply_us, latency_us and persisted are in the frame */
+};
+
+/* An answer's result, besides 0 (done) and 1 (not all of it was done). */
+enum ctl_result {
+	CTL_RESULT_HELD = 3,	/* held until a second operator approves it */
+	CTL_RESULT_DENIED = 77, /* the caller's role does not allow the request */
 };
 
 /* The last frame of every answer. */
@@ -260,6 +271,7 @@ MSG_CODEC(ctl_confirm)
 MSG_CODEC(ctl_audit)
 MSG_CODEC(ctl_pb_run)
 MSG_CODEC(ctl_pb_approve)
+MSG_CODEC(ctl_approve)
 MSG_CODEC(plan_host)
 MSG_CODEC(ctl_progress)
 MSG_CODEC(ctl_host)
@@ -292,6 +304,7 @@ union msg {
 	struct msg_ctl_audit ctl_audit;
 	struct msg_ctl_pb_run ctl_pb_run;
 	struct msg_ctl_pb_approve ctl_pb_approve;
+	struct msg_ctl_approve ctl_approve;
 	struct msg_plan_host plan_host;
 	struct msg_ctl_progress ctl_progress;
 	struct msg_ctl_host ctl_host;

@@ -64,6 +64,7 @@ enum wire_type {
 	 * acked by WIRE_ACK: STATUS EPOCH (the ports') PORT_STATE PORT_NAME...
 	 * RESULT APPLY_US [ERROR]. Only a linux-switch agent takes it. */
 	WIRE_PORT_SET,
+	WIRE_CTL_APPROVE, /* CLI: COMMAND (a request held for a second operator) */
 	WIRE_TYPE_MAX
 };
 

@@ -1,4 +1,5 @@
-/* The controller's command bookkeeping (controller/command.c) without
+/* The controller's command bookkeeping (controller/command.c) and the
+ * control socket's roles and two-person rule (controller/access.c), without
  * sockets: the agents' sessions and the CLI's connection are stand-ins
  * that record what they are given; the store is a real SQLite file. */
 #include <errno.h>
@@ -33,6 +34,10 @@ struct client {
 	char errors[8][128];
 	struct msg_ctl_end end;
 	int ended;
+	uid_t uid;
+	enum access_role role;
+	int approvals; /* playbook approvals made in its name */
+	char approver[256];
 };
 
 int peer_send_mode(struct peer *p, uint64_t epoch, enum bulkhead_mode mode, const char *hash,
@@ -98,6 +103,28 @@ void client_end(struct client *cl, uint32_t result, const char *err)
 	client_finish(cl);
 }
 
+uid_t client_uid(const struct client *cl)
+{
+	return cl->uid;
+}
+
+pid_t client_pid(const struct client *cl)
+{
+	return 100 + (pid_t)cl->uid;
+}
+
+enum access_role client_role(const struct client *cl)
+{
+	return cl->role;
+}
+
+void playbook_approve_as(struct ctl *c, struct client *cl, const char *stage, const char *actor)
+{
+	cl->approvals++;
+	snprintf(cl->approver, sizeof(cl->approver), "%s", actor);
+	client_end(cl, 0, NULL);
+}
+
 /* --- the controller around the commands --- */
 
 struct env {
@@ -139,6 +166,7 @@ static int teardown(void **state)
 	char cmd[160];
 
 	command_free_all(&e->c);
+	access_free_all(&e->c);
 	store_close(e->c.store);
 	event_base_free(e->c.base);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
@@ -350,10 +378,125 @@ static void test_client_gone(void **state)
 	assert_int_equal(audited(e, "", "done"), 1);
 }
 
+/* --- roles and the two-person rule (access.c) --- */
+
+/* Groups decide the role; root always operates; with no groups named,
+ * everyone who reaches the socket does. */
+static void test_roles(void **state)
+{
+	struct ctl_access a = {.read = {4001}, .nread = 1, .operate = {4002}, .noperate = 1};
+	struct ctl_access open = {0};
+	const gid_t reader[] = {4101, 4001}, op[] = {4102, 27, 4002}, none[] = {4103};
+
+	(void)state;
+	assert_int_equal(access_role_of(&a, 4101, reader, 2), ROLE_READ);
+	assert_int_equal(access_role_of(&a, 4102, op, 3), ROLE_OPERATE);
+	assert_int_equal(access_role_of(&a, 4103, none, 1), ROLE_DEFAULT);
+	assert_int_equal(access_role_of(&a, 0, none, 1), ROLE_OPERATE);
+	assert_int_equal(access_role_of(&open, 4103, none, 1), ROLE_OPERATE);
+	assert_int_equal(ctl_request_role(&a, WIRE_CTL_STATUS), ROLE_READ);
+	assert_int_equal(ctl_request_role(&a, WIRE_CTL_AUDIT), ROLE_READ);
+	assert_int_equal(ctl_request_role(&a, WIRE_CTL_ISOLATE), ROLE_OPERATE);
+	a.role[WIRE_CTL_AUDIT - NLMSG_MIN_TYPE] = ROLE_OPERATE;
+	assert_int_equal(ctl_request_role(&a, WIRE_CTL_AUDIT), ROLE_OPERATE);
+}
+
+/* A reader asking for an isolation is refused, and the refusal audited. */
+static void test_role_refused(void **state)
+{
+	struct env *e = *state;
+
+	e->c.conf.access.nread = 1;
+	e->cl.uid = 4101;
+	e->cl.role = ROLE_READ;
+	assert_int_equal(access_check(&e->c, &e->cl, WIRE_CTL_STATUS), 0);
+	assert_false(e->cl.ended);
+	assert_int_equal(access_check(&e->c, &e->cl, WIRE_CTL_ISOLATE), -1);
+	assert_true(e->cl.ended);
+	assert_int_equal(e->cl.end.result, CTL_RESULT_DENIED);
+	assert_int_equal(audited(e, "", "refused"), 1);
+}
+
+/* release of every host waits for a second user; the one who asked cannot
+ * approve it; isolation never waits. */
+static void test_two_person_release(void **state)
+{
+	struct env *e = *state;
+	struct client second = {.uid = 4102, .role = ROLE_OPERATE};
+	uint64_t id;
+
+	e->c.conf.access.two_person = TWO_PERSON_RELEASE_ALL;
+	e->c.conf.access.two_person_ms = 60000;
+	e->cl.uid = 4101;
+	start(e, ACTION_ISOLATE, MODE_ISOLATED, 0, 10000);
+	assert_int_equal(e->peers[0].modes, 1);
+	command_free_all(&e->c);
+
+	memset(&e->cl, 0, sizeof(e->cl));
+	e->cl.uid = 4101;
+	start(e, ACTION_RELEASE, MODE_OPEN, 0, 10000);
+	assert_true(e->cl.ended);
+	assert_int_equal(e->cl.end.result, CTL_RESULT_HELD);
+	assert_int_equal(e->peers[0].modes, 1); /* nothing sent */
+	assert_int_equal(audited(e, "", "held"), 1);
+	id = e->c.hold_seq;
+
+	memset(&e->cl, 0, sizeof(e->cl));
+	e->cl.uid = 4101;
+	access_approve(&e->c, &e->cl, id);
+	assert_int_equal(e->cl.end.result, CTL_RESULT_DENIED);
+	assert_int_equal(e->peers[0].modes, 1);
+
+	access_approve(&e->c, &second, id);
+	assert_int_equal(e->peers[0].modes, 2);
+	assert_int_equal(e->peers[0].mode, MODE_OPEN);
+	assert_int_equal(audited(e, "", "approved"), 1);
+	/* Approved once: a second approval finds nothing. */
+	memset(&second.end, 0, sizeof(second.end));
+	command_free_all(&e->c);
+	access_approve(&e->c, &second, id);
+	assert_int_equal(second.end.result, 1);
+	assert_int_equal(e->peers[0].modes, 2);
+}
+
+/* A hold runs out: approving it later does nothing. A playbook approval
+ * held and approved runs in both names. */
+static void test_two_person_expiry_and_playbook(void **state)
+{
+	struct env *e = *state;
+	struct client second = {.uid = 4102, .role = ROLE_OPERATE};
+
+	e->c.conf.access.two_person = TWO_PERSON_RELEASE_ALL | TWO_PERSON_PLAYBOOK_APPROVE;
+	e->c.conf.access.two_person_ms = 1;
+	e->cl.uid = 4101;
+	start(e, ACTION_RELEASE, MODE_OPEN, 0, 10000);
+	assert_int_equal(e->cl.end.result, CTL_RESULT_HELD);
+	usleep(5000);
+	access_approve(&e->c, &second, e->c.hold_seq);
+	assert_int_equal(second.end.result, 1);
+	assert_int_equal(e->peers[0].modes, 0);
+	assert_int_equal(audited(e, "", "expired"), 1);
+
+	e->c.conf.access.two_person_ms = 60000;
+	memset(&e->cl, 0, sizeof(e->cl));
+	e->cl.uid = 4101;
+	assert_int_equal(access_hold_pb_approve(&e->c, &e->cl, "wave1"), 1);
+	assert_int_equal(e->cl.end.result, CTL_RESULT_HELD);
+	memset(&second, 0, sizeof(second));
+	second.uid = 4102;
+	access_approve(&e->c, &second, e->c.hold_seq);
+	assert_int_equal(second.approvals, 1);
+	assert_non_null(strstr(second.approver, "approved by"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_isolate, setup, teardown),
+	    cmocka_unit_test(test_roles),
+	    cmocka_unit_test_setup_teardown(test_role_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_person_release, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_person_expiry_and_playbook, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_isolate_stored_after_frames, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_release_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_manual, setup, teardown),

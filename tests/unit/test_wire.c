@@ -217,12 +217,11 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roundtrip),	 cmocka_unit_test(test_repeated_hosts),
-	    cmocka_unit_test(test_truncated),	 cmocka_unit_test(test_truncated_attribute),
-	    cmocka_unit_test(test_unaligned_length),
-	    cmocka_unit_test(test_oversized),	 cmocka_unit_test(test_wrong_version),
-	    cmocka_unit_test(test_unknown_type), cmocka_unit_test(test_bad_attributes),
-	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_roundtrip),	     cmocka_unit_test(test_repeated_hosts),
+	    cmocka_unit_test(test_truncated),	     cmocka_unit_test(test_truncated_attribute),
+	    cmocka_unit_test(test_unaligned_length), cmocka_unit_test(test_oversized),
+	    cmocka_unit_test(test_wrong_version),    cmocka_unit_test(test_unknown_type),
+	    cmocka_unit_test(test_bad_attributes),   cmocka_unit_test(test_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
