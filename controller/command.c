@@ -45,10 +45,13 @@ struct command {
 	uint64_t last_progress_us;
 	struct target *slowest;
 	struct event *timeout_ev;
-	struct event *store_ev; /* an isolation's record, written after its frames */
-	struct host **stored;	/* the hosts that record is about */
-	char actor[400];	/* who gave the command, for the audit log */
-	int fallback;		/* the switch-port fallback is under way */
+	struct event *store_ev;	 /* an isolation's record, written after its frames */
+	struct event *record_ev; /* the results, written after the answer */
+	int finished;		 /* answered; only its record is left to write */
+	uint64_t elapsed_us;
+	struct host **stored; /* the hosts that record is about */
+	char actor[400];      /* who gave the command, for the audit log */
+	int fallback;	      /* the switch-port fallback is under way */
 };
 
 #define FALLBACK_WAIT_MS 3000
@@ -71,6 +74,8 @@ static void command_free(struct command *cmd)
 		event_free(cmd->timeout_ev);
 	if (cmd->store_ev)
 		event_free(cmd->store_ev);
+	if (cmd->record_ev)
+		event_free(cmd->record_ev);
 	free(cmd->stored);
 	free(cmd);
 }
@@ -138,6 +143,30 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 
 static void command_started(struct command *cmd);
 
+/* A timer due at once, for what must wait until the frames queued so far
+ * are written: they leave when the loop next polls, and a pass runs its
+ * sockets' callbacks before its timers. */
+static struct event *command_after_writes(struct command *cmd, event_callback_fn cb)
+{
+	struct timeval now = {0, 0};
+	struct event *ev = evtimer_new(cmd->ctl->base, cb, cmd);
+
+	if (!ev)
+		fatal("out of memory");
+	evtimer_add(ev, &now);
+	return ev;
+}
+
+static void command_record_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct command *cmd = arg;
+
+	(void)fd;
+	(void)what;
+	command_record(cmd, cmd->elapsed_us);
+	command_free(cmd);
+}
+
 static void command_finish(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
@@ -181,8 +210,10 @@ static void command_finish(struct command *cmd)
 		client_send(cmd->client, buf, msg_ctl_end_encode(buf, 0, &m));
 		client_finish(cmd->client);
 	}
-	command_record(cmd, elapsed_us);
-	command_free(cmd);
+	/* The answer leaves before the record is written. */
+	cmd->finished = 1;
+	cmd->elapsed_us = elapsed_us;
+	cmd->record_ev = command_after_writes(cmd, command_record_cb);
 }
 
 /* ok: the target counts as done as commanded. */
@@ -448,16 +479,10 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
 		 cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
 	if (isolate) {
-		/* The frames leave when the loop next polls; the record's
-		 * timer is due at once, but a pass runs its sockets' callbacks
-		 * before its timers. A command that ends first writes it then. */
-		struct timeval now = {0, 0};
-
+		/* Stored once the frames are out; a command that ends first
+		 * stores it then. */
 		cmd->stored = hosts;
-		cmd->store_ev = evtimer_new(c->base, command_store_cb, cmd);
-		if (!cmd->store_ev)
-			fatal("out of memory");
-		evtimer_add(cmd->store_ev, &now);
+		cmd->store_ev = command_after_writes(cmd, command_store_cb);
 	} else {
 		free(hosts);
 		command_started_row(cmd);
@@ -526,6 +551,8 @@ void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, uint32_t r
 
 	for (cmd = c->commands; cmd; cmd = next) {
 		next = cmd->next;
+		if (cmd->finished)
+			continue;
 		for (int i = 0; i < cmd->ntargets; i++) {
 			struct target *t = &cmd->targets[i];
 			char why[256];
@@ -559,7 +586,7 @@ void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, const struc
 		struct target *t = command_target_pending(cmd, h);
 
 		next = cmd->next;
-		if (!t)
+		if (!t || cmd->finished)
 			continue;
 		if (k->apply_us)
 			t->apply_us = k->apply_us;
@@ -585,6 +612,14 @@ void command_client_gone(struct ctl *c, struct client *cl)
 
 void command_free_all(struct ctl *c)
 {
-	while (c->commands)
-		command_free(c->commands);
+	while (c->commands) {
+		struct command *cmd = c->commands;
+
+		/* Sent or answered, but not yet stored: stored now. */
+		if (cmd->stored)
+			command_started(cmd);
+		if (cmd->finished)
+			command_record(cmd, cmd->elapsed_us);
+		command_free(cmd);
+	}
 }
