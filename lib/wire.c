@@ -235,7 +235,8 @@ int wire_frame_peek_len(const void *buf, size_t avail)
 	if (avail < sizeof(len))
 		return 0;
 	memcpy(&len, buf, sizeof(len));
-	if (len < WIRE_HDRLEN || len > WIRE_MAX_FRAME)
+	/* Every frame is built of 4-byte aligned parts: any other length is not ours. */
+	if (len < WIRE_HDRLEN || len > WIRE_MAX_FRAME || len % MNL_ALIGNTO != 0)
 		return -1;
 	return (int)len;
 }
@@ -287,6 +288,10 @@ int wire_frame_decode(const void *buf, size_t len, struct wire_frame *f, const c
 	}
 	if (nlh->nlmsg_len != len) {
 		*err = nlh->nlmsg_len > len ? "truncated frame" : "frame length mismatch";
+		return -1;
+	}
+	if (len % MNL_ALIGNTO != 0) {
+		*err = "frame length not a multiple of 4";
 		return -1;
 	}
 	wh = mnl_nlmsg_get_payload(nlh);
