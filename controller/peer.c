@@ -19,10 +19,12 @@
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
+#include "admit.h"
 #include "audit.h"
 #include "controller.h"
 
-static const struct timeval handshake_timeout = {10, 0};
+/* A handshake not finished in this time ends, however slowly its bytes trickle. */
+#define PEER_HANDSHAKE_MS 10000
 
 /* A session may send this many frames in a second, and no more: an agent
  * sends one heartbeat a second, and acks, alerts and check results as it
@@ -41,6 +43,7 @@ struct peer {
 	uint64_t last_rx_ms;
 	uint32_t seq;
 	struct event *hb_ev;
+	struct admit_slot *slot; /* while the TLS handshake is under way */
 	uint64_t budget_start_ms; /* the second the frame budget counts in */
 	int budget_frames;
 	int violation; /* closed for breaking the protocol: audited as that */
@@ -75,9 +78,10 @@ static void peer_free(struct peer *ac, const char *why)
 		h->peer = NULL;
 		/* Its commands stay pending: back before their deadline, it gets
 		 * them on hello and can still confirm. */
-	} else if (!h) {
+	} else if (!h && admit_log_ok(ac->ctl->admit)) {
 		log_warn("agent %s: %s", ac->peer, why);
 	}
+	admit_release(ac->slot);
 	if (ac->hb_ev)
 		event_free(ac->hb_ev);
 	if (h)
@@ -408,6 +412,12 @@ static void peer_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	peer_send(ac, buf, msg_empty_encode(buf, ++ac->seq, WIRE_HEARTBEAT));
 }
 
+/* A half-open session's time is up, or its place is needed. */
+static void peer_expire(void *owner, const char *why)
+{
+	peer_free(owner, why);
+}
+
 /* The handshake verified the chain; the certificate's name must be an inventory host. */
 static int peer_admit(struct peer *ac)
 {
@@ -431,7 +441,6 @@ static int peer_admit(struct peer *ac)
 			 h->peer->peer);
 		peer_free(h->peer, "replaced by a new session");
 	}
-	bufferevent_set_timeouts(ac->bev, NULL, NULL);
 	ac->host = h;
 	h->peer = ac;
 	ac->last_rx_ms = clock_wall_ms();
@@ -450,6 +459,8 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	unsigned long e;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		admit_release(ac->slot);
+		ac->slot = NULL;
 		if (peer_admit(ac) < 0)
 			peer_free(ac, "refused");
 		return;
@@ -457,7 +468,7 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	e = bufferevent_get_openssl_error(bev);
 	tls_close_reason(e, what & BEV_EVENT_EOF, what & BEV_EVENT_TIMEOUT, EVUTIL_SOCKET_ERROR(),
 			 "agent", why, sizeof(why));
-	if (e && !ac->host)
+	if (e && !ac->host && admit_log_ok(ac->ctl->admit))
 		log_warn("refused agent %s: TLS handshake failed: %s", ac->peer, why);
 	if (ac->host && (what & BEV_EVENT_EOF) &&
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
@@ -474,9 +485,17 @@ static void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
 {
 	struct ctl *c = arg;
 	struct peer *ac = xcalloc(1, sizeof(*ac));
-	SSL *ssl = SSL_new(c->ssl_ctx);
 	char addr[INET6_ADDRSTRLEN] = "?";
+	SSL *ssl;
 
+	/* Over a half-open limit: closed before any TLS state exists. */
+	ac->slot = admit_take(c->admit, sa, ac);
+	if (!ac->slot) {
+		evutil_closesocket(fd);
+		free(ac);
+		return;
+	}
+	ssl = SSL_new(c->ssl_ctx);
 	if (!ssl)
 		fatal("SSL_new failed");
 	if (sa->sa_family == AF_INET)
@@ -490,8 +509,6 @@ static void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
 	if (!ac->bev)
 		fatal("bufferevent_openssl_socket_new failed");
 	bufferevent_setcb(ac->bev, peer_read_cb, NULL, peer_event_cb, ac);
-	/* A peer that never finishes its handshake does not hold a slot for long. */
-	bufferevent_set_timeouts(ac->bev, &handshake_timeout, NULL);
 	bufferevent_enable(ac->bev, EV_READ | EV_WRITE);
 }
 
@@ -506,6 +523,8 @@ int peers_listen(struct ctl *c)
 	/* Every session's heartbeat has the same interval: one queue for all,
 	 * O(1) to re-arm, where a heap of 30,000 timers is O(log n). */
 	c->hb_tv = event_base_init_common_timeout(c->base, &hb);
+	c->admit = admit_new(c->base, c->conf.handshake_max, c->conf.handshake_per_source,
+			     PEER_HANDSHAKE_MS, peer_expire);
 	if (conf_addr_parse(c->conf.listen, &la) < 0) {
 		log_err("listen address \"%s\" is not an IP address", c->conf.listen);
 		return -1;
@@ -551,4 +570,6 @@ void peers_close(struct ctl *c)
 			peer_free(c->hosts[i].peer, "controller shutting down");
 	if (c->peer_listener)
 		evconnlistener_free(c->peer_listener);
+	admit_free(c->admit); /* the sessions still in their handshake */
+	c->admit = NULL;
 }

@@ -20,6 +20,7 @@
 
 #define CONF_FILE_MAX (1024 * 1024) /* configs are small; refuse anything silly */
 #define CONF_MS_MAX 3600000
+#define CONF_COUNT_MAX 1000000
 
 /* --- problems --- */
 
@@ -366,6 +367,7 @@ static const char *conf_key_expect(const struct conf_key *key, char *buf, size_t
 	case CONF_ADDR: return "an IPv4 or IPv6 address";
 	case CONF_PORT: return "an integer 1..65535";
 	case CONF_MS: snprintf(buf, size, "an integer 1..%d", CONF_MS_MAX); return buf;
+	case CONF_COUNT: snprintf(buf, size, "an integer 1..%d", CONF_COUNT_MAX); return buf;
 	case CONF_ADDRS: return "a list of IPv4 or IPv6 addresses";
 	case CONF_LABELS: return "a mapping of strings";
 	case CONF_FN: return key->expect;
@@ -597,6 +599,7 @@ static int conf_value_set(struct conf_ctx *ctx, const struct conf_key *key, yaml
 		*port = (uint16_t)n;
 		return 0;
 	case CONF_MS: return conf_int_get(ctx, key, v, 1, CONF_MS_MAX, field);
+	case CONF_COUNT: return conf_int_get(ctx, key, v, 1, CONF_COUNT_MAX, field);
 	case CONF_ADDRS: return conf_addrs_set(ctx, key, v, field, count);
 	case CONF_LABELS: return conf_labels_set(ctx, key, v, field, count);
 	case CONF_FN: return key->fn(ctx, key, v, base);
@@ -645,7 +648,8 @@ void conf_defaults_set(const struct conf_key *keys, size_t nkeys, void *base)
 			uint16_t *port = conf_field(&keys[i], base);
 
 			*port = (uint16_t)keys[i].defn;
-		} else if (keys[i].type == CONF_MS && keys[i].defn != 0) {
+		} else if ((keys[i].type == CONF_MS || keys[i].type == CONF_COUNT) &&
+			   keys[i].defn != 0) {
 			int *ms = conf_field(&keys[i], base);
 
 			*ms = keys[i].defn;

@@ -47,6 +47,9 @@ struct ctl_conf {
 	char *inventory;       /* path, required; relative paths are relative to the config file */
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
+	/* agent sessions still in their TLS handshake: in all, and from one address */
+	int handshake_max;	  /* default 4096 */
+	int handshake_per_source; /* default 16 */
 };
 
 struct inv_label {
