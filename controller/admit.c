@@ -103,14 +103,15 @@ static void admit_log_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (w->refused_source || w->refused_global || w->evicted || w->expired || w->unlogged)
-		log_warn("agent handshakes in the last %d s: %" PRIu64 " connections closed at once "
-			 "(%" PRIu64 " over handshake_per_source %d, %" PRIu64
-			 " over handshake_max %d), %" PRIu64 " dropped for a newer source, %" PRIu64
-			 " not finished in time, %" PRIu64 " failures not logged; busiest source %s "
-			 "(%d half-open)",
-			 ADMIT_LOG_WINDOW_MS / 1000, w->refused_source + w->refused_global,
-			 w->refused_source, a->per_source, w->refused_global, a->max, w->evicted,
-			 w->expired, w->unlogged, w->worst[0] ? w->worst : "-", w->worst_n);
+		log_warn(
+		    "agent handshakes in the last %d s: %" PRIu64 " connections closed at once "
+		    "(%" PRIu64 " over handshake_per_source %d, %" PRIu64
+		    " over handshake_max %d), %" PRIu64 " dropped for a newer source, %" PRIu64
+		    " not finished in time, %" PRIu64 " failures not logged; busiest source %s "
+		    "(%d half-open)",
+		    ADMIT_LOG_WINDOW_MS / 1000, w->refused_source + w->refused_global,
+		    w->refused_source, a->per_source, w->refused_global, a->max, w->evicted,
+		    w->expired, w->unlogged, w->worst[0] ? w->worst : "-", w->worst_n);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -134,8 +135,9 @@ static void admit_refused(struct admit *a, const uint8_t key[16], int n, uint64_
 	}
 	if (first) /* the first of a window is told at once; the rest in the summary */
 		log_warn("agent %s: connection closed at once: %s (%d half-open handshakes)",
-			 a->w.worst, counter == &a->w.refused_source ? "handshake_per_source reached"
-								      : "handshake_max reached",
+			 a->w.worst,
+			 counter == &a->w.refused_source ? "handshake_per_source reached"
+							 : "handshake_max reached",
 			 counter == &a->w.refused_source ? n : a->n);
 	admit_window_open(a);
 }

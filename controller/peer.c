@@ -43,7 +43,7 @@ struct peer {
 	uint64_t last_rx_ms;
 	uint32_t seq;
 	struct event *hb_ev;
-	struct admit_slot *slot; /* while the TLS handshake is under way */
+	struct admit_slot *slot;  /* while the TLS handshake is under way */
 	uint64_t budget_start_ms; /* the second the frame budget counts in */
 	int budget_frames;
 	int violation; /* closed for breaking the protocol: audited as that */

@@ -49,8 +49,8 @@ static const struct conf_key ctl_keys[] = {
     {"heartbeat_ms", CONF_MS, offsetof(struct ctl_conf, heartbeat_ms), 0, 0, NULL, 1000, NULL,
      NULL},
     {"dead_ms", CONF_MS, offsetof(struct ctl_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
-    {"handshake_max", CONF_COUNT, offsetof(struct ctl_conf, handshake_max), 0, 0, NULL, 4096,
-     NULL, NULL},
+    {"handshake_max", CONF_COUNT, offsetof(struct ctl_conf, handshake_max), 0, 0, NULL, 4096, NULL,
+     NULL},
     {"handshake_per_source", CONF_COUNT, offsetof(struct ctl_conf, handshake_per_source), 0, 0,
      NULL, 16, NULL, NULL},
 };

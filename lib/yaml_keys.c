@@ -23,7 +23,7 @@
 #define CONF_COUNT_MAX 1000000
 /* Limits on what any file may hold, checked before the document is built,
  * so that no input costs more than its size in memory and time. */
-#define CONF_DEPTH_MAX 64	   /* mappings and sequences within each other */
+#define CONF_DEPTH_MAX 64	    /* mappings and sequences within each other */
 #define CONF_SCALAR_MAX (64 * 1024) /* bytes in one value or key */
 
 /* --- problems --- */
@@ -199,9 +199,10 @@ static int conf_doc_scan(struct conf_ctx *ctx, size_t len)
 		switch (ev.type) {
 		case YAML_STREAM_END_EVENT: done = 1; break;
 		case YAML_ALIAS_EVENT:
-			conf_report_at(ctx, &ev.start_mark,
-				       "alias *%.64s: YAML aliases are not accepted, write the value out",
-				       (const char *)ev.data.alias.anchor);
+			conf_report_at(
+			    ctx, &ev.start_mark,
+			    "alias *%.64s: YAML aliases are not accepted, write the value out",
+			    (const char *)ev.data.alias.anchor);
 			rc = -1;
 			break;
 		case YAML_SEQUENCE_START_EVENT:

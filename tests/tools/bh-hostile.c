@@ -68,7 +68,8 @@ static void sess_close(struct sess *s)
 static int sess_open(SSL_CTX *ctx, struct sess *s)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct msg_hello h = {.name = name, .mode = MODE_OPEN, .hash = "", .software = "bh-hostile"};
+	struct msg_hello h = {
+	    .name = name, .mode = MODE_OPEN, .hash = "", .software = "bh-hostile"};
 	uint64_t deadline = clock_mono_ms() + 5000;
 	int rc, len;
 

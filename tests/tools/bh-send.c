@@ -237,7 +237,8 @@ static int hex_decode(const char *hex, char *out, size_t len)
 	for (size_t i = 0; i < n / 2; i++) {
 		unsigned v;
 
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", hex[2 * i]) ||
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", hex[2 * i]) ||
 		    !strchr("0123456789abcdefABCDEF", hex[2 * i + 1]))
 			return -1;
 		out[i] = (char)v;
