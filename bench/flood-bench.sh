@@ -67,5 +67,5 @@ echo "build: $BH_BUILD; $N hosts; $RUNS runs each"
 echo "flood: $FLOOD connections from h01 that never finish TLS${TRICKLE:+ (a byte a second)}; $held sessions established at bulkheadd (agents included) 3 s in"
 echo "isolate --all, command to exit: median $q ms without the flood, $f ms with it"
 echo "isolate --all, controller fan-out (elapsed_ms): median $qf ms without, $ff ms with"
-awk -v q="$q" -v f="$f" 'BEGIN { printf "ratio (with / without): %.2f\n", q > 0 ? f / q : 0 }'
+awk -v q="$q" -v f="$f" 'BEGIN { printf "ratio (with / without): %.2f\n", (q > 0 ? f / q : 0) }'
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
