@@ -16,6 +16,7 @@
 #include "store.h"
 
 struct peer;
+struct admit;
 struct client;
 struct command;
 struct command_opts;
@@ -59,6 +60,7 @@ struct ctl {
 	struct event_base *base;
 	SSL_CTX *ssl_ctx;
 	struct evconnlistener *peer_listener;
+	struct admit *admit; /* the agent sessions still in their handshake */
 	struct evconnlistener *control_listener;
 	struct event *flush_ev;
 	struct store *store;

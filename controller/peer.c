@@ -19,10 +19,20 @@
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
+#include "admit.h"
 #include "audit.h"
 #include "controller.h"
 
-static const struct timeval handshake_timeout = {10, 0};
+/* A handshake not finished in this time ends, however slowly its bytes trickle. */
+#define PEER_HANDSHAKE_MS 10000
+
+/* A session may send this many frames in a second, and no more: an agent
+ * sends one heartbeat a second, and acks, alerts and check results as it
+ * is asked. A peer over the budget floods the loop that every other
+ * session shares, and is closed as a protocol violation. */
+#define PEER_FRAMES_PER_S 1000
+#define PEER_STR_(x) #x
+#define PEER_STR(x) PEER_STR_(x)
 
 struct peer {
 	struct ctl *ctl;
@@ -33,6 +43,10 @@ struct peer {
 	uint64_t last_rx_ms;
 	uint32_t seq;
 	struct event *hb_ev;
+	struct admit_slot *slot;  /* while the TLS handshake is under way */
+	uint64_t budget_start_ms; /* the second the frame budget counts in */
+	int budget_frames;
+	int violation; /* closed for breaking the protocol: audited as that */
 };
 
 /* What a host reported or did on its own, in the audit log. */
@@ -59,19 +73,33 @@ static void peer_free(struct peer *ac, const char *why)
 
 	if (h && h->peer == ac) {
 		log_warn("%s (%s): session closed: %s", h->name, ac->peer, why);
-		peer_audit(ac, "session lost", mode_name(h->mode), "%s", why);
+		if (!ac->violation)
+			peer_audit(ac, "session lost", mode_name(h->mode), "%s", why);
 		h->peer = NULL;
 		/* Its commands stay pending: back before their deadline, it gets
 		 * them on hello and can still confirm. */
-	} else if (!h) {
+	} else if (!h && admit_log_ok(ac->ctl->admit)) {
 		log_warn("agent %s: %s", ac->peer, why);
 	}
+	admit_release(ac->slot);
 	if (ac->hb_ev)
 		event_free(ac->hb_ev);
 	if (h)
 		SSL_shutdown(bufferevent_openssl_get_ssl(ac->bev)); /* close_notify */
 	bufferevent_free(ac->bev);
 	free(ac);
+}
+
+/* The agent broke the protocol: that session alone closes, and the audit
+ * log says why. Commands in flight for other hosts go on. */
+static void peer_violation(struct peer *ac, const char *why)
+{
+	if (ac->host && ac->host->peer == ac) {
+		ac->violation = 1;
+		peer_audit(ac, "protocol violation", mode_name(ac->host->mode),
+			   "session closed: %s", why);
+	}
+	peer_free(ac, why);
 }
 
 static int peer_send(struct peer *ac, const void *frame, int len)
@@ -286,12 +314,43 @@ static void peer_alert(struct peer *ac, const struct msg_alert *m)
 	peer_audit(ac, action, mode_name(ac->host->mode), "%s", m->text);
 }
 
+/* An ack answers a frame of this session, under an epoch this controller
+ * issued (or an agent reported): anything else is made up. */
+static int peer_ack_check(struct peer *ac, uint32_t seq, const struct msg_ack *k, const char **why)
+{
+	if (seq > ac->seq) {
+		*why = "ack for a frame that was never sent";
+		return -1;
+	}
+	if (k->epoch > store_epoch_current(ac->ctl->store)) {
+		*why = "ack for an epoch that was never issued";
+		return -1;
+	}
+	return 0;
+}
+
+/* Frames this second, within PEER_FRAMES_PER_S; -1 once over. */
+static int peer_budget_spend(struct peer *ac)
+{
+	uint64_t now = clock_mono_ms();
+
+	if (now - ac->budget_start_ms >= 1000) {
+		ac->budget_start_ms = now;
+		ac->budget_frames = 0;
+	}
+	return ++ac->budget_frames > PEER_FRAMES_PER_S ? -1 : 0;
+}
+
 /* One frame, decoded by its kind; -1 when the session must close (with
  * *why): a frame that does not decode, or does not belong. */
 static int peer_frame(struct peer *ac, const struct wire_frame *f, const char **why)
 {
 	union msg m;
 
+	if (peer_budget_spend(ac) < 0) {
+		*why = "frame flood: more than " PEER_STR(PEER_FRAMES_PER_S) " frames in a second";
+		return -1;
+	}
 	if (msg_decode(f, &m, why) < 0)
 		return -1;
 	*why = "unexpected frame";
@@ -305,7 +364,11 @@ static int peer_frame(struct peer *ac, const struct wire_frame *f, const char **
 		return 0;
 	case WIRE_ALERT: peer_alert(ac, &m.alert); return 0;
 	case WIRE_CHECK_RESULT: playbook_check_result(ac->ctl, ac->host, &m.check_result); return 0;
-	case WIRE_ACK: peer_ack(ac, f->nlh->nlmsg_seq, &m.ack); return 0;
+	case WIRE_ACK:
+		if (peer_ack_check(ac, f->nlh->nlmsg_seq, &m.ack, why) < 0)
+			return -1;
+		peer_ack(ac, f->nlh->nlmsg_seq, &m.ack);
+		return 0;
 	default: return -1;
 	}
 }
@@ -318,7 +381,7 @@ static int peer_frame_cb(const void *frame, size_t len, const struct wire_frame 
 	ac->last_rx_ms = clock_wall_ms();
 	ac->host->last_seen_ms = ac->last_rx_ms;
 	if (peer_frame(ac, f, &err) < 0) {
-		peer_free(ac, err);
+		peer_violation(ac, err);
 		return 1;
 	}
 	return 0;
@@ -330,7 +393,7 @@ static void peer_read_cb(struct bufferevent *bev, void *arg)
 	const char *err;
 
 	if (wire_frames_read(bufferevent_get_input(bev), peer_frame_cb, ac, &err) < 0)
-		peer_free(ac, err);
+		peer_violation(ac, err);
 }
 
 static void peer_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
@@ -339,10 +402,20 @@ static void peer_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	struct peer *ac = arg;
 
 	if (clock_wall_ms() - ac->last_rx_ms > (uint64_t)ac->ctl->conf.dead_ms) {
-		peer_free(ac, "agent silent past the heartbeat timeout");
+		/* Part of a frame and then nothing: a stall, not a lost host. */
+		if (evbuffer_get_length(bufferevent_get_input(ac->bev)) > 0)
+			peer_violation(ac, "stalled in the middle of a frame");
+		else
+			peer_free(ac, "agent silent past the heartbeat timeout");
 		return;
 	}
 	peer_send(ac, buf, msg_empty_encode(buf, ++ac->seq, WIRE_HEARTBEAT));
+}
+
+/* A half-open session's time is up, or its place is needed. */
+static void peer_expire(void *owner, const char *why)
+{
+	peer_free(owner, why);
 }
 
 /* The handshake verified the chain; the certificate's name must be an inventory host. */
@@ -368,7 +441,6 @@ static int peer_admit(struct peer *ac)
 			 h->peer->peer);
 		peer_free(h->peer, "replaced by a new session");
 	}
-	bufferevent_set_timeouts(ac->bev, NULL, NULL);
 	ac->host = h;
 	h->peer = ac;
 	ac->last_rx_ms = clock_wall_ms();
@@ -387,6 +459,8 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	unsigned long e;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		admit_release(ac->slot);
+		ac->slot = NULL;
 		if (peer_admit(ac) < 0)
 			peer_free(ac, "refused");
 		return;
@@ -394,8 +468,15 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	e = bufferevent_get_openssl_error(bev);
 	tls_close_reason(e, what & BEV_EVENT_EOF, what & BEV_EVENT_TIMEOUT, EVUTIL_SOCKET_ERROR(),
 			 "agent", why, sizeof(why));
-	if (e && !ac->host)
+	if (e && !ac->host && admit_log_ok(ac->ctl->admit))
 		log_warn("refused agent %s: TLS handshake failed: %s", ac->peer, why);
+	if (ac->host && (what & BEV_EVENT_EOF) &&
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+		snprintf(why, sizeof(why), "closed in the middle of a frame (%zu bytes of it sent)",
+			 evbuffer_get_length(bufferevent_get_input(bev)));
+		peer_violation(ac, why);
+		return;
+	}
 	peer_free(ac, why);
 }
 
@@ -404,9 +485,17 @@ static void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
 {
 	struct ctl *c = arg;
 	struct peer *ac = xcalloc(1, sizeof(*ac));
-	SSL *ssl = SSL_new(c->ssl_ctx);
 	char addr[INET6_ADDRSTRLEN] = "?";
+	SSL *ssl;
 
+	/* Over a half-open limit: closed before any TLS state exists. */
+	ac->slot = admit_take(c->admit, sa, ac);
+	if (!ac->slot) {
+		evutil_closesocket(fd);
+		free(ac);
+		return;
+	}
+	ssl = SSL_new(c->ssl_ctx);
 	if (!ssl)
 		fatal("SSL_new failed");
 	if (sa->sa_family == AF_INET)
@@ -420,8 +509,6 @@ static void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
 	if (!ac->bev)
 		fatal("bufferevent_openssl_socket_new failed");
 	bufferevent_setcb(ac->bev, peer_read_cb, NULL, peer_event_cb, ac);
-	/* A peer that never finishes its handshake does not hold a slot for long. */
-	bufferevent_set_timeouts(ac->bev, &handshake_timeout, NULL);
 	bufferevent_enable(ac->bev, EV_READ | EV_WRITE);
 }
 
@@ -436,6 +523,8 @@ int peers_listen(struct ctl *c)
 	/* Every session's heartbeat has the same interval: one queue for all,
 	 * O(1) to re-arm, where a heap of 30,000 timers is O(log n). */
 	c->hb_tv = event_base_init_common_timeout(c->base, &hb);
+	c->admit = admit_new(c->base, c->conf.handshake_max, c->conf.handshake_per_source,
+			     PEER_HANDSHAKE_MS, peer_expire);
 	if (conf_addr_parse(c->conf.listen, &la) < 0) {
 		log_err("listen address \"%s\" is not an IP address", c->conf.listen);
 		return -1;
@@ -481,4 +570,6 @@ void peers_close(struct ctl *c)
 			peer_free(c->hosts[i].peer, "controller shutting down");
 	if (c->peer_listener)
 		evconnlistener_free(c->peer_listener);
+	admit_free(c->admit); /* the sessions still in their handshake */
+	c->admit = NULL;
 }

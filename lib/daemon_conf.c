@@ -57,6 +57,10 @@ static const struct conf_key ctl_keys[] = {
     {"dead_ms", CONF_MS, offsetof(struct ctl_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
     {"access", CONF_FN, offsetof(struct ctl_conf, access), 0, 0, NULL, 0, ctl_access_set,
      "a mapping of read, operate, commands, two_person and two_person_ms"},
+    {"handshake_max", CONF_COUNT, offsetof(struct ctl_conf, handshake_max), 0, 0, NULL, 4096, NULL,
+     NULL},
+    {"handshake_per_source", CONF_COUNT, offsetof(struct ctl_conf, handshake_per_source), 0, 0,
+     NULL, 16, NULL, NULL},
 };
 
 /* --- access: the control socket's roles --- */

@@ -236,7 +236,8 @@ int wire_frame_peek_len(const void *buf, size_t avail)
 	if (avail < sizeof(len))
 		return 0;
 	memcpy(&len, buf, sizeof(len));
-	if (len < WIRE_HDRLEN || len > WIRE_MAX_FRAME)
+	/* Every frame is built of 4-byte aligned parts: any other length is not ours. */
+	if (len < WIRE_HDRLEN || len > WIRE_MAX_FRAME || len % MNL_ALIGNTO != 0)
 		return -1;
 	return (int)len;
 }

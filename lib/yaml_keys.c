@@ -20,6 +20,11 @@
 
 #define CONF_FILE_MAX (1024 * 1024) /* configs are small; refuse anything silly */
 #define CONF_MS_MAX 3600000
+#define CONF_COUNT_MAX 1000000
+/* Limits on what any file may hold, checked before the document is built,
+ * so that no input costs more than its size in memory and time. */
+#define CONF_DEPTH_MAX 64	    /* mappings and sequences within each other */
+#define CONF_SCALAR_MAX (64 * 1024) /* bytes in one value or key */
 
 /* --- problems --- */
 
@@ -134,20 +139,96 @@ out:
 	return 0;
 }
 
+/* The line and column of a byte offset of the file, as the scanner counts
+ * them (from 0; a column is a character, not a byte). */
+static yaml_mark_t conf_offset_mark(const struct conf_ctx *ctx, size_t off)
+{
+	yaml_mark_t m = {.index = off};
+
+	for (size_t i = 0; i < off && ctx->buf[i] != '\0'; i++) {
+		if (ctx->buf[i] == '\n') {
+			m.line++;
+			m.column = 0;
+		} else if (((unsigned char)ctx->buf[i] & 0xc0) != 0x80) {
+			m.column++;
+		}
+	}
+	return m;
+}
+
 static void conf_parser_report(struct conf_ctx *ctx, const yaml_parser_t *p)
 {
 	const char *problem = p->problem != NULL ? p->problem : "unreadable input";
 
 	if (p->error == YAML_MEMORY_ERROR)
 		fatal("out of memory");
-	if (p->error == YAML_READER_ERROR)
-		/* the reader knows a byte offset, not a line */
-		conf_report(ctx, NULL, "syntax error: %s at byte %zu", problem, p->problem_offset);
-	else if (p->context != NULL)
+	if (p->error == YAML_READER_ERROR) {
+		/* the reader knows a byte offset: the line and column are found from it */
+		yaml_mark_t m = conf_offset_mark(ctx, p->problem_offset);
+
+		conf_report_at(ctx, &m, "%s (byte %zu)%s", problem, p->problem_offset,
+			       strstr(problem, "UTF-8") != NULL ? ": the file must be UTF-8" : "");
+	} else if (p->context != NULL)
 		conf_report_at(ctx, &p->problem_mark, "syntax error: %s (%s at line %zu)", problem,
 			       p->context, p->context_mark.line + 1);
 	else
 		conf_report_at(ctx, &p->problem_mark, "syntax error: %s", problem);
+}
+
+/* The whole file as events, before any document is built: an alias, a
+ * nesting too deep or a value too long is refused where it starts. libyaml
+ * builds an alias as a second reference to its anchor's node, so a file of
+ * a few lines could stand for billions of nodes to whoever walks them (or
+ * for a loop, an alias inside its own anchor): no bulkhead file needs one.
+ * 0, or -1 once the first problem is reported. */
+static int conf_doc_scan(struct conf_ctx *ctx, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, rc = 0, done = 0;
+
+	if (!yaml_parser_initialize(&p))
+		fatal("out of memory");
+	yaml_parser_set_input_string(&p, (const unsigned char *)ctx->buf, len);
+	while (!done && rc == 0) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			conf_parser_report(ctx, &p);
+			rc = -1;
+			break;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT: done = 1; break;
+		case YAML_ALIAS_EVENT:
+			conf_report_at(
+			    ctx, &ev.start_mark,
+			    "alias *%.64s: YAML aliases are not accepted, write the value out",
+			    (const char *)ev.data.alias.anchor);
+			rc = -1;
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > CONF_DEPTH_MAX) {
+				conf_report_at(ctx, &ev.start_mark,
+					       "nested more than %d levels deep", CONF_DEPTH_MAX);
+				rc = -1;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT: depth--; break;
+		case YAML_SCALAR_EVENT:
+			if (ev.data.scalar.length > CONF_SCALAR_MAX) {
+				conf_report_at(ctx, &ev.start_mark,
+					       "a value of %zu bytes, longer than the %d accepted",
+					       ev.data.scalar.length, CONF_SCALAR_MAX);
+				rc = -1;
+			}
+			break;
+		default: break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return rc;
 }
 
 yaml_node_t *conf_doc_load(struct conf_ctx *ctx)
@@ -163,6 +244,8 @@ yaml_node_t *conf_doc_load(struct conf_ctx *ctx)
 		conf_report(ctx, NULL, "%s", strerror(e));
 		return NULL;
 	}
+	if (conf_doc_scan(ctx, len) < 0)
+		return NULL;
 	if (!yaml_parser_initialize(&ctx->parser))
 		fatal("out of memory");
 	ctx->parsing = 1;
@@ -366,6 +449,7 @@ static const char *conf_key_expect(const struct conf_key *key, char *buf, size_t
 	case CONF_ADDR: return "an IPv4 or IPv6 address";
 	case CONF_PORT: return "an integer 1..65535";
 	case CONF_MS: snprintf(buf, size, "an integer 1..%d", CONF_MS_MAX); return buf;
+	case CONF_COUNT: snprintf(buf, size, "an integer 1..%d", CONF_COUNT_MAX); return buf;
 	case CONF_ADDRS: return "a list of IPv4 or IPv6 addresses";
 	case CONF_LABELS: return "a mapping of strings";
 	case CONF_FN: return key->expect;
@@ -597,6 +681,7 @@ static int conf_value_set(struct conf_ctx *ctx, const struct conf_key *key, yaml
 		*port = (uint16_t)n;
 		return 0;
 	case CONF_MS: return conf_int_get(ctx, key, v, 1, CONF_MS_MAX, field);
+	case CONF_COUNT: return conf_int_get(ctx, key, v, 1, CONF_COUNT_MAX, field);
 	case CONF_ADDRS: return conf_addrs_set(ctx, key, v, field, count);
 	case CONF_LABELS: return conf_labels_set(ctx, key, v, field, count);
 	case CONF_FN: return key->fn(ctx, key, v, base);
@@ -645,7 +730,8 @@ void conf_defaults_set(const struct conf_key *keys, size_t nkeys, void *base)
 			uint16_t *port = conf_field(&keys[i], base);
 
 			*port = (uint16_t)keys[i].defn;
-		} else if (keys[i].type == CONF_MS && keys[i].defn != 0) {
+		} else if ((keys[i].type == CONF_MS || keys[i].type == CONF_COUNT) &&
+			   keys[i].defn != 0) {
 			int *ms = conf_field(&keys[i], base);
 
 			*ms = keys[i].defn;

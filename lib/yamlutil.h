@@ -39,6 +39,7 @@ enum conf_type {
 	CONF_ADDR,   /* char *, an address literal stored normalised */
 	CONF_PORT,   /* uint16_t */
 	CONF_MS,     /* int, milliseconds */
+	CONF_COUNT,  /* int, 1..CONF_COUNT_MAX */
 	CONF_ADDRS,  /* struct conf_addr[CONF_MAX_ADDRS], count at count_off */
 	CONF_LABELS, /* struct inv_label *, count at count_off */
 	CONF_FN,     /* the key's fn parses the value */

@@ -76,6 +76,9 @@ struct ctl_conf {
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
 	struct ctl_access access;
+	/* agent sessions still in their TLS handshake: in all, and from one address */
+	int handshake_max;	  /* default 4096 */
+	int handshake_per_source; /* default 16 */
 };
 
 struct inv_label {

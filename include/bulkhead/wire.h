@@ -154,7 +154,8 @@ struct wire_frame {
 };
 
 /* Given the first bytes of a stream, the full length of the next frame:
- * 0 if fewer than 4 bytes are available, -1 if the length is impossible. */
+ * 0 if fewer than 4 bytes are available, -1 if the length is impossible
+ * (shorter than the headers, over WIRE_MAX_FRAME, not a multiple of 4). */
 int wire_frame_peek_len(const void *buf, size_t avail);
 
 /* Validate one complete frame of exactly len bytes. Returns 0, or -1 with a

@@ -8,6 +8,10 @@
  *   NAME set-mode EPOCH open|segmented|isolated [hard] [confirm=MS]
  *   NAME port-set EPOCH isolated|open PORT... [confirm=MS]
  *   NAME confirm EPOCH
+ *   NAME raw HEX          the bytes as they are (HEX: two digits a byte)
+ *   NAME garbage KIND     a frame that breaks the protocol: truncated,
+ *                         oversized, unaligned, unknown-type, bad-version,
+ *                         bad-attr or garbage (see tool_tls.h)
  * stdout, one line a frame:
  *   NAME sent seq=N TYPE
  *   NAME hello mode=M epoch=E hard=0|1 ports=P,P
@@ -38,6 +42,7 @@
 #include "bulkhead/msg.h"
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
+#include "tool_tls.h"
 
 #define MAX_PEERS 16
 #define HEARTBEAT_MS 500
@@ -66,25 +71,7 @@ static void peer_close(struct peer *p)
 
 static int peer_write(struct peer *p, const void *buf, int len)
 {
-	int off = 0;
-
-	while (off < len) {
-		int n = SSL_write(p->ssl, (const char *)buf + off, len - off);
-
-		if (n > 0) {
-			off += n;
-			continue;
-		}
-		if (SSL_get_error(p->ssl, n) == SSL_ERROR_WANT_WRITE ||
-		    SSL_get_error(p->ssl, n) == SSL_ERROR_WANT_READ) {
-			struct pollfd pf = {p->fd, POLLOUT | POLLIN, 0};
-
-			poll(&pf, 1, 100);
-			continue;
-		}
-		return -1;
-	}
-	return 0;
+	return tool_ssl_write(p->ssl, p->fd, buf, len);
 }
 
 struct strs_join {
@@ -240,6 +227,25 @@ static int confirm_arg(const char *t, uint32_t *ms)
 	return 1;
 }
 
+/* Hex digits into bytes; -1 unless an even number of them fits in len. */
+static int hex_decode(const char *hex, char *out, size_t len)
+{
+	size_t n = strlen(hex);
+
+	if (n % 2 != 0 || n / 2 > len)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1 ||
+		    !strchr("0123456789abcdefABCDEF", hex[2 * i]) ||
+		    !strchr("0123456789abcdefABCDEF", hex[2 * i + 1]))
+			return -1;
+		out[i] = (char)v;
+	}
+	return (int)(n / 2);
+}
+
 /* One command line; errors go to stdout too, so the test sees them in order. */
 static void command(char *line)
 {
@@ -281,6 +287,20 @@ static void command(char *line)
 			if (!confirm_arg(tok[i], &m.confirm_ms))
 				names[m.ports.n++] = tok[i];
 		len = msg_port_set_encode(buf, ++p->seq, &m);
+	} else if (strcmp(cmd, "raw") == 0) {
+		len = hex_decode(tok[2], buf, sizeof(buf));
+		if (len < 0) {
+			printf("%s error=\"raw takes an even number of hex digits\"\n", name);
+			fflush(stdout);
+			return;
+		}
+	} else if (strcmp(cmd, "garbage") == 0) {
+		len = tool_bad_frame(tok[2], buf);
+		if (len < 0) {
+			printf("%s error=\"unknown garbage kind %s\"\n", name, tok[2]);
+			fflush(stdout);
+			return;
+		}
 	} else if (strcmp(cmd, "confirm") == 0) {
 		struct msg_confirm m = {strtoull(tok[2], NULL, 10)};
 

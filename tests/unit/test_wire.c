@@ -141,6 +141,18 @@ static void test_oversized(void **state)
 	assert_int_equal(wire_frame_peek_len(buf, 3), 0);
 }
 
+/* A length that is not a multiple of 4 is refused by the stream reader too. */
+static void test_unaligned(void **state)
+{
+	int len = build_ack();
+	uint32_t odd = (uint32_t)len + 2;
+
+	(void)state;
+	memcpy(buf, &odd, sizeof(odd));
+	assert_int_equal(wire_frame_peek_len(buf, 4), -1);
+	expect_refused((size_t)len + 2, "misaligned frame length");
+}
+
 static void test_wrong_version(void **state)
 {
 	int len = build_ack();
@@ -222,6 +234,7 @@ int main(void)
 	    cmocka_unit_test(test_unaligned_length), cmocka_unit_test(test_oversized),
 	    cmocka_unit_test(test_wrong_version),    cmocka_unit_test(test_unknown_type),
 	    cmocka_unit_test(test_bad_attributes),   cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_unaligned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
