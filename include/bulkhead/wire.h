@@ -64,6 +64,8 @@ enum wire_type {
 	 * acked by WIRE_ACK: STATUS EPOCH (the ports') PORT_STATE PORT_NAME...
 	 * RESULT APPLY_US [ERROR]. Only a linux-switch agent takes it. */
 	WIRE_PORT_SET,
+	/* CLI: read the TLS files and the revocation list again; END says how it went */
+	WIRE_CTL_RELOAD,
 	WIRE_TYPE_MAX
 };
 
