@@ -688,16 +688,26 @@ static void pki_revoked_err(void *arg, const char *msg)
 	pki_err("%s", msg);
 }
 
-/* Entries appended to FILE (created with its "revoked:" key if missing);
+/* One entry of the list, as pki revoke writes it. */
+static void pki_revoked_put(FILE *f, const char *what, const char *v, const char *reason)
+{
+	char q[512];
+
+	fprintf(f, "  - %s: %s\n", what, v);
+	if (reason && pki_yaml_quote(reason, q, sizeof(q)) == 0)
+		fprintf(f, "    reason: %s\n", q);
+}
+
+/* FILE (created if missing) rewritten with its entries and the new ones;
  * the result is checked as bulkheadd reads it before it replaces FILE. */
 static int pki_revoke_main(int argc, char **argv)
 {
 	struct pki_out o = {0};
-	struct revoked_list rl;
+	struct revoked_list old = {0}, rl;
 	struct pki_opts po;
 	char reason[512] = "", serial[128];
 	const char *file;
-	FILE *in, *f = NULL;
+	FILE *f = NULL;
 	int status, i, fd, ret = 1;
 
 	i = pki_opts_parse(argc, argv, &po, &status);
@@ -721,10 +731,14 @@ static int pki_revoke_main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
+	if (pki_exists(file) && revoked_load(file, &old, pki_revoked_err, NULL) < 0) {
+		pki_err("%s: not changed: fix the problems above first", file);
+		return 1;
+	}
 	if (snprintf(o.path, sizeof(o.path), "%s", file) >= (int)sizeof(o.path) ||
 	    snprintf(o.tmp, sizeof(o.tmp), "%s%s", file, PKI_TMP_SUFFIX) >= (int)sizeof(o.tmp)) {
 		pki_err("%s: path too long", file);
-		return 1;
+		goto out;
 	}
 	fd = mkstemp(o.tmp);
 	if (fd < 0 || !(f = fdopen(fd, "w"))) {
@@ -733,38 +747,24 @@ static int pki_revoke_main(int argc, char **argv)
 			close(fd);
 			unlink(o.tmp);
 		}
-		return 1;
-	}
-	o.pending = 1;
-	in = fopen(file, "r");
-	if (in) {
-		char buf[4096];
-		size_t n, last = '\n';
-
-		while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
-			fwrite(buf, 1, n, f);
-			last = (unsigned char)buf[n - 1];
-		}
-		fclose(in);
-		if (last != '\n')
-			fputc('\n', f);
-	} else if (errno == ENOENT) {
-		fputs(
-		    "# Certificates and hosts bulkheadd no longer admits; see bulkhead-policy(5).\n"
-		    "revoked:\n",
-		    f);
-	} else {
-		pki_err("%s: %s", file, strerror(errno));
 		goto out;
 	}
+	o.pending = 1;
+	fputs("# Certificates and hosts bulkheadd no longer admits; see bulkhead-policy(5).\n"
+	      "# Written by 'bulkhead pki revoke'; 'bulkhead reload' enforces it.\n"
+	      "revoked:\n",
+	      f);
+	for (int j = 0; j < old.n; j++)
+		pki_revoked_put(f, old.v[j].host ? "host" : "serial",
+				old.v[j].host ? old.v[j].host : old.v[j].norm, old.v[j].reason);
 	for (int j = i + 1; j < argc; j++) {
 		int ser = pki_is_serial(argv[j]);
 
 		if (ser)
 			tls_serial_normalize(argv[j], serial, sizeof(serial));
-		fprintf(f, "  - %s: %s\n", ser ? "serial" : "host", ser ? serial : argv[j]);
-		if (reason[0])
-			fprintf(f, "    reason: %s\n", reason);
+		if (revoked_find(&old, ser ? NULL : argv[j], ser ? serial : NULL))
+			continue; /* already there */
+		pki_revoked_put(f, ser ? "serial" : "host", ser ? serial : argv[j], po.reason);
 	}
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
 		pki_err("%s: %s", o.tmp, strerror(errno));
@@ -773,7 +773,7 @@ static int pki_revoke_main(int argc, char **argv)
 	fclose(f);
 	f = NULL;
 	if (revoked_load(o.tmp, &rl, pki_revoked_err, NULL) < 0) {
-		pki_err("%s: not changed: it would not read as a revocation list (above)", file);
+		pki_err("%s: not changed: the new list would not read back (above)", file);
 		goto out;
 	}
 	revoked_clear(&rl);
@@ -786,6 +786,7 @@ out:
 	if (f)
 		fclose(f);
 	pki_out_discard(&o);
+	revoked_clear(&old);
 	return ret;
 }
 
