@@ -241,10 +241,15 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	e = bufferevent_get_openssl_error(bev);
 	tls_close_reason(e, what & BEV_EVENT_EOF, what & BEV_EVENT_TIMEOUT, EVUTIL_SOCKET_ERROR(),
 			 "controller", why, sizeof(why));
-	if (!a->established && tls_verify_reason(bufferevent_openssl_get_ssl(bev))) {
-		/* A controller we do not trust: say why at the level it deserves. */
-		log_warn("refused controller: %s (%s)",
-			 tls_verify_reason(bufferevent_openssl_get_ssl(bev)), why);
+	if (!a->established && e && ERR_GET_LIB(e) != 0 && !ERR_SYSTEM_ERROR(e)) {
+		/* A controller we do not trust (certificate, name, protocol): said
+		 * at the level it deserves, where a refused connect is only debug. */
+		const char *v = tls_verify_reason(bufferevent_openssl_get_ssl(bev));
+
+		if (v)
+			log_warn("refused controller: %s (%s)", v, why);
+		else
+			log_warn("refused controller: TLS handshake failed: %s", why);
 	}
 	if (a->established && !a->admitted)
 		snprintf(why + strlen(why), sizeof(why) - strlen(why),
