@@ -254,6 +254,17 @@ static void peer_ack(struct peer *ac, uint32_t seq, const struct msg_ack *k)
 {
 	struct host *h = ac->host;
 
+	/* Every session numbers its frames from 1: an ack for a number this
+	 * session never sent is an old session's, played again. */
+	if (seq > ac->seq) {
+		log_warn("%s (%s): ignored an ack of frame %u, which this session never sent "
+			 "(last %u): a replay?",
+			 h->name, ac->peer, seq, ac->seq);
+		peer_audit(ac, "ack ignored", "replay",
+			   "ack of frame %u (epoch %" PRIu64 ", %s), this session sent %u", seq,
+			   k->epoch, mode_name(k->mode), ac->seq);
+		return;
+	}
 	if (k->port) {
 		peer_port_ack(ac, seq, k);
 		return;
