@@ -138,6 +138,38 @@ kill -HUP "$(ctl_pid)"
 check "SIGHUP: h02, its serial revoked, is dropped" wait_for 3 host_disconnected h02
 check "audit: h02 revoked by serial" audit_has revoked h02 "$S2"
 
+# A broken bulkheadd.yaml is refused by reload, and by -n.
+cp "$LABDIR/conf/bulkheadd.yaml" "$T_TMP/bulkheadd.yaml.good"
+echo "bogus_key: 1" >>"$LABDIR/conf/bulkheadd.yaml"
+rc=$(run_cli "$T_TMP/rl-conf" reload)
+is "$rc" 1 "reload with an unknown key in bulkheadd.yaml exits 1"
+check "... saying where ($(head -c 160 "$T_TMP/rl-conf.out"))" \
+	grep -qE 'bulkheadd\.yaml:[0-9]+:1: unknown key "bogus_key"' "$T_TMP/rl-conf.out"
+cp "$T_TMP/bulkheadd.yaml.good" "$LABDIR/conf/bulkheadd.yaml"
+printf 'revoked:\n  - serial: nothex\n' >"$T_TMP/revoked-bad.yaml"
+sed "s|^revoked: .*|revoked: $T_TMP/revoked-bad.yaml|" "$LABDIR/conf/bulkheadd.yaml" >"$LABDIR/conf/bulkheadd-bad.yaml"
+"$BULKHEADD" -n -f "$LABDIR/conf/bulkheadd-bad.yaml" >"$T_TMP/n.out" 2>&1
+is "$?" 1 "bulkheadd -n with a broken revocation list exits 1"
+check "... with file:line:col ($(head -c 160 "$T_TMP/n.out"))" \
+	grep -qE 'revoked-bad\.yaml:2:13: "serial": expected a certificate serial' "$T_TMP/n.out"
+check "h01, h02 and h03 are still as they were (h02 revoked, the others connected)" \
+	eval 'host_connected h01 && host_disconnected h02 && host_connected h03'
+
+# The controller's own certificate, rotated and reloaded: sessions stay, new
+# handshakes get the new one.
+SC=$(serial_of "$PKI/bulkheadd.crt")
+check "pki rotate bulkheadd" quiet "$BULKHEAD" pki rotate "$PKI" bulkheadd
+SCnew=$(serial_of "$PKI/bulkheadd.crt")
+off=$(log_size "$CTL_LOG")
+rc=$(run_cli "$T_TMP/rl-ctl" reload)
+is "$rc" 0 "reload after rotating the controller's certificate exits 0"
+check "reload reports the controller's new serial ($SC -> $SCnew)" grep -q "certificate serial $SCnew" "$T_TMP/rl-ctl.out"
+sleep 2
+check "no session closed by it" eval '! log_since "$CTL_LOG" "$off" | grep -q "session closed"'
+lab agent-stop h03
+lab agent-start h03
+check "a new handshake (h03 restarted) accepts the new controller certificate" wait_for 20 host_connected h03
+
 # ---- rotation: the session stays up, the next handshake shows the new serial ----
 phase "rotation"
 check "pki rotate h02" quiet "$BULKHEAD" pki rotate "$PKI" h02
