@@ -18,6 +18,7 @@
 
 N=3
 lab_begin_snap $N
+command -v openssl >/dev/null || bail "missing tool: openssl (scripts/install-deps installs it)"
 CTL_LOG=$LABDIR/logs/ctl.log
 PKI=$LABDIR/pki
 XPKI=$LABDIR/xpki # certificates for the extra agents and controllers, from the lab CA
