@@ -183,6 +183,27 @@ static int agent_setup(struct agent *a, const char *conf_path)
 	return a->ssl_ctx ? 0 : -1;
 }
 
+/* SIGHUP: the certificate, key and CA files are read again. The session
+ * in progress keeps the credentials it was made with; the next handshake
+ * uses the new ones. Unusable files change nothing. */
+static void agent_reload(void *arg)
+{
+	struct agent *a = arg;
+	SSL_CTX *ctx = tls_ctx_new(0, a->conf.ca, a->conf.cert, a->conf.key);
+	char serial[128] = "?";
+
+	if (!ctx) {
+		log_err("reload: the certificate files are unusable; keeping the ones in use");
+		return;
+	}
+	tls_cert_file_serial(a->conf.cert, serial, sizeof(serial));
+	/* Sessions hold their own reference to the old context. */
+	SSL_CTX_free(a->ssl_ctx);
+	a->ssl_ctx = ctx;
+	log_info("reload: certificate %s (serial %s) for the next handshake; the session %s",
+		 a->conf.cert, serial, a->established ? "in progress stays up" : "is not up");
+}
+
 static const char agent_usage[] =
     "usage: bulkhead-agent [-v] [-n] [--no-table-owner] -f CONFIG\n"
     "  -f CONFIG         agent configuration (YAML), see bulkhead-agent(8)\n"
@@ -197,7 +218,7 @@ int main(int argc, char **argv)
 {
 	static const char *const flags[] = {"no-table-owner", NULL};
 	struct agent a = {.own_table = 1};
-	struct event *sigs[2] = {0};
+	struct event *sigs[2] = {0}, *hup = NULL;
 	struct daemon_args args;
 	const char *conf_path;
 	int rc = 1;
@@ -222,6 +243,7 @@ int main(int argc, char **argv)
 	daemon_signals_init(a.base, "; the table stays in force", sigs);
 	if (agent_setup(&a, conf_path) < 0)
 		goto out;
+	hup = daemon_reload_signal(a.base, agent_reload, &a);
 	session_start(&a);
 	event_base_dispatch(a.base);
 	session_stop(&a);
@@ -241,6 +263,8 @@ out:
 	policy_wire_rx_free(a.rx);
 	mode_clear(&a.m);
 	daemon_signals_free(sigs);
+	if (hup)
+		event_free(hup);
 	agent_nft_free(a.nft);
 	if (a.ssl_ctx)
 		SSL_CTX_free(a.ssl_ctx);

@@ -241,6 +241,16 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 	e = bufferevent_get_openssl_error(bev);
 	tls_close_reason(e, what & BEV_EVENT_EOF, what & BEV_EVENT_TIMEOUT, EVUTIL_SOCKET_ERROR(),
 			 "controller", why, sizeof(why));
+	if (!a->established && e && ERR_GET_LIB(e) != 0 && !ERR_SYSTEM_ERROR(e)) {
+		/* A controller we do not trust (certificate, name, protocol): said
+		 * at the level it deserves, where a refused connect is only debug. */
+		const char *v = tls_verify_reason(bufferevent_openssl_get_ssl(bev));
+
+		if (v)
+			log_warn("refused controller: %s (%s)", v, why);
+		else
+			log_warn("refused controller: TLS handshake failed: %s", why);
+	}
 	if (a->established && !a->admitted)
 		snprintf(why + strlen(why), sizeof(why) - strlen(why),
 			 " before admitting this host (the controller's log says why: is \"%s\" "
@@ -275,8 +285,13 @@ static void session_connect(struct agent *a)
 	ssl = SSL_new(a->ssl_ctx);
 	if (!ssl)
 		fatal("SSL_new failed");
-	/* The controller must present the name the configuration expects. */
-	SSL_set1_host(ssl, a->conf.controller_name);
+	/* The controller must present one of the names the configuration
+	 * expects (and chain to the site CA, as the context requires). */
+	if (!SSL_set1_host(ssl, a->conf.controller_name))
+		fatal("SSL_set1_host failed");
+	for (int i = 0; i < a->conf.ncontroller_alt; i++)
+		if (!SSL_add1_host(ssl, a->conf.controller_alt[i]))
+			fatal("SSL_add1_host failed");
 	a->bev = bufferevent_openssl_socket_new(a->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 						BEV_OPT_CLOSE_ON_FREE);
 	if (!a->bev)

@@ -113,7 +113,7 @@ int conn_verdict(const char *prefix, const void *req, int len, int timeout_ms);
 /* The commands, by group. */
 
 /* ctl.c */
-cli_main_fn cmd_isolate_main, cmd_release_main, cmd_status_main;
+cli_main_fn cmd_isolate_main, cmd_release_main, cmd_status_main, cmd_reload_main;
 /* policy.c */
 cli_main_fn cmd_check_main, cmd_render_main, cmd_explain_main;
 /* hosts.c */

@@ -142,3 +142,27 @@ int cmd_status_main(int argc, char **argv)
 	reply_free(&r);
 	return rc;
 }
+
+/* reload: bulkheadd reads its TLS files and revocation list again. */
+int cmd_reload_main(int argc, char **argv)
+{
+	static const char usage[] = "usage: bulkhead reload\n";
+	static char buf[WIRE_MAX_FRAME];
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf(
+		    "%s"
+		    "bulkheadd reads its certificate, key, CA and revocation list again (as on\n"
+		    "SIGHUP) and closes the sessions of revoked hosts. If anything is unusable,\n"
+		    "nothing changes and the first problem is printed.\n"
+		    "Exit status: 0 reloaded, 1 refused, 69 if the controller cannot be reached.\n",
+		    usage);
+		return EX_OK;
+	}
+	if (argc != 1) {
+		fputs(usage, stderr);
+		return EX_USAGE;
+	}
+	return conn_verdict("reload refused: ", buf, msg_empty_encode(buf, 1, WIRE_CTL_RELOAD),
+			    30000);
+}

@@ -31,7 +31,9 @@ static const struct cli_cmd commands[] = {
      NULL},
     {"audit", cmd_audit_main, "the hash-chained audit log; audit verify checks it", NULL, NULL},
     {"timeline", cmd_timeline_main, "the incident timeline from the audit log", NULL, NULL},
-    {"pki", cmd_pki_main, "create the site CA and issue certificates", NULL, NULL},
+    {"reload", cmd_reload_main, "make bulkheadd read its certificates and revocation list again",
+     NULL, NULL},
+    {"pki", cmd_pki_main, "create the site CA, issue, rotate and revoke certificates", NULL, NULL},
 };
 
 static const struct cli_table top = {

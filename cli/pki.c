@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -18,6 +19,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "bulkhead/conf.h"
+#include "bulkhead/tls.h"
 #include "cli.h"
 
 #define PKI_CA_CN "bulkhead site CA"
@@ -43,19 +46,46 @@ struct pki_out {
 	int pending; /* tmp exists and has not been renamed */
 };
 
+/* What the options of a pki command set. */
+struct pki_opts {
+	int force;
+	long days;		/* 0: the command's default */
+	const char *not_before; /* NULL: now, backdated a little */
+	const char *reason;	/* revoke */
+};
+
 static int pki_init_main(int argc, char **argv);
 static int pki_issue_main(int argc, char **argv);
+static int pki_rotate_main(int argc, char **argv);
+static int pki_revoke_main(int argc, char **argv);
 
 #define PKI_OPTS(force_help)                                                                       \
 	"  -f, --force  " force_help "\n"                                                          \
 	"  -h, --help   show this help\n"
+#define PKI_VALIDITY_OPTS                                                                          \
+	"  --days DAYS  valid for DAYS days (default 825)\n"                                       \
+	"  --not-before YYYYMMDDHHMMSSZ\n"                                                         \
+	"               valid from this UTC time (default: now, less an hour)\n"
 
 static const struct cli_cmd pki_cmds[] = {
     {"init", pki_init_main, "create the site CA: DIR/ca.key and DIR/ca.crt", "[--force] DIR",
      PKI_OPTS("replace an existing CA (every certificate it issued stops working)")},
     {"issue", pki_issue_main,
      "issue DIR/NAME.key and DIR/NAME.crt for each host NAME, signed by the CA in DIR",
-     "[--force] DIR NAME...", PKI_OPTS("replace existing host certificates")},
+     "[--force] [--days DAYS] [--not-before TIME] DIR NAME...",
+     PKI_OPTS("replace existing host certificates") PKI_VALIDITY_OPTS},
+    {"rotate", pki_rotate_main,
+     "replace DIR/NAME.key and DIR/NAME.crt of each issued host NAME with a new key and "
+     "certificate",
+     "[--days DAYS] [--not-before TIME] DIR NAME...",
+     "  -h, --help   show this help\n" PKI_VALIDITY_OPTS},
+    {"revoke", pki_revoke_main,
+     "add HOST, or the certificate serial SERIAL, to the revocation list FILE (revoked.yaml)",
+     "[--reason TEXT] FILE HOST|SERIAL...",
+     "  --reason TEXT  why, recorded in the list\n"
+     "  -h, --help     show this help\n"
+     "A word of hex digits with a digit in it (or with colons) is a serial; any other a host.\n"
+     "Then `bulkhead reload` (or SIGHUP) makes bulkheadd enforce it.\n"},
 };
 
 static const struct cli_table pki_table = {
@@ -103,25 +133,62 @@ static const char *pki_ossl_reason(char *buf, size_t len)
 	return buf;
 }
 
-/* Parse [-f|--force] [-h|--help]. Returns the index of the first operand, or
- * -1 with the exit status in *status once usage has been printed. */
-static int pki_opts_parse(int argc, char **argv, int *force, int *status)
+/* "YYYYMMDDHHMMSSZ", the form X.509 itself writes. */
+static int pki_time_valid(const char *t)
+{
+	ASN1_TIME *a = ASN1_TIME_new();
+	int ok = a != NULL && strlen(t) == 15 && ASN1_TIME_set_string_X509(a, t) == 1;
+
+	ASN1_TIME_free(a);
+	ERR_clear_error();
+	return ok;
+}
+
+/* Parse the options of a pki command. Returns the index of the first
+ * operand, or -1 with the exit status in *status once usage has been
+ * printed. */
+static int pki_opts_parse(int argc, char **argv, struct pki_opts *po, int *status)
 {
 	static const struct option opts[] = {
-	    {"force", no_argument, NULL, 'f'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"force", no_argument, NULL, 'f'},	      {"help", no_argument, NULL, 'h'},
+	    {"days", required_argument, NULL, 'd'},   {"not-before", required_argument, NULL, 'b'},
+	    {"reason", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0},
 	};
+	char *end;
 	int c;
 
-	*force = 0;
+	memset(po, 0, sizeof(*po));
 	/* 0, not 1: glibc then also resets its internal state, which matters
 	 * when the CLI entry point runs more than once in a process. */
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'f': *force = 1; break;
+		case 'f': po->force = 1; break;
+		case 'd':
+			errno = 0;
+			po->days = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || po->days < 1 || po->days > 36525) {
+				pki_err(
+				    "%s: --days: expected a whole number of days from 1 to 36525, "
+				    "got '%s'",
+				    argv[0], optarg);
+				*status = EX_USAGE;
+				return -1;
+			}
+			break;
+		case 'b':
+			if (!pki_time_valid(optarg)) {
+				pki_err(
+				    "%s: --not-before: expected a UTC time YYYYMMDDHHMMSSZ, got "
+				    "'%s'",
+				    argv[0], optarg);
+				*status = EX_USAGE;
+				return -1;
+			}
+			po->not_before = optarg;
+			break;
+		case 'r': po->reason = optarg; break;
 		case 'h':
 			cli_usage(stdout, &pki_table, argv[0]);
 			*status = EX_OK;
@@ -287,9 +354,9 @@ static int pki_pem_load(const char *path, X509 **cert, EVP_PKEY **key)
 }
 
 /* An unsigned certificate for key: subject CN=cn, a random serial, valid
- * from now (backdated a little) for days. NULL with the OpenSSL reason
- * queued. */
-static X509 *pki_cert_new(EVP_PKEY *key, const char *cn, long days)
+ * from not_before (NULL: now, backdated a little) for days. NULL with the
+ * OpenSSL reason queued. */
+static X509 *pki_cert_new(EVP_PKEY *key, const char *cn, long days, const char *not_before)
 {
 	X509 *x;
 	BIGNUM *serial = NULL;
@@ -304,9 +371,20 @@ static X509 *pki_cert_new(EVP_PKEY *key, const char *cn, long days)
 	if (!BN_rand(serial, PKI_SERIAL_BITS, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
 	    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) == NULL)
 		goto out;
-	if (X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_SECS) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL)
+	if (not_before) {
+		time_t t;
+		struct tm tm;
+
+		if (ASN1_TIME_set_string_X509(X509_getm_notBefore(x), not_before) != 1 ||
+		    ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) != 1)
+			goto out;
+		t = timegm(&tm);
+		if (X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, &t) == NULL)
+			goto out;
+	} else if (X509_gmtime_adj(X509_getm_notBefore(x), -PKI_BACKDATE_SECS) == NULL ||
+		   X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL) {
 		goto out;
+	}
 	if (!X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_UTF8,
 					(const unsigned char *)cn, -1, -1, 0))
 		goto out;
@@ -345,6 +423,7 @@ static int pki_exts_add(X509 *x, X509V3_CTX *v3, const struct pki_ext *exts, siz
 struct pki_cert_spec {
 	const char *name, *cn;
 	long days;
+	const char *not_before; /* NULL: now */
 	const struct pki_ext *exts;
 	size_t nexts;
 	const struct pki_ext *san; /* NULL: none */
@@ -373,7 +452,7 @@ static int pki_pair_write(const char *dir, const struct pki_cert_spec *c, char *
 		pki_err("%s: %s", key_out.path, pki_ossl_reason(reason, sizeof(reason)));
 		goto out;
 	}
-	cert = pki_cert_new(key, c->cn, c->days);
+	cert = pki_cert_new(key, c->cn, c->days, c->not_before);
 	issuer = c->ca_cert ? c->ca_cert : cert;
 	if (cert == NULL || !X509_set_issuer_name(cert, X509_get_subject_name(issuer))) {
 		pki_err("%s: %s", crt_out.path, pki_ossl_reason(reason, sizeof(reason)));
@@ -416,12 +495,14 @@ static int pki_init_main(int argc, char **argv)
 						.nexts = CLI_NELEM(pki_ca_exts)};
 	char path[PATH_MAX];
 	const char *dir;
+	struct pki_opts po;
 	int force, status, i;
 
-	i = pki_opts_parse(argc, argv, &force, &status);
+	i = pki_opts_parse(argc, argv, &po, &status);
 	if (i < 0)
 		return status;
-	if (argc - i != 1) {
+	force = po.force;
+	if (argc - i != 1 || po.days || po.not_before || po.reason) {
 		cli_usage(stderr, &pki_table, argv[0]);
 		return EX_USAGE;
 	}
@@ -475,7 +556,8 @@ static int pki_names_check(const char *dir, char **names, int n, int force)
 	return ret;
 }
 
-static int pki_host_issue(const char *dir, const char *name, X509 *ca_cert, EVP_PKEY *ca_key)
+static int pki_host_issue(const char *dir, const char *name, const struct pki_opts *po,
+			  X509 *ca_cert, EVP_PKEY *ca_key)
 {
 	char san_value[PKI_NAME_MAX + sizeof("DNS:")], path[PATH_MAX];
 	/* name was validated, so it cannot smuggle more entries (",IP:...")
@@ -483,7 +565,8 @@ static int pki_host_issue(const char *dir, const char *name, X509 *ca_cert, EVP_
 	struct pki_ext san = {NID_subject_alt_name, san_value};
 	struct pki_cert_spec host = {.name = name,
 				     .cn = name,
-				     .days = PKI_HOST_DAYS,
+				     .days = po->days ? po->days : PKI_HOST_DAYS,
+				     .not_before = po->not_before,
 				     .exts = pki_host_exts,
 				     .nexts = CLI_NELEM(pki_host_exts),
 				     .san = &san,
@@ -497,26 +580,38 @@ static int pki_host_issue(const char *dir, const char *name, X509 *ca_cert, EVP_
 	return 0;
 }
 
-static int pki_issue_main(int argc, char **argv)
+/* issue, and rotate (rotate: every NAME must have been issued, and is
+ * replaced). */
+static int pki_issue_run(int argc, char **argv, int rotate)
 {
 	char key_path[PATH_MAX], crt_path[PATH_MAX];
 	EVP_PKEY *ca_key = NULL;
 	X509 *ca_cert = NULL;
 	const char *dir;
-	int force, status, i, n, ret = 1;
+	struct pki_opts po;
+	int status, i, n, ret = 1;
 
-	i = pki_opts_parse(argc, argv, &force, &status);
+	i = pki_opts_parse(argc, argv, &po, &status);
 	if (i < 0)
 		return status;
-	if (argc - i < 2) {
+	if (argc - i < 2 || po.reason || (rotate && po.force)) {
 		cli_usage(stderr, &pki_table, argv[0]);
 		return EX_USAGE;
 	}
 	dir = argv[i];
 	n = argc - i - 1;
 
-	if (pki_names_check(dir, argv + i + 1, n, force) < 0)
+	if (pki_names_check(dir, argv + i + 1, n, po.force || rotate) < 0)
 		goto out;
+	for (int j = i + 1; rotate && j < argc; j++) {
+		if (pki_path(crt_path, dir, argv[j], ".crt") < 0)
+			goto out;
+		if (!pki_exists(crt_path)) {
+			pki_err("%s: no certificate to rotate ('pki issue' makes the first)",
+				crt_path);
+			goto out;
+		}
+	}
 	if (pki_path(key_path, dir, "ca", ".key") < 0 || pki_path(crt_path, dir, "ca", ".crt") < 0)
 		goto out;
 	if (pki_pem_load(crt_path, &ca_cert, NULL) < 0 || pki_pem_load(key_path, NULL, &ca_key) < 0)
@@ -527,7 +622,7 @@ static int pki_issue_main(int argc, char **argv)
 		goto out;
 	}
 	for (i = argc - n; i < argc; i++)
-		if (pki_host_issue(dir, argv[i], ca_cert, ca_key) < 0)
+		if (pki_host_issue(dir, argv[i], &po, ca_cert, ca_key) < 0)
 			goto out;
 	if (pki_dir_sync(dir) < 0)
 		goto out;
@@ -535,6 +630,163 @@ static int pki_issue_main(int argc, char **argv)
 out:
 	X509_free(ca_cert);
 	EVP_PKEY_free(ca_key);
+	return ret;
+}
+
+static int pki_issue_main(int argc, char **argv)
+{
+	return pki_issue_run(argc, argv, 0);
+}
+
+/* A new key and certificate in the same files: an agent takes them on its
+ * next SIGHUP, keeping its session, and presents them at its next handshake. */
+static int pki_rotate_main(int argc, char **argv)
+{
+	return pki_issue_run(argc, argv, 1);
+}
+
+/* A serial is hex with at least one digit, or has colons: "web01" is a
+ * host, "0A1B" and "ab:cd" are serials. A host named like a serial is
+ * revoked by "host:" in the file by hand. */
+static int pki_is_serial(const char *w)
+{
+	int digit = 0;
+
+	for (const char *p = w; *p; p++) {
+		if (*p == ':' || (*p >= '0' && *p <= '9'))
+			digit = 1;
+		else if (!((*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+			return 0;
+	}
+	return digit;
+}
+
+/* The reason as a YAML double-quoted scalar; -1 for control characters. */
+static int pki_yaml_quote(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	if (len < 3)
+		return -1;
+	out[n++] = '"';
+	for (; *in; in++) {
+		if ((unsigned char)*in < 0x20 || *in == 0x7f)
+			return -1;
+		if (n + 4 >= len)
+			return -1;
+		if (*in == '"' || *in == '\\')
+			out[n++] = '\\';
+		out[n++] = *in;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return 0;
+}
+
+static void pki_revoked_err(void *arg, const char *msg)
+{
+	pki_err("%s", msg);
+}
+
+/* One entry of the list, as pki revoke writes it. */
+static void pki_revoked_put(FILE *f, const char *what, const char *v, const char *reason)
+{
+	char q[512];
+
+	fprintf(f, "  - %s: %s\n", what, v);
+	if (reason && pki_yaml_quote(reason, q, sizeof(q)) == 0)
+		fprintf(f, "    reason: %s\n", q);
+}
+
+/* FILE (created if missing) rewritten with its entries and the new ones;
+ * the result is checked as bulkheadd reads it before it replaces FILE. */
+static int pki_revoke_main(int argc, char **argv)
+{
+	struct pki_out o = {0};
+	struct revoked_list old = {0}, rl;
+	struct pki_opts po;
+	char reason[512] = "", serial[128];
+	const char *file;
+	FILE *f = NULL;
+	int status, i, fd, ret = 1;
+
+	i = pki_opts_parse(argc, argv, &po, &status);
+	if (i < 0)
+		return status;
+	if (argc - i < 2 || po.force || po.days || po.not_before) {
+		cli_usage(stderr, &pki_table, argv[0]);
+		return EX_USAGE;
+	}
+	file = argv[i];
+	if (po.reason && pki_yaml_quote(po.reason, reason, sizeof(reason)) < 0) {
+		pki_err("--reason: at most %zu characters, no control characters",
+			sizeof(reason) / 2 - 2);
+		return EX_USAGE;
+	}
+	for (int j = i + 1; j < argc; j++) {
+		if (pki_is_serial(argv[j])
+			? tls_serial_normalize(argv[j], serial, sizeof(serial)) < 0
+			: !pki_name_valid(argv[j])) {
+			pki_err("'%s': neither a host name nor a certificate serial", argv[j]);
+			return EX_USAGE;
+		}
+	}
+	if (pki_exists(file) && revoked_load(file, &old, pki_revoked_err, NULL) < 0) {
+		pki_err("%s: not changed: fix the problems above first", file);
+		return 1;
+	}
+	if (snprintf(o.path, sizeof(o.path), "%s", file) >= (int)sizeof(o.path) ||
+	    snprintf(o.tmp, sizeof(o.tmp), "%s%s", file, PKI_TMP_SUFFIX) >= (int)sizeof(o.tmp)) {
+		pki_err("%s: path too long", file);
+		goto out;
+	}
+	fd = mkstemp(o.tmp);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		pki_err("%s: %s", o.tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(o.tmp);
+		}
+		goto out;
+	}
+	o.pending = 1;
+	fputs("# Certificates and hosts bulkheadd no longer admits; see bulkhead-policy(5).\n"
+	      "# Written by 'bulkhead pki revoke'; 'bulkhead reload' enforces it.\n"
+	      "revoked:\n",
+	      f);
+	for (int j = 0; j < old.n; j++)
+		pki_revoked_put(f, old.v[j].host ? "host" : "serial",
+				old.v[j].host ? old.v[j].host : old.v[j].norm, old.v[j].reason);
+	for (int j = i + 1; j < argc; j++) {
+		int ser = pki_is_serial(argv[j]);
+
+		if (ser)
+			tls_serial_normalize(argv[j], serial, sizeof(serial));
+		if (revoked_find(&old, ser ? NULL : argv[j], ser ? serial : NULL))
+			continue; /* already there */
+		pki_revoked_put(f, ser ? "serial" : "host", ser ? serial : argv[j], po.reason);
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
+		pki_err("%s: %s", o.tmp, strerror(errno));
+		goto out;
+	}
+	fclose(f);
+	f = NULL;
+	if (revoked_load(o.tmp, &rl, pki_revoked_err, NULL) < 0) {
+		pki_err("%s: not changed: the new list would not read back (above)", file);
+		goto out;
+	}
+	revoked_clear(&rl);
+	if (chmod(o.tmp, 0644) < 0 || pki_out_commit(&o) < 0)
+		goto out;
+	for (int j = i + 1; j < argc; j++)
+		printf("revoked %s\n", argv[j]);
+	ret = 0;
+out:
+	if (f)
+		fclose(f);
+	pki_out_discard(&o);
+	revoked_clear(&old);
 	return ret;
 }
 

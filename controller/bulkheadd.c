@@ -10,6 +10,7 @@
 #include "bulkhead/daemon.h"
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
+#include "audit.h"
 #include "controller.h"
 
 #define LAST_SEEN_FLUSH_S 5
@@ -47,11 +48,94 @@ static int ctl_store_open(struct ctl *c)
 	return c->store ? 0 : -1;
 }
 
+/* The first problem of a reload, for the operator who asked; every one
+ * goes to the log. */
+struct reload_errs {
+	char *buf;
+	size_t len;
+};
+
+static void ctl_reload_err(void *arg, const char *msg)
+{
+	struct reload_errs *e = arg;
+
+	log_err("reload: %s", msg);
+	if (e->buf[0] == '\0')
+		snprintf(e->buf, e->len, "%s", msg);
+}
+
+static void ctl_str_swap(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+int ctl_reload(struct ctl *c, const char *actor, char *err, size_t errlen)
+{
+	struct reload_errs e = {err, errlen};
+	struct ctl_conf conf = {0};
+	struct revoked_list rl = {0};
+	SSL_CTX *ctx = NULL;
+	char serial[128] = "?";
+
+	err[0] = '\0';
+	if (ctl_conf_load(c->conf_path, &conf, ctl_reload_err, &e) < 0 ||
+	    (conf.revoked && revoked_load(conf.revoked, &rl, ctl_reload_err, &e) < 0))
+		goto fail;
+	ctx = tls_ctx_new(1, conf.ca, conf.cert, conf.key);
+	if (!ctx) {
+		snprintf(err, errlen, "%s: the certificate, key or CA is unusable (see the log)",
+			 conf.cert);
+		goto fail;
+	}
+	/* Sessions keep a reference to the context they were made with. */
+	SSL_CTX_free(c->ssl_ctx);
+	c->ssl_ctx = ctx;
+	revoked_clear(&c->revoked);
+	c->revoked = rl;
+	/* Only what a reload applies; the rest (addresses, inventory, store)
+	 * needs a restart. */
+	ctl_str_swap(&c->conf.ca, &conf.ca);
+	ctl_str_swap(&c->conf.cert, &conf.cert);
+	ctl_str_swap(&c->conf.key, &conf.key);
+	ctl_str_swap(&c->conf.revoked, &conf.revoked);
+	ctl_conf_clear(&conf);
+	tls_cert_file_serial(c->conf.cert, serial, sizeof(serial));
+	snprintf(err, errlen, "reloaded: certificate serial %s, %d revocation entries%s%s", serial,
+		 c->revoked.n, c->conf.revoked ? " from " : "",
+		 c->conf.revoked ? c->conf.revoked : "");
+	log_info("%s", err);
+	audit_log(c->store, clock_wall_ms(), actor, "reload", NULL, NULL, "ok", "%s", err);
+	peers_revoked_drop(c);
+	return 0;
+fail:
+	revoked_clear(&rl);
+	ctl_conf_clear(&conf);
+	if (err[0] == '\0')
+		snprintf(err, errlen, "%s: unusable", c->conf_path);
+	log_err("reload refused, the running configuration stays: %s", err);
+	audit_log(c->store, clock_wall_ms(), actor, "reload", NULL, NULL, "refused", "%s", err);
+	return -1;
+}
+
+static void ctl_reload_cb(void *arg)
+{
+	char err[512];
+
+	ctl_reload(arg, "signal SIGHUP", err, sizeof(err));
+}
+
 static int ctl_setup(struct ctl *c, const char *conf_path)
 {
 	struct timeval flush = clock_tv_ms(LAST_SEEN_FLUSH_S * 1000);
 
+	c->conf_path = conf_path;
 	if (ctl_conf_load(conf_path, &c->conf, conf_error_stderr, NULL) < 0)
+		return -1;
+	if (c->conf.revoked &&
+	    revoked_load(c->conf.revoked, &c->revoked, conf_error_stderr, NULL) < 0)
 		return -1;
 	c->inv = inventory_load(c->conf.inventory, conf_error_stderr, NULL);
 	if (!c->inv)
@@ -73,6 +157,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	if (!c->flush_ev)
 		fatal("out of memory");
 	event_add(c->flush_ev, &flush);
+	c->hup_ev = daemon_reload_signal(c->base, ctl_reload_cb, c);
 	log_info("%d hosts in the inventory, epoch %llu", c->nhosts,
 		 (unsigned long long)store_epoch_current(c->store));
 	return 0;
@@ -87,6 +172,8 @@ static void ctl_teardown(struct ctl *c)
 	control_close(c);
 	if (c->flush_ev)
 		event_free(c->flush_ev);
+	if (c->hup_ev)
+		event_free(c->hup_ev);
 	if (c->store) {
 		ctl_hosts_seen_flush(c, true);
 		ctl_last_seen_flush(c);
@@ -96,6 +183,7 @@ static void ctl_teardown(struct ctl *c)
 		SSL_CTX_free(c->ssl_ctx);
 	free(c->hosts);
 	inventory_free(c->inv);
+	revoked_clear(&c->revoked);
 	ctl_conf_clear(&c->conf);
 }
 
@@ -110,14 +198,20 @@ static int ctl_check(const char *conf_path)
 {
 	struct ctl_conf conf = {0};
 	struct inventory *inv = NULL;
+	struct revoked_list rl = {0};
 	int rc = 1;
 
 	if (ctl_conf_load(conf_path, &conf, conf_error_stderr, NULL) == 0 &&
-	    (inv = inventory_load(conf.inventory, conf_error_stderr, NULL))) {
-		printf("%s: configuration OK, %d hosts in %s\n", conf_path, inv->nhosts,
+	    (inv = inventory_load(conf.inventory, conf_error_stderr, NULL)) &&
+	    (!conf.revoked || revoked_load(conf.revoked, &rl, conf_error_stderr, NULL) == 0)) {
+		printf("%s: configuration OK, %d hosts in %s", conf_path, inv->nhosts,
 		       conf.inventory);
+		if (conf.revoked)
+			printf(", %d revocation entries in %s", rl.n, conf.revoked);
+		printf("\n");
 		rc = 0;
 	}
+	revoked_clear(&rl);
 	inventory_free(inv);
 	ctl_conf_clear(&conf);
 	return rc;

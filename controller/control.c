@@ -229,6 +229,17 @@ static void client_audit_verify(struct client *cl)
 	client_end(cl, ok ? 0 : 1, err);
 }
 
+/* reload: the TLS files and the revocation list, as SIGHUP does. */
+static void client_reload_request(struct client *cl)
+{
+	char actor[128], msg[512];
+	int rc;
+
+	ctl_actor(cl->uid, cl->pid, actor, sizeof(actor));
+	rc = ctl_reload(cl->ctl, actor, msg, sizeof(msg));
+	client_end(cl, rc < 0 ? 1 : 0, msg);
+}
+
 /* One request, decoded by its kind. */
 static void client_request(struct client *cl, const struct wire_frame *f)
 {
@@ -265,6 +276,7 @@ static void client_request(struct client *cl, const struct wire_frame *f)
 	case WIRE_CTL_PB_ABORT:
 	case WIRE_CTL_PB_RESUME: playbook_request(cl->ctl, cl, f); break;
 	case WIRE_CTL_POLICIES: plan_policies_send(cl->ctl, cl); break;
+	case WIRE_CTL_RELOAD: client_reload_request(cl); break;
 	case WIRE_CTL_APPLY: {
 		struct command_opts o;
 

@@ -53,7 +53,10 @@ struct host {
 };
 
 struct ctl {
+	const char *conf_path; /* read again by ctl_reload */
 	struct ctl_conf conf;
+	struct revoked_list revoked; /* conf.revoked, as last loaded */
+	struct event *hup_ev;
 	struct inventory *inv;
 	struct host *hosts;
 	int nhosts;
@@ -75,6 +78,13 @@ struct ctl {
 	struct access_hold *holds; /* requests waiting for a second operator */
 	uint64_t hold_seq;
 };
+
+/* bulkheadd.c */
+/* Reads the configuration's TLS files and revocation list again; new
+ * handshakes use them, and sessions of revoked hosts close. Anything
+ * unusable changes nothing: -1, with the first problem in err. Audited as
+ * done by actor. */
+int ctl_reload(struct ctl *c, const char *actor, char *err, size_t errlen);
 
 /* hosts.c */
 struct host *ctl_host_find(struct ctl *c, const char *name);
@@ -103,6 +113,9 @@ struct target_spec {
 /* peer.c: the agents' sessions */
 int peers_listen(struct ctl *c);
 void peers_close(struct ctl *c);
+/* Closes (and audits) every session whose host or certificate serial the
+ * revocation list names. */
+void peers_revoked_drop(struct ctl *c);
 /* Sends the policy frames first when the agent does not hold hash. */
 int peer_send_mode(struct peer *p, uint64_t epoch, enum bulkhead_mode mode, const char *hash,
 		   uint32_t confirm_ms);

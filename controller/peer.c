@@ -40,6 +40,7 @@ struct peer {
 	struct host *host; /* set once the certificate name matched */
 	int hello;
 	char peer[64];
+	char serial[128]; /* of its certificate, as tls_peer_serial writes it */
 	uint64_t last_rx_ms;
 	uint32_t seq;
 	struct event *hb_ev;
@@ -181,10 +182,22 @@ static void peer_adopt(struct ctl *c, struct host *h)
 	store_hosts_want(c->store, &h, 1);
 }
 
-static void peer_hello(struct peer *ac, const struct msg_hello *m)
+/* -1 (with *why) when the hello names another host than the certificate:
+ * the certificate's name is the one that counts, and an agent that claims
+ * another is misconfigured or worse. */
+static int peer_hello(struct peer *ac, const struct msg_hello *m, const char **why)
 {
 	struct host *h = ac->host;
 
+	if (m->name && strcmp(m->name, h->name) != 0) {
+		log_warn("%s (%s): refused: its hello names host \"%s\", its certificate \"%s\"",
+			 h->name, ac->peer, m->name, h->name);
+		peer_audit(ac, "refused", "name mismatch",
+			   "hello names host \"%s\", certificate serial %s names \"%s\"", m->name,
+			   ac->serial, h->name);
+		*why = "the hello names another host than the certificate";
+		return -1;
+	}
 	ac->hello = 1;
 	h->mode = m->mode;
 	h->epoch = m->epoch;
@@ -194,11 +207,12 @@ static void peer_hello(struct peer *ac, const struct msg_hello *m)
 	snprintf(h->hash, sizeof(h->hash), "%s", m->hash);
 	h->last_seen_ms = clock_wall_ms();
 	store_epoch_raise(ac->ctl->store, m->epoch);
-	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64 "%s%.12s", h->name, ac->peer,
-		 m->software ? m->software : "unknown software", mode_name(m->mode), m->epoch,
-		 h->hash[0] ? ", policy " : "", h->hash);
-	peer_audit(ac, "connected", mode_name(m->mode), "epoch %" PRIu64 ", policy %.12s, %s",
-		   m->epoch, h->hash[0] ? h->hash : "none", m->software ? m->software : "");
+	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64 "%s%.12s, certificate serial %s",
+		 h->name, ac->peer, m->software ? m->software : "unknown software",
+		 mode_name(m->mode), m->epoch, h->hash[0] ? ", policy " : "", h->hash, ac->serial);
+	peer_audit(ac, "connected", mode_name(m->mode),
+		   "epoch %" PRIu64 ", policy %.12s, %s, certificate serial %s", m->epoch,
+		   h->hash[0] ? h->hash : "none", m->software ? m->software : "", ac->serial);
 	if (h->want_epoch > m->epoch) {
 		/* Commanded while it was away: it gets the command now. */
 		log_info("%s: sending pending %s (epoch %" PRIu64 ")", h->name,
@@ -224,6 +238,7 @@ static void peer_hello(struct peer *ac, const struct msg_hello *m)
 		peer_adopt(ac->ctl, h);
 	}
 	ctl_host_seen(ac->ctl, h);
+	return 0;
 }
 
 /* The switch committed the ports it opened at epoch: the hosts behind them
@@ -357,7 +372,7 @@ static int peer_frame(struct peer *ac, const struct wire_frame *f, const char **
 	if (f->type != WIRE_HELLO && f->type != WIRE_HEARTBEAT && !ac->hello)
 		return -1;
 	switch (f->type) {
-	case WIRE_HELLO: peer_hello(ac, &m.hello); return 0;
+	case WIRE_HELLO: return peer_hello(ac, &m.hello, why);
 	case WIRE_HEARTBEAT:
 		snprintf(ac->host->digest, sizeof(ac->host->digest), "%s",
 			 m.heartbeat.digest ? m.heartbeat.digest : "");
@@ -418,6 +433,41 @@ static void peer_expire(void *owner, const char *why)
 	peer_free(owner, why);
 }
 
+/* A revoked host or certificate: refused and audited (1), or 0. */
+static int peer_revoked_refuse(struct peer *ac, struct host *h)
+{
+	const struct revoked_entry *e = revoked_find(&ac->ctl->revoked, h->name, ac->serial);
+
+	if (!e)
+		return 0;
+	log_warn("refused agent %s: %s (certificate serial %s) is revoked (%s line %d%s%s)",
+		 ac->peer, h->name, ac->serial, ac->ctl->conf.revoked, e->line,
+		 e->reason ? ": " : "", e->reason ? e->reason : "");
+	audit_log(ac->ctl->store, clock_wall_ms(), "controller", "refused", h->name, e->reason,
+		  "revoked", "agent %s, certificate serial %s, revoked by %s %s", ac->peer,
+		  ac->serial, e->host ? "host" : "serial", e->host ? e->host : e->serial);
+	return 1;
+}
+
+void peers_revoked_drop(struct ctl *c)
+{
+	for (int i = 0; i < c->nhosts; i++) {
+		struct host *h = &c->hosts[i];
+		const struct revoked_entry *e;
+		char why[512];
+
+		if (!h->peer || !(e = revoked_find(&c->revoked, h->name, h->peer->serial)))
+			continue;
+		snprintf(why, sizeof(why), "certificate serial %s revoked (by %s %s)%s%s",
+			 h->peer->serial, e->host ? "host" : "serial",
+			 e->host ? e->host : e->serial, e->reason ? ": " : "",
+			 e->reason ? e->reason : "");
+		audit_log(c->store, clock_wall_ms(), "controller", "revoked", h->name, e->reason,
+			  "session closed", "agent %s, %s", h->peer->peer, why);
+		peer_free(h->peer, why);
+	}
+}
+
 /* The handshake verified the chain; the certificate's name must be an inventory host. */
 static int peer_admit(struct peer *ac)
 {
@@ -436,10 +486,22 @@ static int peer_admit(struct peer *ac)
 			 ac->peer, name);
 		return -1;
 	}
+	if (tls_peer_serial(ssl, ac->serial, sizeof(ac->serial)) < 0)
+		snprintf(ac->serial, sizeof(ac->serial), "?");
+	if (peer_revoked_refuse(ac, h))
+		return -1;
+	/* Only now, authenticated: a handshake in progress or refused never
+	 * touches the session it would replace. */
 	if (h->peer) {
-		log_warn("%s: a new session from %s replaces the one from %s", h->name, ac->peer,
-			 h->peer->peer);
-		peer_free(h->peer, "replaced by a new session");
+		char why[320];
+
+		log_warn(
+		    "%s: a new session from %s (certificate serial %s) replaces the one from %s",
+		    h->name, ac->peer, ac->serial, h->peer->peer);
+		snprintf(why, sizeof(why),
+			 "replaced by a new authenticated session from %s (certificate serial %s)",
+			 ac->peer, ac->serial);
+		peer_free(h->peer, why);
 	}
 	ac->host = h;
 	h->peer = ac;
@@ -468,8 +530,14 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	e = bufferevent_get_openssl_error(bev);
 	tls_close_reason(e, what & BEV_EVENT_EOF, what & BEV_EVENT_TIMEOUT, EVUTIL_SOCKET_ERROR(),
 			 "agent", why, sizeof(why));
-	if (e && !ac->host && admit_log_ok(ac->ctl->admit))
-		log_warn("refused agent %s: TLS handshake failed: %s", ac->peer, why);
+	if (e && !ac->host && admit_log_ok(ac->ctl->admit)) {
+		const char *v = tls_verify_reason(bufferevent_openssl_get_ssl(bev));
+
+		/* The verify result says why a certificate was not good enough
+		 * (expired, not yet valid, unknown CA); the error only that it was not. */
+		log_warn("refused agent %s: TLS handshake failed: %s%s%s", ac->peer, why,
+			 v ? ": " : "", v ? v : "");
+	}
 	if (ac->host && (what & BEV_EVENT_EOF) &&
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
 		snprintf(why, sizeof(why), "closed in the middle of a frame (%zu bytes of it sent)",

@@ -61,7 +61,7 @@ void daemon_signals_init(struct event_base *base, const char *note, struct event
 {
 	daemon_exit_note = note;
 	signal(SIGPIPE, SIG_IGN);
-	/* There is no reload: a stray SIGHUP must not end the daemon. */
+	/* Until daemon_reload_signal, a stray SIGHUP must not end the daemon. */
 	signal(SIGHUP, SIG_IGN);
 	sigs[0] = evsignal_new(base, SIGTERM, daemon_signal_cb, base);
 	sigs[1] = evsignal_new(base, SIGINT, daemon_signal_cb, base);
@@ -69,6 +69,32 @@ void daemon_signals_init(struct event_base *base, const char *note, struct event
 		fatal("out of memory");
 	evsignal_add(sigs[0], NULL);
 	evsignal_add(sigs[1], NULL);
+}
+
+struct daemon_hup {
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void daemon_hup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct daemon_hup *h = arg;
+
+	log_info("signal %d: reloading", (int)sig);
+	h->fn(h->arg);
+}
+
+struct event *daemon_reload_signal(struct event_base *base, void (*fn)(void *), void *arg)
+{
+	static struct daemon_hup h;
+	struct event *ev;
+
+	h.fn = fn;
+	h.arg = arg;
+	ev = evsignal_new(base, SIGHUP, daemon_hup_cb, &h);
+	if (!ev || evsignal_add(ev, NULL) < 0)
+		fatal("out of memory");
+	return ev;
 }
 
 void daemon_signals_free(struct event *sigs[2])

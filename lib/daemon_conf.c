@@ -19,12 +19,15 @@
 static int ctl_access_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
 			  void *base);
 
+static int controller_names_fn(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			       void *base);
+
 static const struct conf_key agent_keys[] = {
     {"controllers", CONF_ADDRS, offsetof(struct agent_conf, controllers),
      offsetof(struct agent_conf, ncontrollers), 1, NULL, 0, NULL, NULL},
     {"port", CONF_PORT, offsetof(struct agent_conf, port), 0, 0, NULL, 7443, NULL, NULL},
-    {"controller_name", CONF_STR, offsetof(struct agent_conf, controller_name), 0, 0, "bulkheadd",
-     0, NULL, NULL},
+    {"controller_name", CONF_FN, offsetof(struct agent_conf, controller_name), 0, 0, "bulkheadd", 0,
+     controller_names_fn, "a controller certificate name, or a list of them"},
     {"name", CONF_NAME, offsetof(struct agent_conf, name), 0, 0, NULL, 0, NULL, NULL},
     {"ca", CONF_STR, offsetof(struct agent_conf, ca), 0, 1, NULL, 0, NULL, NULL},
     {"cert", CONF_STR, offsetof(struct agent_conf, cert), 0, 1, NULL, 0, NULL, NULL},
@@ -61,6 +64,7 @@ static const struct conf_key ctl_keys[] = {
      NULL},
     {"handshake_per_source", CONF_COUNT, offsetof(struct ctl_conf, handshake_per_source), 0, 0,
      NULL, 16, NULL, NULL},
+    {"revoked", CONF_STR, offsetof(struct ctl_conf, revoked), 0, 0, NULL, 0, NULL, NULL},
 };
 
 /* --- access: the control socket's roles --- */
@@ -77,6 +81,7 @@ static const struct {
     {WIRE_CTL_APPLY, ROLE_OPERATE},	 {WIRE_CTL_PB_RUN, ROLE_OPERATE},
     {WIRE_CTL_PB_APPROVE, ROLE_OPERATE}, {WIRE_CTL_PB_ABORT, ROLE_OPERATE},
     {WIRE_CTL_PB_RESUME, ROLE_OPERATE},	 {WIRE_CTL_APPROVE, ROLE_OPERATE},
+    {WIRE_CTL_RELOAD, ROLE_OPERATE},
 };
 
 _Static_assert(WIRE_TYPE_MAX - NLMSG_MIN_TYPE <= CONF_MAX_REQUESTS, "CONF_MAX_REQUESTS too small");
@@ -254,18 +259,74 @@ static int ctl_access_set(struct conf_ctx *ctx, const struct conf_key *key, yaml
 	return conf_map_apply(ctx, v, access_keys, nitems(access_keys), a, seen);
 }
 
-/* A daemon's config: its table, its size, and the path in it that is
- * relative to the file. */
+/* controller_name: one name, or a list of the names the agent accepts; the
+ * first is controller_name, the others controller_alt. */
+static int controller_names_fn(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			       void *base)
+{
+	struct agent_conf *c = base;
+	yaml_node_item_t one, *it, *top;
+	int errors = ctx->nerrors;
+
+	if (conf_list_items(ctx, key, v, "name", &one, &it, &top) < 0)
+		return -1;
+	if (top - it > CONF_MAX_ADDRS) {
+		conf_report(ctx, v, "\"%s\": at most %d names", key->name, CONF_MAX_ADDRS);
+		return -1;
+	}
+	free(c->controller_name);
+	c->controller_name = NULL;
+	for (; it < top; it++) {
+		yaml_node_t *n = conf_node(ctx, *it);
+		const char *s = conf_scalar(n);
+
+		if (s == NULL || *s == '\0') {
+			conf_value_bad(ctx, key, n);
+			continue;
+		}
+		if (c->controller_name == NULL)
+			c->controller_name = xstrdup(s);
+		else
+			c->controller_alt[c->ncontroller_alt++] = xstrdup(s);
+	}
+	if (c->controller_name == NULL)
+		c->controller_name = xstrdup(key->def);
+	return ctx->nerrors == errors ? 0 : -1;
+}
+
+static void agent_conf_extra_clear(void *base)
+{
+	struct agent_conf *c = base;
+
+	free(c->controller_name);
+	for (int i = 0; i < c->ncontroller_alt; i++)
+		free(c->controller_alt[i]);
+}
+
+/* A daemon's config: its table, its size, the paths in it that are
+ * relative to the file, and what its CONF_FN keys hold that the table's
+ * strings do not. */
 struct daemon_conf_kind {
 	const struct conf_key *keys;
-	size_t nkeys, size, rel_off;
+	size_t nkeys, size;
+	size_t rel_off[2];
+	int nrel;
+	void (*extra_clear)(void *base);
 };
 
-static const struct daemon_conf_kind agent_kind = {agent_keys, nitems(agent_keys),
+static const struct daemon_conf_kind agent_kind = {agent_keys,
+						   nitems(agent_keys),
 						   sizeof(struct agent_conf),
-						   offsetof(struct agent_conf, profile_dir)};
+						   {offsetof(struct agent_conf, profile_dir)},
+						   1,
+						   agent_conf_extra_clear};
 static const struct daemon_conf_kind ctl_kind = {
-    ctl_keys, nitems(ctl_keys), sizeof(struct ctl_conf), offsetof(struct ctl_conf, inventory)};
+    ctl_keys,
+    nitems(ctl_keys),
+    sizeof(struct ctl_conf),
+    {offsetof(struct ctl_conf, inventory), offsetof(struct ctl_conf, revoked)},
+    2,
+    NULL};
 
 _Static_assert(nitems(agent_keys) <= CONF_KEYS_MAX, "agent_keys too long");
 _Static_assert(nitems(ctl_keys) <= CONF_KEYS_MAX, "ctl_keys too long");
@@ -314,6 +375,8 @@ static void daemon_conf_clear(const struct daemon_conf_kind *k, void *base)
 {
 	if (base == NULL)
 		return;
+	if (k->extra_clear)
+		k->extra_clear(base);
 	conf_strings_free(k->keys, k->nkeys, base);
 	memset(base, 0, k->size);
 }
@@ -345,7 +408,8 @@ static int daemon_conf_load(const struct daemon_conf_kind *k, const char *path, 
 		daemon_conf_clear(k, base);
 		return -1;
 	}
-	daemon_path_relative(path, (char **)((char *)base + k->rel_off));
+	for (int i = 0; i < k->nrel; i++)
+		daemon_path_relative(path, (char **)((char *)base + k->rel_off[i]));
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -137,6 +138,62 @@ int tls_peer_name(SSL *ssl, char *buf, size_t len)
 	return tls_name_cn_copy(X509_get_subject_name(peer), buf, len);
 }
 
+int tls_serial_normalize(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	/* Leading zeros and colons are how tools differ in printing one serial. */
+	for (; *in == '0' || *in == ':'; in++)
+		;
+	for (; *in; in++) {
+		char c = *in;
+
+		if (c == ':')
+			continue;
+		if (c >= 'a' && c <= 'f')
+			c = (char)(c - 'a' + 'A');
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')) || n + 1 >= len)
+			return -1;
+		out[n++] = c;
+	}
+	if (n == 0) {
+		if (len < 2)
+			return -1;
+		out[n++] = '0';
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* The serial of cert in upper-case hex, no leading zeros. */
+static int tls_cert_serial(X509 *cert, char *buf, size_t len)
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	int ret = -1;
+
+	if (hex != NULL)
+		ret = tls_serial_normalize(hex, buf, len);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
+	return ret;
+}
+
+int tls_peer_serial(SSL *ssl, char *buf, size_t len)
+{
+	X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+
+	return peer ? tls_cert_serial(peer, buf, len) : -1;
+}
+
+const char *tls_verify_reason(SSL *ssl)
+{
+	long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	return v == X509_V_OK ? NULL : X509_verify_cert_error_string(v);
+}
+
 int tls_cert_file_name(const char *cert_path, char *buf, size_t len)
 {
 	FILE *f;
@@ -163,6 +220,22 @@ int tls_cert_file_name(const char *cert_path, char *buf, size_t len)
 out:
 	X509_free(cert);
 	fclose(f);
+	return ret;
+}
+
+int tls_cert_file_serial(const char *cert_path, char *buf, size_t len)
+{
+	FILE *f = fopen(cert_path, "r");
+	X509 *cert;
+	int ret;
+
+	if (f == NULL)
+		return -1;
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ret = cert ? tls_cert_serial(cert, buf, len) : -1;
+	X509_free(cert);
+	ERR_clear_error();
 	return ret;
 }
 

@@ -43,6 +43,7 @@ static const char *const type_names[] = {
     [WIRE_CTL_PB_ABORT - NLMSG_MIN_TYPE] = "playbook-abort",
     [WIRE_CTL_PB_RESUME - NLMSG_MIN_TYPE] = "playbook-resume",
     [WIRE_CTL_APPROVE - NLMSG_MIN_TYPE] = "approve",
+    [WIRE_CTL_RELOAD - NLMSG_MIN_TYPE] = "reload",
 };
 
 const char *wire_type_name(uint16_t type)

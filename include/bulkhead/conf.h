@@ -24,6 +24,8 @@ struct agent_conf {
 	int ncontrollers;
 	uint16_t port;	       /* controller port, default 7443 */
 	char *controller_name; /* name in the controller's certificate, default "bulkheadd" */
+	char *controller_alt[CONF_MAX_ADDRS]; /* further names accepted (controller_name: [...]) */
+	int ncontroller_alt;
 	char *name;	       /* this host's name; default: the CN of its certificate */
 	char *ca, *cert, *key; /* PEM paths, required */
 	char *state_dir;       /* required */
@@ -79,6 +81,7 @@ struct ctl_conf {
 	/* agent sessions still in their TLS handshake: in all, and from one address */
 	int handshake_max;	  /* default 4096 */
 	int handshake_per_source; /* default 16 */
+	char *revoked; /* revocation list (revoked.yaml), optional; relative to the file */
 };
 
 struct inv_label {
@@ -159,6 +162,28 @@ struct profile_conf {
  * profile_conf_clear. */
 int profile_conf_load(const char *path, struct profile_conf *pc, conf_error_fn err, void *arg);
 void profile_conf_clear(struct profile_conf *pc);
+
+/* The revocation list (revoked.yaml, see bulkhead-policy(5)): each entry
+ * names a host or a certificate serial. */
+struct revoked_entry {
+	char *host;	/* NULL, or a host name */
+	char *serial;	/* NULL, or the serial as written */
+	char *reason;	/* optional */
+	char norm[128]; /* the serial as tls_serial_normalize writes it */
+	int line;
+};
+
+struct revoked_list {
+	struct revoked_entry *v;
+	int n;
+};
+
+/* 0, or -1 once every problem is reported (file:line:col) and l is empty. */
+int revoked_load(const char *path, struct revoked_list *l, conf_error_fn err, void *arg);
+void revoked_clear(struct revoked_list *l);
+/* The entry that revokes host or serial (normalised), or NULL. */
+const struct revoked_entry *revoked_find(const struct revoked_list *l, const char *host,
+					 const char *serial);
 
 /* Parse an IPv4 or IPv6 literal; 0 on success. */
 int conf_addr_parse(const char *s, struct conf_addr *out);

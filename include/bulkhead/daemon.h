@@ -26,6 +26,9 @@ int daemon_args_parse(int argc, char **argv, const char *usage, const char *cons
  * daemon_signals_free. */
 void daemon_signals_init(struct event_base *base, const char *note, struct event *sigs[2]);
 void daemon_signals_free(struct event *sigs[2]);
+/* SIGHUP calls fn(arg) from the event loop: the daemon reloads what it
+ * can without a restart. One per process; event_free the result. */
+struct event *daemon_reload_signal(struct event_base *base, void (*fn)(void *), void *arg);
 
 /* The event loop of a daemon: one thread, no locks, and changes to what
  * it waits for collected and made once per pass (one epoll_ctl per socket

@@ -65,6 +65,8 @@ enum wire_type {
 	 * RESULT APPLY_US [ERROR]. Only a linux-switch agent takes it. */
 	WIRE_PORT_SET,
 	WIRE_CTL_APPROVE, /* CLI: COMMAND (a request held for a second operator) */
+	/* CLI: read the TLS files and the revocation list again; END says how it went */
+	WIRE_CTL_RELOAD,
 	WIRE_TYPE_MAX
 };
 

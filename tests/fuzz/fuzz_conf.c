@@ -1,5 +1,5 @@
 /* The daemons' configuration files (lib/daemon_conf.c): the input as
- * agent.yaml and as bulkheadd.yaml. */
+ * agent.yaml, as bulkheadd.yaml and as the revocation list (lib/revoked.c). */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *dir = fuzz_dir();
 	struct agent_conf ac;
 	struct ctl_conf cc;
+	struct revoked_list rl;
 	char file[512];
 
 	snprintf(file, sizeof(file), "%s/conf.yaml", dir);
@@ -21,5 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		agent_conf_clear(&ac);
 	if (ctl_conf_load(file, &cc, fuzz_error_drop, NULL) == 0)
 		ctl_conf_clear(&cc);
+	if (revoked_load(file, &rl, fuzz_error_drop, NULL) == 0)
+		revoked_clear(&rl);
 	return 0;
 }

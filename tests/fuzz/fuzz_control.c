@@ -31,7 +31,8 @@ static int request_kind(uint16_t type)
 	case WIRE_CTL_PB_STATUS:
 	case WIRE_CTL_PB_APPROVE:
 	case WIRE_CTL_PB_ABORT:
-	case WIRE_CTL_PB_RESUME: return 1;
+	case WIRE_CTL_PB_RESUME:
+	case WIRE_CTL_RELOAD: return 1;
 	default: return 0;
 	}
 }

@@ -9,16 +9,19 @@ BHS_OUT=
 BHS_FD=
 BHS_OFF=0
 
-# bhs_start: bh-send in the controller's namespace on $CTL_V4:$BH_SEND_PORT,
-# commands from a FIFO held open by this shell, output to $BHS_OUT
+# bhs_start [CERTBASE]: bh-send in the controller's namespace on
+# $CTL_V4:$BH_SEND_PORT, presenting CERTBASE.crt/.key (default the lab's
+# bulkheadd), commands from a FIFO held open by this shell, output to $BHS_OUT
 bhs_start() {
+	local cb=${1:-$LABDIR/pki/bulkheadd}
 	[[ -x $BH_SEND ]] || bail "not built: $BH_SEND"
 	BHS_OUT=$T_TMP/bhs.out
+	rm -f "$T_TMP/bhs.in"
 	mkfifo "$T_TMP/bhs.in"
 	: >"$BHS_OUT"
 	# like bg_ns, but reading the FIFO: recorded in pids/, so 'lab down' stops it
 	"$LAB" exec ctl -- timeout "$T_MAX" "$BH_SEND" -l "$CTL_V4" -p "$BH_SEND_PORT" \
-		-a "$LABDIR/pki/ca.crt" -c "$LABDIR/pki/bulkheadd.crt" -k "$LABDIR/pki/bulkheadd.key" \
+		-a "$LABDIR/pki/ca.crt" -c "$cb.crt" -k "$cb.key" \
 		-t "$T_MAX" <"$T_TMP/bhs.in" >"$BHS_OUT" 2>&1 &
 	echo "$! $(_proc_start $!)" >"$LABDIR/pids/t-bhs.pid"
 	exec {BHS_FD}>"$T_TMP/bhs.in"

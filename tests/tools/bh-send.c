@@ -19,6 +19,11 @@
  *        [state=S] [ports=P,P] [links=L,L] [error="..."]
  *   NAME alert kind=K text="..."
  *   NAME up | NAME down
+ *
+ * With -A ADDR:PORT it plays an agent instead: it connects to a controller
+ * as the certificate's host, says hello as -n NAME, sends one ack numbered
+ * -r SEQ (a frame the controller never sent: a replay), waits a second for
+ * the controller's answer and exits.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -337,17 +342,76 @@ static int listen_on(const char *addr, const char *port)
 	return fd;
 }
 
+/* -A: an agent that acks a frame the controller never sent. */
+static int agent_replay(SSL_CTX *ctx, const char *target, const char *name, uint32_t seq)
+{
+	static char buf[WIRE_MAX_FRAME];
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	struct msg_hello h = {.name = name, .software = "bh-send", .mode = MODE_OPEN};
+	struct msg_ack k = {
+	    .status = ACK_APPLIED, .epoch = 1, .mode = MODE_ISOLATED, .persisted = 1};
+	struct peer p = {.fd = -1};
+	struct timeval tv = {1, 0};
+	char host[256], *colon;
+	int len, rc = 1;
+
+	snprintf(host, sizeof(host), "%s", target);
+	colon = strrchr(host, ':');
+	if (!colon)
+		return 64;
+	*colon = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		return 1;
+	p.fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (p.fd < 0 || connect(p.fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		fprintf(stderr, "bh-send: connect %s: %s\n", target, strerror(errno));
+		goto out;
+	}
+	setsockopt(p.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	p.ssl = SSL_new(ctx);
+	SSL_set1_host(p.ssl, "bulkheadd");
+	SSL_set_fd(p.ssl, p.fd);
+	if (SSL_connect(p.ssl) != 1) {
+		fprintf(stderr, "bh-send: handshake with %s failed\n", target);
+		goto out;
+	}
+	len = msg_hello_encode(buf, 1, &h);
+	if (len < 0 || peer_write(&p, buf, len) < 0)
+		goto out;
+	len = msg_ack_encode(buf, seq, &k);
+	if (len < 0 || peer_write(&p, buf, len) < 0)
+		goto out;
+	printf("%s sent hello, ack seq=%u\n", name, seq);
+	fflush(stdout);
+	/* Whatever the controller answers within a second (heartbeats). */
+	for (int i = 0; i < 4 && SSL_read(p.ssl, buf, sizeof(buf)) > 0; i++)
+		;
+	rc = 0;
+out:
+	if (p.ssl)
+		SSL_free(p.ssl);
+	if (p.fd >= 0)
+		close(p.fd);
+	freeaddrinfo(ai);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *addr = NULL, *port = "7444", *ca = NULL, *cert = NULL, *key = NULL;
+	const char *agent_to = NULL, *agent_name = NULL;
+	uint32_t replay_seq = 1000;
 	uint64_t deadline, next_hb = 0;
 	char line[4096];
 	size_t linelen = 0;
 	int lfd, c, secs = 300, in_open = 1;
 	SSL_CTX *ctx;
 
-	while ((c = getopt(argc, argv, "l:p:a:c:k:t:")) != -1) {
+	while ((c = getopt(argc, argv, "l:p:a:c:k:t:A:n:r:")) != -1) {
 		switch (c) {
+		case 'A': agent_to = optarg; break;
+		case 'n': agent_name = optarg; break;
+		case 'r': replay_seq = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'l': addr = optarg; break;
 		case 'p': port = optarg; break;
 		case 'a': ca = optarg; break;
@@ -355,10 +419,22 @@ int main(int argc, char **argv)
 		case 'k': key = optarg; break;
 		case 't': secs = atoi(optarg); break;
 		default:
-			fprintf(stderr, "usage: bh-send -l ADDR [-p PORT] -a CA -c CERT -k KEY "
-					"[-t SECONDS]\n");
+			fprintf(stderr,
+				"usage: bh-send -l ADDR [-p PORT] -a CA -c CERT -k KEY "
+				"[-t SECONDS]\n"
+				"       bh-send -A ADDR:PORT -n NAME [-r SEQ] -a CA -c CERT -k "
+				"KEY\n");
 			return 64;
 		}
+	}
+	if (agent_to && agent_name && ca && cert && key) {
+		log_init("bh-send", 0);
+		ctx = tls_ctx_new(0, ca, cert, key);
+		if (!ctx)
+			return 1;
+		c = agent_replay(ctx, agent_to, agent_name, replay_seq);
+		SSL_CTX_free(ctx);
+		return c;
 	}
 	if (!addr || !ca || !cert || !key) {
 		fprintf(stderr, "bh-send: -l, -a, -c and -k are required\n");

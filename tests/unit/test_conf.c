@@ -188,6 +188,112 @@ static void test_agent_good_all_keys(void **state)
 	agent_conf_clear(&c);
 }
 
+/* controller_name: one name as before, or a list of the names accepted. */
+static void test_agent_controller_names(void **state)
+{
+	const char *path = file_write(
+	    "agent-names.yaml", "controllers: 198.18.0.1\n"
+				"controller_name: [ctl-a.example, ctl-b.example, ctl-c.example]\n"
+				"ca: ca.crt\ncert: h01.crt\nkey: h01.key\nstate_dir: /x\n");
+	struct agent_conf c;
+
+	(void)state;
+	assert_int_equal(agent_conf_load(path, &c, errs_collect, &errs), 0);
+	assert_string_equal(c.controller_name, "ctl-a.example");
+	assert_int_equal(c.ncontroller_alt, 2);
+	assert_string_equal(c.controller_alt[0], "ctl-b.example");
+	assert_string_equal(c.controller_alt[1], "ctl-c.example");
+	agent_conf_clear(&c);
+	assert_null(c.controller_name);
+	assert_int_equal(c.ncontroller_alt, 0);
+
+	path = file_write("agent-names-bad.yaml", "controllers: 198.18.0.1\n"
+						  "controller_name: [ctl-a.example, {x: 1}]\n"
+						  "ca: ca.crt\ncert: h01.crt\nkey: h01.key\n"
+						  "state_dir: /x\n");
+	assert_int_equal(agent_conf_load(path, &c, errs_collect, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	assert_non_null(strstr(errs.msg[0], "agent-names-bad.yaml:2:"));
+	assert_non_null(strstr(errs.msg[0], "controller_name"));
+	errs_free(&errs);
+	path = file_write("agent-names-empty.yaml", "controllers: 198.18.0.1\n"
+						    "controller_name: []\n"
+						    "ca: ca.crt\ncert: h01.crt\nkey: h01.key\n"
+						    "state_dir: /x\n");
+	assert_int_equal(agent_conf_load(path, &c, errs_collect, &errs), -1);
+	errs_expect(&errs, 0,
+		    "agent-names-empty.yaml:2:18: \"controller_name\": expected at least one name");
+}
+
+/* revoked.yaml: hosts and serials (normalised), and every broken entry
+ * reported where it is. */
+static void test_revoked_list(void **state)
+{
+	const char *path = file_write("revoked.yaml", "revoked:\n"
+						      "  - host: web01\n"
+						      "    reason: stolen\n"
+						      "  - serial: \"00:0a:Bc:12\"\n");
+	const char *ctl = file_write("bulkheadd-rev.yaml", "ca: /pki/ca.crt\n"
+							   "cert: /pki/bulkheadd.crt\n"
+							   "key: /pki/bulkheadd.key\n"
+							   "state_dir: /var/lib/bulkheadd\n"
+							   "inventory: inventory.yaml\n"
+							   "revoked: revoked.yaml\n");
+	struct revoked_list l;
+	struct ctl_conf cc;
+	char want[512];
+
+	(void)state;
+	assert_int_equal(revoked_load(path, &l, errs_collect, &errs), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[0].host, "web01");
+	assert_string_equal(l.v[0].reason, "stolen");
+	assert_int_equal(l.v[0].line, 2);
+	assert_string_equal(l.v[1].norm, "ABC12");
+	assert_non_null(revoked_find(&l, "web01", NULL));
+	assert_non_null(revoked_find(&l, "web02", "ABC12"));
+	assert_null(revoked_find(&l, "web02", "ABC13"));
+	assert_null(revoked_find(&l, NULL, NULL));
+	revoked_clear(&l);
+	assert_int_equal(l.n, 0);
+
+	path = file_write("revoked-empty.yaml", "revoked: []\n");
+	assert_int_equal(revoked_load(path, &l, errs_collect, &errs), 0);
+	assert_int_equal(l.n, 0);
+	revoked_clear(&l);
+
+	path = file_write("revoked-bad.yaml", "revoked:\n"
+					      "  - host: web01\n"
+					      "    serial: AB\n"
+					      "  - serial: xyz\n"
+					      "  - hots: web02\n"
+					      "  - just-a-string\n");
+	assert_int_equal(revoked_load(path, &l, errs_collect, &errs), -1);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(errs.n, 4);
+	errs_expect(&errs, 0,
+		    "revoked-bad.yaml:2:5: \"revoked\": expected exactly one of \"host\" and "
+		    "\"serial\" in each entry");
+	errs_expect(&errs, 1,
+		    "revoked-bad.yaml:4:13: \"serial\": expected a certificate serial in hex "
+		    "(colons allowed), got \"xyz\"");
+	errs_expect(&errs, 2, "revoked-bad.yaml:5:5: unknown key \"hots\"");
+	errs_free(&errs);
+
+	path = file_write("revoked-syntax.yaml", "revoked:\n  - host: [web01\n");
+	assert_int_equal(revoked_load(path, &l, errs_collect, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	snprintf(want, sizeof(want), "%s/revoked-syntax.yaml:", tmpdir);
+	assert_memory_equal(errs.msg[0], want, strlen(want));
+	errs_free(&errs);
+
+	/* The key in bulkheadd.yaml is relative to that file. */
+	assert_int_equal(ctl_conf_load(ctl, &cc, errs_collect, &errs), 0);
+	snprintf(want, sizeof(want), "%s/revoked.yaml", tmpdir);
+	assert_string_equal(cc.revoked, want);
+	ctl_conf_clear(&cc);
+}
+
 static void test_ctl_good(void **state)
 {
 	const char *path = file_write("bulkheadd.yaml", "listen: \"::\"\n"
@@ -563,6 +669,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_agent_good_defaults, test_teardown),
+	    cmocka_unit_test_teardown(test_agent_controller_names, test_teardown),
+	    cmocka_unit_test_teardown(test_revoked_list, test_teardown),
 	    cmocka_unit_test_teardown(test_agent_good_all_keys, test_teardown),
 	    cmocka_unit_test_teardown(test_ctl_good, test_teardown),
 	    cmocka_unit_test_teardown(test_ctl_good_defaults, test_teardown),

@@ -311,6 +311,84 @@ static void test_no_clobber(void **state)
 	rm_tree(dir);
 }
 
+/* --not-before and --days give the validity asked for, and the site CA's
+ * verification refuses it outside that window. */
+static void test_validity(void **state)
+{
+	char dir[64];
+	X509 *x;
+
+	(void)state;
+	tmpdir_make(dir, sizeof(dir));
+	assert_int_equal(pki_run("init", dir), 0);
+	assert_int_equal(
+	    pki_run("issue", "--not-before", "20200101000000Z", "--days", "2", dir, "old"), 0);
+	x = cert_load(fx_path(dir, "old.crt"));
+	assert_non_null(x);
+	assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notBefore(x), 1577836800), 0);
+	assert_int_equal(ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), 1577836800 + 2 * 86400), 0);
+	X509_free(x);
+	assert_int_equal(
+	    cert_verify(fx_path(dir, "ca.crt"), fx_path(dir, "old.crt"), X509_PURPOSE_SSL_CLIENT),
+	    X509_V_ERR_CERT_HAS_EXPIRED);
+	assert_int_equal(pki_run("issue", "--not-before", "20990101000000Z", dir, "future"), 0);
+	assert_int_equal(cert_verify(fx_path(dir, "ca.crt"), fx_path(dir, "future.crt"),
+				     X509_PURPOSE_SSL_CLIENT),
+			 X509_V_ERR_CERT_NOT_YET_VALID);
+	/* Bad values are usage errors, and nothing is written. */
+	assert_int_equal(pki_run("issue", "--days", "0", dir, "x"), 64);
+	assert_int_equal(pki_run("issue", "--days", "ten", dir, "x"), 64);
+	assert_int_equal(pki_run("issue", "--not-before", "2020-01-01", dir, "x"), 64);
+	assert_int_equal(pki_run("init", "--days", "3", dir), 64);
+	assert_int_equal(access(fx_path(dir, "x.crt"), F_OK), -1);
+	rm_tree(dir);
+}
+
+/* rotate: a new key and serial in the same files; only for a host issued. */
+static void test_rotate_revoke(void **state)
+{
+	char dir[64], s1[128], s2[128], text[4096];
+	size_t n;
+
+	(void)state;
+	tmpdir_make(dir, sizeof(dir));
+	assert_int_equal(pki_run("init", dir), 0);
+	assert_int_equal(pki_run("issue", dir, "h01"), 0);
+	assert_int_equal(tls_cert_file_serial(fx_path(dir, "h01.crt"), s1, sizeof(s1)), 0);
+	assert_int_equal(pki_run("rotate", dir, "h01"), 0);
+	assert_int_equal(tls_cert_file_serial(fx_path(dir, "h01.crt"), s2, sizeof(s2)), 0);
+	assert_string_not_equal(s1, s2);
+	assert_int_equal(
+	    cert_verify(fx_path(dir, "ca.crt"), fx_path(dir, "h01.crt"), X509_PURPOSE_SSL_CLIENT),
+	    X509_V_OK);
+	assert_int_equal(pki_run("rotate", dir, "h02"), 1);
+	assert_int_equal(access(fx_path(dir, "h02.crt"), F_OK), -1);
+
+	/* revoke: a new list, then one more entry; a serial is normalised. */
+	assert_int_equal(
+	    pki_run("revoke", "--reason", "drill", fx_path(dir, "revoked.yaml"), "h01"), 0);
+	assert_int_equal(pki_run("revoke", fx_path(dir, "revoked.yaml"), s1), 0);
+	assert_int_equal(pki_run("revoke", fx_path(dir, "revoked.yaml"), "h01"), 0);
+	n = file_read(fx_path(dir, "revoked.yaml"), text, sizeof(text) - 1);
+	text[n] = '\0';
+	assert_non_null(strstr(text, "  - host: h01\n    reason: \"drill\"\n"));
+	assert_non_null(strstr(text, s1));
+	assert_null(strstr(strstr(text, "host: h01") + 1, "host: h01"));
+	assert_int_equal(pki_run("revoke", fx_path(dir, "revoked.yaml"), "bad/name"), 64);
+	/* A broken list is not rewritten. */
+	{
+		FILE *f = fopen(fx_path(dir, "broken.yaml"), "w");
+
+		assert_non_null(f);
+		fputs("revoked: {\n", f);
+		fclose(f);
+	}
+	assert_int_equal(pki_run("revoke", fx_path(dir, "broken.yaml"), "h01"), 1);
+	n = file_read(fx_path(dir, "broken.yaml"), text, sizeof(text) - 1);
+	assert_int_equal(n, strlen("revoked: {\n"));
+	rm_tree(dir);
+}
+
 static void test_bad_names(void **state)
 {
 	struct fixture *fx = *state;
@@ -539,6 +617,8 @@ int main(void)
 	    cmocka_unit_test(test_other_ca),
 	    cmocka_unit_test(test_no_clobber),
 	    cmocka_unit_test(test_bad_names),
+	    cmocka_unit_test(test_validity),
+	    cmocka_unit_test(test_rotate_revoke),
 	    cmocka_unit_test(test_usage),
 	    cmocka_unit_test(test_ctx),
 	    cmocka_unit_test(test_handshake),
