@@ -17,6 +17,7 @@
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
 #include "agent.h"
+#include "sandbox.h"
 
 void agent_mode_done(struct agent *a, const struct mode_result *res)
 {
@@ -184,18 +185,20 @@ static int agent_setup(struct agent *a, const char *conf_path)
 }
 
 static const char agent_usage[] =
-    "usage: bulkhead-agent [-v] [-n] [--no-table-owner] -f CONFIG\n"
+    "usage: bulkhead-agent [-v] [-n] [--no-table-owner] [--no-sandbox] -f CONFIG\n"
     "  -f CONFIG         agent configuration (YAML), see bulkhead-agent(8)\n"
     "  -n                check the configuration and exit\n"
     "  --no-table-owner  do not make the table owned by the agent; other\n"
     "                    processes can then change it, and the agent\n"
     "                    detects and undoes their changes\n"
+    "  --no-sandbox      keep every capability and no system call filter\n"
+    "                    (for debugging; see bulkhead-agent(8))\n"
     "  -v                verbose logging\n"
     "  -h                this help\n";
 
 int main(int argc, char **argv)
 {
-	static const char *const flags[] = {"no-table-owner", NULL};
+	static const char *const flags[] = {"no-table-owner", "no-sandbox", NULL};
 	struct agent a = {.own_table = 1};
 	struct event *sigs[2] = {0};
 	struct daemon_args args;
@@ -221,6 +224,11 @@ int main(int argc, char **argv)
 	a.base = daemon_base_new();
 	daemon_signals_init(a.base, "; the table stays in force", sigs);
 	if (agent_setup(&a, conf_path) < 0)
+		goto out;
+	/* Everything that needs more than the run time's privilege is open. */
+	if (args.flags & 2)
+		log_warn("--no-sandbox: running with every capability the agent was given");
+	else if (agent_sandbox_enter() < 0)
 		goto out;
 	session_start(&a);
 	event_base_dispatch(a.base);

@@ -11,6 +11,7 @@
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "controller.h"
+#include "sandbox.h"
 
 #define LAST_SEEN_FLUSH_S 5
 
@@ -99,11 +100,13 @@ static void ctl_teardown(struct ctl *c)
 }
 
 static const char ctl_usage[] =
-    "usage: bulkheadd [-v] [-n] -f CONFIG\n"
-    "  -f CONFIG  controller configuration (YAML), see bulkheadd(8)\n"
-    "  -n         check the configuration and the inventory, then exit\n"
-    "  -v         verbose logging\n"
-    "  -h         this help\n";
+    "usage: bulkheadd [-v] [-n] [--no-sandbox] -f CONFIG\n"
+    "  -f CONFIG     controller configuration (YAML), see bulkheadd(8)\n"
+    "  -n            check the configuration and the inventory, then exit\n"
+    "  --no-sandbox  keep the user, every capability and no system call\n"
+    "                filter (for debugging; see bulkheadd(8))\n"
+    "  -v            verbose logging\n"
+    "  -h            this help\n";
 
 static int ctl_check(const char *conf_path)
 {
@@ -124,12 +127,13 @@ static int ctl_check(const char *conf_path)
 
 int main(int argc, char **argv)
 {
+	static const char *const flags[] = {"no-sandbox", NULL};
 	struct ctl c = {0};
 	struct event *sigs[2] = {0};
 	struct daemon_args args;
 	int rc = 1;
 
-	if (daemon_args_parse(argc, argv, ctl_usage, NULL, &args, &rc))
+	if (daemon_args_parse(argc, argv, ctl_usage, flags, &args, &rc))
 		return rc;
 	log_init("bulkheadd", args.verbose);
 	if (args.check)
@@ -137,8 +141,13 @@ int main(int argc, char **argv)
 	c.base = daemon_base_new();
 	daemon_signals_init(c.base, "", sigs);
 	if (ctl_setup(&c, args.conf_path) == 0) {
-		event_base_dispatch(c.base);
-		rc = 0;
+		/* The listener, the store and the control socket are open. */
+		if (args.flags & 1)
+			log_warn("--no-sandbox: running with every capability bulkheadd was given");
+		if ((args.flags & 1) || ctl_sandbox_enter(&c.conf) == 0) {
+			event_base_dispatch(c.base);
+			rc = 0;
+		}
 	}
 	daemon_signals_free(sigs);
 	ctl_teardown(&c);

@@ -44,6 +44,7 @@ struct ctl_conf {
 	char *state_dir;       /* holds bulkhead.db, required */
 	char *control_socket;  /* default "/run/bulkhead/bulkheadd.sock" */
 	char *control_group;   /* group owning the control socket, optional */
+	char *user;	       /* runs as this user once started as root, optional */
 	char *inventory;       /* path, required; relative paths are relative to the config file */
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
