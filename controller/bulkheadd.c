@@ -1,6 +1,7 @@
 /* bulkheadd: the controller daemon. Holds the inventory and each host's
  * state, keeps a TLS session to every agent, and serves the CLI. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,15 @@ static const char ctl_usage[] =
     "  -v            verbose logging\n"
     "  -h            this help\n";
 
+/* -n checks that the user to switch to exists, as the start would. */
+static int ctl_check_user(const char *conf_path, const char *user)
+{
+	if (!user || getpwnam(user))
+		return 0;
+	fprintf(stderr, "%s: user \"%s\": no such user\n", conf_path, user);
+	return -1;
+}
+
 static int ctl_check(const char *conf_path)
 {
 	struct ctl_conf conf = {0};
@@ -115,7 +125,8 @@ static int ctl_check(const char *conf_path)
 	int rc = 1;
 
 	if (ctl_conf_load(conf_path, &conf, conf_error_stderr, NULL) == 0 &&
-	    (inv = inventory_load(conf.inventory, conf_error_stderr, NULL))) {
+	    (inv = inventory_load(conf.inventory, conf_error_stderr, NULL)) &&
+	    ctl_check_user(conf_path, conf.user) == 0) {
 		printf("%s: configuration OK, %d hosts in %s\n", conf_path, inv->nhosts,
 		       conf.inventory);
 		rc = 0;

@@ -88,6 +88,10 @@ else
 	cp "$T_TMP/bulkheadd.yaml.orig" "$CONF"
 	echo "user: bh-no-such-user" >>"$CONF"
 	rc=0
+	timeout 30 "$BULKHEADD" -n -f "$CONF" >"$T_TMP/nouser-n.out" 2>&1 || rc=$?
+	is "$rc" 1 "bulkheadd -n with an unknown user exits 1"
+	check "... and says why" grep -q 'user "bh-no-such-user": no such user' "$T_TMP/nouser-n.out"
+	rc=0
 	timeout 30 ip netns exec "$(ns_name ctl)" "$BULKHEADD" -f "$CONF" >"$T_TMP/nouser.out" 2>&1 || rc=$?
 	is "$rc" 1 "bulkheadd with an unknown user exits 1"
 	check "... and says why" grep -q 'user "bh-no-such-user": no such user' "$T_TMP/nouser.out"
