@@ -3,6 +3,7 @@
  * (mode.c) decides, backend.c carries it out. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +215,11 @@ int main(int argc, char **argv)
 		rc = agent_conf_load(conf_path, &a.conf, conf_error_stderr, NULL) < 0;
 		if (!rc)
 			rc = agent_profile_load(&a) < 0;
+		/* The user to switch to must exist, as a start would find. */
+		if (!rc && a.conf.user && !getpwnam(a.conf.user)) {
+			fprintf(stderr, "%s: user \"%s\": no such user\n", conf_path, a.conf.user);
+			rc = 1;
+		}
 		if (!rc)
 			printf("%s: configuration OK (profile %s, kind %s, %s)\n", conf_path,
 			       a.profile.name, a.profile.ops->name, a.profile.source);
@@ -228,7 +234,7 @@ int main(int argc, char **argv)
 	/* Everything that needs more than the run time's privilege is open. */
 	if (args.flags & 2)
 		log_warn("--no-sandbox: running with every capability the agent was given");
-	else if (agent_sandbox_enter() < 0)
+	else if (agent_sandbox_enter(&a.conf) < 0)
 		goto out;
 	session_start(&a);
 	event_base_dispatch(a.base);

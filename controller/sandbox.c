@@ -1,7 +1,6 @@
 /* What bulkheadd keeps once its listener, store and control socket are
  * open: no capability, its own user if the configuration names one, and
  * the system calls its loop makes. */
-#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,25 +20,6 @@ static const char *const ctl_syscalls[] = {
  * does this, so that the two say the same. */
 static const int ctl_families[] = {AF_UNIX, AF_INET, AF_INET6};
 
-/* The files the store writes after the switch: the directory (SQLite's
- * WAL and journal files come and go in it) and the database's own. */
-static int ctl_state_give(const char *dir, const struct sandbox_user *u)
-{
-	static const char *const files[] = {"", "/bulkhead.db", "/bulkhead.db-wal",
-					    "/bulkhead.db-shm", "/bulkhead.db-journal"};
-	char path[4096];
-
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s%s", dir, files[i]) >= sizeof(path)) {
-			log_err("%s: path too long", dir);
-			return -1;
-		}
-		if (sandbox_path_give(path, u) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 int ctl_privileges_drop(const struct ctl_conf *conf)
 {
 	struct sandbox_user u;
@@ -50,7 +30,9 @@ int ctl_privileges_drop(const struct ctl_conf *conf)
 		log_err("user: %s: bulkheadd must be started as root to switch to it", conf->user);
 		return -1;
 	}
-	if (sandbox_user_lookup(conf->user, &u) < 0 || ctl_state_give(conf->state_dir, &u) < 0)
+	/* The store writes in state_dir after the switch: SQLite's WAL and
+	 * journal files come and go beside the database. */
+	if (sandbox_user_lookup(conf->user, &u) < 0 || sandbox_dir_give(conf->state_dir, &u) < 0)
 		return -1;
 	return sandbox_privileges_drop(NULL, 0, &u);
 }

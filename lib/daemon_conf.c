@@ -32,6 +32,7 @@ static const struct conf_key agent_keys[] = {
      NULL},
     {"dead_ms", CONF_MS, offsetof(struct agent_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
     {"verify_ms", CONF_MS, offsetof(struct agent_conf, verify_ms), 0, 0, NULL, 10000, NULL, NULL},
+    {"user", CONF_STR, offsetof(struct agent_conf, user), 0, 0, NULL, 0, NULL, NULL},
 };
 
 static const struct conf_key ctl_keys[] = {

@@ -1,5 +1,6 @@
 /* Least privilege for the daemons: capabilities, user, seccomp. What each
  * daemon keeps is its own file's business; this is the mechanism. */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -104,6 +105,32 @@ int sandbox_path_give(const char *path, const struct sandbox_user *u)
 		return -1;
 	}
 	return 0;
+}
+
+int sandbox_dir_give(const char *dir, const struct sandbox_user *u)
+{
+	char path[4096];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+	int rc = 0;
+
+	if (sandbox_path_give(dir, u) < 0)
+		return -1;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : (log_err("%s: %s", dir, strerror(errno)), -1);
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path)) {
+			log_err("%s: path too long", dir);
+			rc = -1;
+		} else if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+			rc = sandbox_path_give(path, u);
+	}
+	closedir(d);
+	return rc;
 }
 
 /* The capability sets, as the kernel's two 32-bit words. */

@@ -32,6 +32,7 @@ struct agent_conf {
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* peer silent this long is gone, default 5000 */
 	int verify_ms;	       /* the tamper guard's periodic check, default 10000 */
+	char *user;	       /* runs as this user once started, optional (default uid 0) */
 };
 
 /* Where hardware profiles are read from when agent.yaml names no profile_dir. */

@@ -31,6 +31,10 @@ int sandbox_user_lookup(const char *name, struct sandbox_user *u);
  * mode; a missing path is not an error. -1 (logged) on failure. */
 int sandbox_path_give(const char *path, const struct sandbox_user *u);
 
+/* Gives directory dir and the regular files in it (not below) to the user;
+ * symbolic links are refused. A missing dir is not an error. */
+int sandbox_dir_give(const char *dir, const struct sandbox_user *u);
+
 /* Sets no_new_privs, empties the bounding and ambient sets, switches to
  * user u if it is not NULL (groups, gid and uid, for good), and keeps
  * exactly caps[0..ncaps) permitted and effective, nothing inheritable.

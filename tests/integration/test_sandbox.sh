@@ -5,7 +5,8 @@
 # isolates and releases; bulkheadd keeps no capability, runs as the user
 # "user:" names (its state_dir given to it), and still serves the CLI,
 # control_group members included; an unknown user stops it with an error;
-# --no-sandbox leaves an agent unfiltered.
+# an agent with "user:" runs as that user with the same capabilities and
+# still isolates and records; --no-sandbox leaves an agent unfiltered.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -35,7 +36,7 @@ sandboxed() {
 for h in "${HOSTS[@]}"; do
 	sandboxed "agent $h" "$(pid_of "$h")" $AGENT_CAPS
 	is "$(field "$(pid_of "$h")" Uid)" "0 0 0 0" "agent $h: stays uid 0"
-	check "agent $h: logs what it kept" grep -q "sandbox: capabilities net_admin and net_raw only" \
+	check "agent $h: logs what it kept" grep -q "sandbox: uid 0 kept, capabilities net_admin and net_raw only" \
 		"$LABDIR/logs/$h.log"
 done
 sandboxed bulkheadd "$(pid_of ctl)" $NONE
@@ -98,6 +99,26 @@ else
 	diag_file "$T_TMP/nouser.out" 5
 	cp "$T_TMP/bulkheadd.yaml.orig" "$CONF"
 	check "bulkheadd starts again without user:" quiet lab ctl-start
+fi
+
+# ---- an agent as another user ----
+if [[ -n $RUN_UID ]]; then
+	lab agent-stop h01 >/dev/null 2>&1
+	echo "user: $RUN_USER" >>"$LABDIR/conf/h01.yaml"
+	lab agent-start h01 >/dev/null 2>&1
+	wait_for 20 host_connected h01
+	APID=$(pid_of h01)
+	is "$(field "$APID" Uid)" "$RUN_UID $RUN_UID $RUN_UID $RUN_UID" "agent h01 with user: runs as $RUN_USER"
+	sandboxed "agent h01 as $RUN_USER" "$APID" $AGENT_CAPS
+	is "$(stat -c %U "$LABDIR/state/h01")" "$RUN_USER" "agent h01: state_dir is given to $RUN_USER"
+	rc=$(run_cli "$T_TMP/iso3" isolate h01 --reason as-user --json)
+	is "$rc" 0 "isolate h01 with its agent running as $RUN_USER"
+	is "$(host_field h01 mode)" isolated "h01 is isolated"
+	is "$(stat -c %U "$LABDIR/state/h01/state" 2>/dev/null)" "$RUN_USER" \
+		"agent h01 as $RUN_USER wrote its record"
+	rc=$(run_cli "$T_TMP/rel3" release h01 --reason as-user --json)
+	is "$rc" 0 "release h01 with its agent running as $RUN_USER"
+	check "agent h01 as $RUN_USER: still running" test -d "/proc/$APID"
 fi
 
 # ---- --no-sandbox ----

@@ -256,7 +256,9 @@ static int drop_agent(void)
 	    "CapAmb", "0000000000000000", "NoNewPrivs", "1",
 	    "Uid",    "0\t0\t0\t0",	  NULL};
 
-	if (agent_privileges_drop() < 0)
+	struct agent_conf conf = {.state_dir = "/nonexistent/bulkhead-test"};
+
+	if (agent_privileges_drop(&conf) < 0)
 		return 99;
 	return status_expect(kv);
 }
@@ -277,6 +279,35 @@ static void test_agent_caps(void **state)
 }
 
 static char user_expect[64];
+static char agent_dir[64];
+
+/* As user nobody, with the same capabilities, writing its state_dir. */
+static int drop_agent_user(void)
+{
+	struct agent_conf conf = {.user = "nobody", .state_dir = agent_dir};
+	const char *kv[] = {"CapEff", "0000000000003000", "CapPrm",	"0000000000003000",
+			    "CapBnd", "0000000000003000", "NoNewPrivs", "1",
+			    "Uid",    user_expect,	  NULL};
+	char path[128];
+	int fd, rc;
+
+	if (agent_privileges_drop(&conf) < 0)
+		return 99;
+	if (setuid(0) == 0)
+		return 98;
+	rc = status_expect(kv);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof(path), "%s/state.tmp", agent_dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || close(fd) < 0)
+		return 20;
+	snprintf(path, sizeof(path), "%s/old", agent_dir);
+	fd = open(path, O_RDWR);
+	if (fd < 0 || close(fd) < 0)
+		return 21; /* a file that was root's is the user's now */
+	return 0;
+}
 
 static int drop_ctl_user(void)
 {
@@ -317,6 +348,38 @@ static void test_ctl_user(void **state)
 	assert_exit_ok(status);
 }
 
+static void test_agent_user(void **state)
+{
+	struct passwd *pw;
+	char path[128];
+	pid_t pid;
+	int status, fd;
+
+	if (geteuid() != 0)
+		skip();
+	pw = getpwnam("nobody");
+	if (!pw)
+		skip();
+	snprintf(user_expect, 32, "%u\t%u\t%u\t%u", (unsigned)pw->pw_uid, (unsigned)pw->pw_uid,
+		 (unsigned)pw->pw_uid, (unsigned)pw->pw_uid);
+	snprintf(agent_dir, sizeof(agent_dir), "/tmp/bh-sandbox-agent-XXXXXX");
+	assert_non_null(mkdtemp(agent_dir));
+	snprintf(path, sizeof(path), "%s/old", agent_dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(drop_agent_user());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state.tmp", agent_dir);
+	unlink(path);
+	rmdir(agent_dir);
+	assert_exit_ok(status);
+}
+
 /* Bad input: an unknown user is an error, not a crash or a silent stay. */
 static int drop_ctl_nouser(void)
 {
@@ -340,10 +403,10 @@ static void test_ctl_unknown_user(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_agent_allowed),    cmocka_unit_test(test_agent_forbidden),
-	    cmocka_unit_test(test_ctl_allowed),	     cmocka_unit_test(test_ctl_forbidden),
-	    cmocka_unit_test(test_agent_caps),	     cmocka_unit_test(test_ctl_user),
-	    cmocka_unit_test(test_ctl_unknown_user),
+	    cmocka_unit_test(test_agent_allowed), cmocka_unit_test(test_agent_forbidden),
+	    cmocka_unit_test(test_ctl_allowed),	  cmocka_unit_test(test_ctl_forbidden),
+	    cmocka_unit_test(test_agent_caps),	  cmocka_unit_test(test_agent_user),
+	    cmocka_unit_test(test_ctl_user),	  cmocka_unit_test(test_ctl_unknown_user),
 	};
 
 	log_init("test_sandbox", 0);
