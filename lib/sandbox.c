@@ -249,7 +249,10 @@ int sandbox_privileges_drop(const int *caps, size_t ncaps, const struct sandbox_
 	 * held of caps, and fail on nothing else. */
 	if (!sandbox_cap_has(&held, CAP_SETPCAP, 1)) {
 		if (u) {
-			log_err("cannot switch to user %s: not started as root", u->name);
+			log_err("cannot switch to user %s: that needs CAP_SETPCAP, CAP_SETUID and "
+				"CAP_SETGID (a bounding set without them, as in a systemd unit "
+				"that limits it, cannot switch: use User= there instead)",
+				u->name);
 			return -1;
 		}
 		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
