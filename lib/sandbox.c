@@ -94,8 +94,12 @@ int sandbox_path_give(const char *path, const struct sandbox_user *u)
 {
 	struct stat st;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : (log_err("%s: %s", path, strerror(errno)), -1);
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_err("%s: %s", path, strerror(errno));
+		return -1;
+	}
 	if (S_ISLNK(st.st_mode)) {
 		log_err("%s: a symbolic link; not given to user %s", path, u->name);
 		return -1;
@@ -118,8 +122,12 @@ int sandbox_dir_give(const char *dir, const struct sandbox_user *u)
 	if (sandbox_path_give(dir, u) < 0)
 		return -1;
 	d = opendir(dir);
-	if (!d)
-		return errno == ENOENT ? 0 : (log_err("%s: %s", dir, strerror(errno)), -1);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		log_err("%s: %s", dir, strerror(errno));
+		return -1;
+	}
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
