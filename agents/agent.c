@@ -3,6 +3,7 @@
  * (mode.c) decides, backend.c carries it out. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "bulkhead/tls.h"
 #include "bulkhead/wire.h"
 #include "agent.h"
+#include "sandbox.h"
 
 void agent_mode_done(struct agent *a, const struct mode_result *res)
 {
@@ -205,18 +207,20 @@ static void agent_reload(void *arg)
 }
 
 static const char agent_usage[] =
-    "usage: bulkhead-agent [-v] [-n] [--no-table-owner] -f CONFIG\n"
+    "usage: bulkhead-agent [-v] [-n] [--no-table-owner] [--no-sandbox] -f CONFIG\n"
     "  -f CONFIG         agent configuration (YAML), see bulkhead-agent(8)\n"
     "  -n                check the configuration and exit\n"
     "  --no-table-owner  do not make the table owned by the agent; other\n"
     "                    processes can then change it, and the agent\n"
     "                    detects and undoes their changes\n"
+    "  --no-sandbox      keep every capability and no system call filter\n"
+    "                    (for debugging; see bulkhead-agent(8))\n"
     "  -v                verbose logging\n"
     "  -h                this help\n";
 
 int main(int argc, char **argv)
 {
-	static const char *const flags[] = {"no-table-owner", NULL};
+	static const char *const flags[] = {"no-table-owner", "no-sandbox", NULL};
 	struct agent a = {.own_table = 1};
 	struct event *sigs[2] = {0}, *hup = NULL;
 	struct daemon_args args;
@@ -232,6 +236,11 @@ int main(int argc, char **argv)
 		rc = agent_conf_load(conf_path, &a.conf, conf_error_stderr, NULL) < 0;
 		if (!rc)
 			rc = agent_profile_load(&a) < 0;
+		/* The user to switch to must exist, as a start would find. */
+		if (!rc && a.conf.user && !getpwnam(a.conf.user)) {
+			fprintf(stderr, "%s: user \"%s\": no such user\n", conf_path, a.conf.user);
+			rc = 1;
+		}
 		if (!rc)
 			printf("%s: configuration OK (profile %s, kind %s, %s)\n", conf_path,
 			       a.profile.name, a.profile.ops->name, a.profile.source);
@@ -244,6 +253,11 @@ int main(int argc, char **argv)
 	if (agent_setup(&a, conf_path) < 0)
 		goto out;
 	hup = daemon_reload_signal(a.base, agent_reload, &a);
+	/* Everything that needs more than the run time's privilege is open. */
+	if (args.flags & 2)
+		log_warn("--no-sandbox: running with every capability the agent was given");
+	else if (agent_sandbox_enter(&a.conf) < 0)
+		goto out;
 	session_start(&a);
 	event_base_dispatch(a.base);
 	session_stop(&a);

@@ -1,6 +1,7 @@
 /* bulkheadd: the controller daemon. Holds the inventory and each host's
  * state, keeps a TLS session to every agent, and serves the CLI. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "bulkhead/tls.h"
 #include "audit.h"
 #include "controller.h"
+#include "sandbox.h"
 
 #define LAST_SEEN_FLUSH_S 5
 
@@ -188,11 +190,22 @@ static void ctl_teardown(struct ctl *c)
 }
 
 static const char ctl_usage[] =
-    "usage: bulkheadd [-v] [-n] -f CONFIG\n"
-    "  -f CONFIG  controller configuration (YAML), see bulkheadd(8)\n"
-    "  -n         check the configuration and the inventory, then exit\n"
-    "  -v         verbose logging\n"
-    "  -h         this help\n";
+    "usage: bulkheadd [-v] [-n] [--no-sandbox] -f CONFIG\n"
+    "  -f CONFIG     controller configuration (YAML), see bulkheadd(8)\n"
+    "  -n            check the configuration and the inventory, then exit\n"
+    "  --no-sandbox  keep the user, every capability and no system call\n"
+    "                filter (for debugging; see bulkheadd(8))\n"
+    "  -v            verbose logging\n"
+    "  -h            this help\n";
+
+/* -n checks that the user to switch to exists, as the start would. */
+static int ctl_check_user(const char *conf_path, const char *user)
+{
+	if (!user || getpwnam(user))
+		return 0;
+	fprintf(stderr, "%s: user \"%s\": no such user\n", conf_path, user);
+	return -1;
+}
 
 static int ctl_check(const char *conf_path)
 {
@@ -203,7 +216,8 @@ static int ctl_check(const char *conf_path)
 
 	if (ctl_conf_load(conf_path, &conf, conf_error_stderr, NULL) == 0 &&
 	    (inv = inventory_load(conf.inventory, conf_error_stderr, NULL)) &&
-	    (!conf.revoked || revoked_load(conf.revoked, &rl, conf_error_stderr, NULL) == 0)) {
+	    (!conf.revoked || revoked_load(conf.revoked, &rl, conf_error_stderr, NULL) == 0) &&
+	    ctl_check_user(conf_path, conf.user) == 0) {
 		printf("%s: configuration OK, %d hosts in %s", conf_path, inv->nhosts,
 		       conf.inventory);
 		if (conf.revoked)
@@ -219,12 +233,13 @@ static int ctl_check(const char *conf_path)
 
 int main(int argc, char **argv)
 {
+	static const char *const flags[] = {"no-sandbox", NULL};
 	struct ctl c = {0};
 	struct event *sigs[2] = {0};
 	struct daemon_args args;
 	int rc = 1;
 
-	if (daemon_args_parse(argc, argv, ctl_usage, NULL, &args, &rc))
+	if (daemon_args_parse(argc, argv, ctl_usage, flags, &args, &rc))
 		return rc;
 	log_init("bulkheadd", args.verbose);
 	if (args.check)
@@ -232,8 +247,13 @@ int main(int argc, char **argv)
 	c.base = daemon_base_new();
 	daemon_signals_init(c.base, "", sigs);
 	if (ctl_setup(&c, args.conf_path) == 0) {
-		event_base_dispatch(c.base);
-		rc = 0;
+		/* The listener, the store and the control socket are open. */
+		if (args.flags & 1)
+			log_warn("--no-sandbox: running with every capability bulkheadd was given");
+		if ((args.flags & 1) || ctl_sandbox_enter(&c.conf) == 0) {
+			event_base_dispatch(c.base);
+			rc = 0;
+		}
 	}
 	daemon_signals_free(sigs);
 	ctl_teardown(&c);

@@ -41,6 +41,7 @@ static const struct conf_key agent_keys[] = {
      NULL},
     {"dead_ms", CONF_MS, offsetof(struct agent_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
     {"verify_ms", CONF_MS, offsetof(struct agent_conf, verify_ms), 0, 0, NULL, 10000, NULL, NULL},
+    {"user", CONF_STR, offsetof(struct agent_conf, user), 0, 0, NULL, 0, NULL, NULL},
 };
 
 static const struct conf_key ctl_keys[] = {
@@ -54,6 +55,7 @@ static const struct conf_key ctl_keys[] = {
      "/run/bulkhead/bulkheadd.sock", 0, NULL, NULL},
     {"control_group", CONF_STR, offsetof(struct ctl_conf, control_group), 0, 0, NULL, 0, NULL,
      NULL},
+    {"user", CONF_STR, offsetof(struct ctl_conf, user), 0, 0, NULL, 0, NULL, NULL},
     {"inventory", CONF_STR, offsetof(struct ctl_conf, inventory), 0, 1, NULL, 0, NULL, NULL},
     {"heartbeat_ms", CONF_MS, offsetof(struct ctl_conf, heartbeat_ms), 0, 0, NULL, 1000, NULL,
      NULL},

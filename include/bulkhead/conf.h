@@ -35,6 +35,7 @@ struct agent_conf {
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* peer silent this long is gone, default 5000 */
 	int verify_ms;	       /* the tamper guard's periodic check, default 10000 */
+	char *user;	       /* runs as this user once started, optional (default uid 0) */
 };
 
 /* Where hardware profiles are read from when agent.yaml names no profile_dir. */
@@ -74,6 +75,7 @@ struct ctl_conf {
 	char *state_dir;       /* holds bulkhead.db, required */
 	char *control_socket;  /* default "/run/bulkhead/bulkheadd.sock" */
 	char *control_group;   /* group owning the control socket, optional */
+	char *user;	       /* runs as this user once started as root, optional */
 	char *inventory;       /* path, required; relative paths are relative to the config file */
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
