@@ -40,7 +40,10 @@ struct peer {
 	struct host *host; /* set once the certificate name matched */
 	int hello;
 	char peer[64];
-	char serial[128]; /* of its certificate, as tls_peer_serial writes it */
+	/* Of its certificate, as tls_peer_serial writes it: RFC 5280 serials
+	 * are at most 20 octets; a longer one reads "?" (and can be revoked
+	 * only by host). Kept small: there is one per agent. */
+	char serial[48];
 	uint64_t last_rx_ms;
 	uint32_t seq;
 	struct event *hb_ev;
