@@ -127,16 +127,27 @@ int peer_send_ports(struct peer *ac, uint64_t epoch, enum port_state state,
 	return peer_send(ac, buf, msg_port_set_encode(buf, ++ac->seq, &m));
 }
 
-/* The policy's frames as stored, sent as they are. */
+/* The policy's frames as stored, each numbered in this session's sequence
+ * (an agent that refuses one acks that number). */
 static int peer_send_policy(struct peer *ac, const char *hash)
 {
-	size_t len = 0;
+	size_t len = 0, off;
 	char *frames = store_policy_get(ac->ctl->store, ac->host->name, hash, &len);
 	int rc;
 
 	if (!frames) {
 		log_err("%s: policy %.12s is not in the store", ac->host->name, hash);
 		return -1;
+	}
+	for (off = 0; off + sizeof(struct nlmsghdr) <= len;) {
+		struct nlmsghdr nlh;
+
+		memcpy(&nlh, frames + off, sizeof(nlh));
+		if (nlh.nlmsg_len < sizeof(nlh) || nlh.nlmsg_len > len - off)
+			break;
+		nlh.nlmsg_seq = ++ac->seq;
+		memcpy(frames + off, &nlh, sizeof(nlh));
+		off += MNL_ALIGN(nlh.nlmsg_len);
 	}
 	rc = bufferevent_write(ac->bev, frames, len);
 	free(frames);
