@@ -11,6 +11,7 @@
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "controller.h"
+#include "metrics.h"
 
 #define LAST_SEEN_FLUSH_S 5
 
@@ -67,7 +68,8 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	c->ssl_ctx = tls_ctx_new(1, c->conf.ca, c->conf.cert, c->conf.key);
 	if (!c->ssl_ctx)
 		return -1;
-	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
+	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0 ||
+	    metrics_start(c) < 0)
 		return -1;
 	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
 	if (!c->flush_ev)
@@ -80,6 +82,8 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 
 static void ctl_teardown(struct ctl *c)
 {
+	metrics_stop(c->metrics);
+	c->metrics = NULL;
 	command_free_all(c);
 	playbook_close(c);
 	peers_close(c);

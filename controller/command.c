@@ -12,6 +12,7 @@
 #include "bulkhead/wire.h"
 #include "audit.h"
 #include "controller.h"
+#include "metrics.h"
 
 #define PROGRESS_INTERVAL_US 50000
 
@@ -102,6 +103,7 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 	for (int i = 0; i < cmd->ntargets; i++) {
 		struct target *t = &cmd->targets[i];
 
+		metrics_host_result(c->metrics, cmd->o.action, t->status);
 		res[i] = (struct store_result){t->host->name, t->status, t->apply_us, t->latency_us,
 					       t->err};
 		snprintf(details[i], sizeof(details[i]),
@@ -157,6 +159,8 @@ static void command_finish(struct command *cmd)
 	log_info("%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
 		 action_name(cmd->o.action), cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
 		 (double)elapsed_us / 1000.0);
+	metrics_command_done(cmd->ctl->metrics, cmd->o.action, cmd->nconfirmed == cmd->ntargets,
+			     elapsed_us);
 	if (cmd->client) {
 		struct msg_ctl_end m = {
 		    .result = cmd->nconfirmed == cmd->ntargets ? 0 : 1,
@@ -217,6 +221,7 @@ static int command_fallback_one(struct command *cmd, struct target *t)
 	snprintf(t->host->port_sw, sizeof(t->host->port_sw), "%s", sw->name);
 	snprintf(t->host->port_name, sizeof(t->host->port_name), "%s", hp->port);
 	store_hosts_want(c->store, &t->host, 1);
+	metrics_fallback(c->metrics);
 	log_warn("%s: agent %s; isolating it at %s port %s", t->host->name,
 		 t->host->peer ? "silent at the deadline" : "not connected", sw->name, hp->port);
 	return 1;
@@ -498,6 +503,7 @@ void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, const struc
 		t->latency_us = clock_mono_us() - cmd->start_us;
 		if (!target_ack(cmd, t, seq, k))
 			continue;
+		metrics_ack_latency(c->metrics, t->latency_us);
 		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
 			cmd->slowest = t;
 		if (cmd->ndone == cmd->ntargets)

@@ -22,6 +22,8 @@ struct command_opts;
 struct wire_frame;
 struct pb_run;
 struct pb_rx;
+struct metrics;
+struct events;
 
 /* One inventory host, with what the controller wants of it and what the
  * agent last confirmed. */
@@ -69,6 +71,8 @@ struct ctl {
 	int nseen;
 	struct event *seen_ev;
 	uint32_t check_seq;
+	struct metrics *metrics; /* NULL while metrics are off */
+	struct events *events;	 /* NULL while no event sink is configured */
 };
 
 /* hosts.c */

@@ -21,6 +21,7 @@
 #include "bulkhead/wire.h"
 #include "audit.h"
 #include "controller.h"
+#include "metrics.h"
 
 static const struct timeval handshake_timeout = {10, 0};
 
@@ -264,6 +265,7 @@ static void peer_ack(struct peer *ac, uint32_t seq, const struct msg_ack *k)
 			 mode_name(k->mode), k->error ? k->error : "");
 		peer_audit(ac, "rolled back", mode_name(k->mode), "epoch %" PRIu64 ": %s", k->epoch,
 			   k->error ? k->error : "");
+		metrics_rollback(ac->ctl->metrics);
 		peer_adopt(ac->ctl, h);
 	}
 	ctl_host_seen(ac->ctl, h);
@@ -283,6 +285,7 @@ static void peer_alert(struct peer *ac, const struct msg_alert *m)
 		ac->host->tampers++;
 	log_warn("%s: ALERT %s: %s", ac->host->name, alert_kind_name(m->kind), m->text);
 	snprintf(action, sizeof(action), "alert: %s", alert_kind_name(m->kind));
+	metrics_alert(ac->ctl->metrics, m->kind);
 	peer_audit(ac, action, mode_name(ac->host->mode), "%s", m->text);
 }
 
@@ -355,12 +358,14 @@ static int peer_admit(struct peer *ac)
 
 	if (tls_peer_name(ssl, name, sizeof(name)) < 0) {
 		log_warn("refused agent %s: no verified certificate name", ac->peer);
+		metrics_tls_refused(ac->ctl->metrics, MTLS_NO_CERT);
 		return -1;
 	}
 	h = ctl_host_find(ac->ctl, name);
 	if (!h) {
 		log_warn("refused agent %s: certificate name \"%s\" is not in the inventory",
 			 ac->peer, name);
+		metrics_tls_refused(ac->ctl->metrics, MTLS_UNKNOWN_NAME);
 		return -1;
 	}
 	if (h->peer) {
@@ -396,6 +401,8 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 			 "agent", why, sizeof(why));
 	if (e && !ac->host)
 		log_warn("refused agent %s: TLS handshake failed: %s", ac->peer, why);
+	if (!ac->host)
+		metrics_handshake_failed(ac->ctl->metrics, e, what);
 	peer_free(ac, why);
 }
 

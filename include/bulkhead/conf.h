@@ -47,6 +47,11 @@ struct ctl_conf {
 	char *inventory;       /* path, required; relative paths are relative to the config file */
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
+	/* Metrics and events for other systems (docs/bulkheadd.8), all off by default. */
+	char metrics_listen[64]; /* "ADDRESS:PORT" of the HTTP /metrics listener, "" off */
+	char *events_exec;	 /* absolute path of a program run once per event */
+	char *events_file;	 /* absolute path of a file that gets one JSON line per event */
+	int events_syslog;	 /* 1: every event to syslog too */
 };
 
 struct inv_label {
