@@ -11,6 +11,7 @@
 #include "bulkhead/log.h"
 #include "bulkhead/tls.h"
 #include "controller.h"
+#include "events.h"
 #include "metrics.h"
 
 #define LAST_SEEN_FLUSH_S 5
@@ -69,7 +70,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	if (!c->ssl_ctx)
 		return -1;
 	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0 ||
-	    metrics_start(c) < 0)
+	    metrics_start(c) < 0 || events_start(c) < 0)
 		return -1;
 	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
 	if (!c->flush_ev)
@@ -82,10 +83,12 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 
 static void ctl_teardown(struct ctl *c)
 {
-	metrics_stop(c->metrics);
-	c->metrics = NULL;
 	command_free_all(c);
 	playbook_close(c);
+	events_stop(c->events);
+	c->events = NULL;
+	metrics_stop(c->metrics);
+	c->metrics = NULL;
 	peers_close(c);
 	control_close(c);
 	if (c->flush_ev)

@@ -12,6 +12,7 @@
 #include "bulkhead/wire.h"
 #include "audit.h"
 #include "controller.h"
+#include "events.h"
 #include "metrics.h"
 
 #define PROGRESS_INTERVAL_US 50000
@@ -99,11 +100,13 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 				      rows,    cmd->ntargets + 1};
 	const char *action = action_name(cmd->o.action);
 	uint64_t now = clock_wall_ms();
+	int counts[HOST_STATUS_MAX + 1] = {0};
 
 	for (int i = 0; i < cmd->ntargets; i++) {
 		struct target *t = &cmd->targets[i];
 
 		metrics_host_result(c->metrics, cmd->o.action, t->status);
+		counts[t->status]++;
 		res[i] = (struct store_result){t->host->name, t->status, t->apply_us, t->latency_us,
 					       t->err};
 		snprintf(details[i], sizeof(details[i]),
@@ -128,6 +131,8 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 						 .detail = details[cmd->ntargets]};
 	if (store_command_end(c->store, &e) < 0)
 		log_err("%s (command %" PRId64 "): the result was not recorded", action, cmd->id);
+	events_command(c->events, cmd->o.action, cmd->epoch, cmd->id, counts, cmd->ntargets,
+		       elapsed_us);
 	free(details);
 	free(rows);
 	free(res);

@@ -21,6 +21,7 @@
 #include "bulkhead/wire.h"
 #include "audit.h"
 #include "controller.h"
+#include "events.h"
 #include "metrics.h"
 
 static const struct timeval handshake_timeout = {10, 0};
@@ -286,6 +287,7 @@ static void peer_alert(struct peer *ac, const struct msg_alert *m)
 	log_warn("%s: ALERT %s: %s", ac->host->name, alert_kind_name(m->kind), m->text);
 	snprintf(action, sizeof(action), "alert: %s", alert_kind_name(m->kind));
 	metrics_alert(ac->ctl->metrics, m->kind);
+	events_alert(ac->ctl->events, ac->host->name, m->kind, m->text);
 	peer_audit(ac, action, mode_name(ac->host->mode), "%s", m->text);
 }
 

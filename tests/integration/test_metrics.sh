@@ -8,6 +8,8 @@
 #    and the ack latency histogram's count;
 #  - TLS handshakes refused for no certificate, another CA's certificate and
 #    a name not in the inventory each raise their reason's counter;
+#  - events: the isolation and a tamper alert each give one JSON line in
+#    events_file, and events_exec gets the same lines on its stdin;
 #  - the alert rules and the dashboard in dist/ parse.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -48,7 +50,14 @@ conf_set() { # KEY VALUE in bulkheadd.yaml
 
 # ---- metrics on ------------------------------------------------------------
 
+EVENTS=$T_TMP/events.jsonl
+EXEC_OUT=$T_TMP/exec.jsonl
+HOOK=$T_TMP/hook.sh
+printf '#!/bin/sh\n# one event on stdin, appended to a file\ncat >>"%s"\n' "$EXEC_OUT" >"$HOOK"
+chmod +x "$HOOK"
 conf_set metrics_listen "127.0.0.1:$MPORT"
+conf_set events_file "$EVENTS"
+conf_set events_exec "$HOOK"
 check "bulkheadd -n accepts metrics_listen" quiet "$BULKHEADD" -n -f "$CONF"
 lab ctl-stop >/dev/null 2>&1
 check "bulkheadd restarts with metrics_listen" quiet lab ctl-start
@@ -122,6 +131,30 @@ check "every host in its commanded mode" eval \
 	'[[ $(grep -c "^bulkhead_host_mode_current{.*} 1$" <<<"$body") == $N ]]'
 check "bulkhead_hosts: all $N isolated and connected" wait_for 5 metric_is \
 	'bulkhead_hosts{mode="isolated",state="connected"}' $N
+
+# ---- events ----------------------------------------------------------------------
+
+# event_in FILE JQ-FILTER: some line of FILE is JSON and matches the filter
+event_in() { [[ -f $1 ]] && jq -e -s "any(.[]; $2)" "$1" >/dev/null 2>&1; }
+epoch=$(status_json | jq '[.hosts[].epoch] | max')
+cmd_ev='.event == "command" and .action == "isolate" and .epoch == '$epoch' and .hosts == '$N' and .results.confirmed == '$N' and (.command_id | type) == "number" and (.time | test("^[0-9-]+T[0-9:.]+Z$"))'
+check "events_file: the isolation's command event (epoch $epoch, $N confirmed)" wait_for 5 event_in "$EVENTS" "$cmd_ev"
+check "events_exec got the same event on its stdin" wait_for 5 event_in "$EXEC_OUT" "$cmd_ev"
+check "events_file: every line is one JSON object" eval 'jq -c . "$EVENTS" >/dev/null && [[ $(jq -s length "$EVENTS") == $(wc -l <"$EVENTS") ]]'
+# An owned table cannot be touched by another process: h01's agent runs
+# without ownership, so that the tampering takes and is undone.
+lab agent-stop h01 >/dev/null 2>&1
+lab agent-start h01 -- --no-table-owner >/dev/null 2>&1
+check "h01's agent restarted with --no-table-owner and reconnects" wait_for 10 host_connected h01
+tam0=$(metric_now bulkhead_tamper_alerts_total)
+check "tampering: 'nft flush table inet bulkhead' in h01" quiet nsx h01 nft flush table inet bulkhead
+tam_ev='.event == "alert" and .host == "h01" and .kind == "tamper" and (.text | length > 0)'
+check "events_file: a tamper alert event for h01" wait_for 10 event_in "$EVENTS" "$tam_ev"
+check "events_exec got the tamper alert" wait_for 5 event_in "$EXEC_OUT" "$tam_ev"
+check "bulkhead_tamper_alerts_total went up" wait_for 5 eval '(( $(metric_now bulkhead_tamper_alerts_total) > tam0 ))'
+check "bulkhead_host_tamper_undone_total{host=\"h01\"} is 1 or more" wait_for 5 eval \
+	'(( $(metric_now "bulkhead_host_tamper_undone_total{host=\"h01\"}") >= 1 ))'
+check "bulkhead_events_failed_total is 0" metric_is bulkhead_events_failed_total 0
 
 # ---- refused handshakes --------------------------------------------------------
 
