@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bulkheadd's metrics (metrics_listen) and events (events_file, events_exec):
+# bulkheadd's metrics (metrics_listen):
 #  - GET /metrics answers in Prometheus text format, other paths 404, other
 #    methods 405;
 #  - hosts by mode and state match `status --json`, every host has a last
@@ -8,56 +8,20 @@
 #    and the ack latency histogram's count;
 #  - TLS handshakes refused for no certificate, another CA's certificate and
 #    a name not in the inventory each raise their reason's counter;
-#  - events: the isolation and a tamper alert each give one JSON line in
-#    events_file, and events_exec gets the same lines on its stdin;
 #  - the alert rules and the dashboard in dist/ parse.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 N=4
-MPORT=9464
 lab_begin $N
 PKI=$LABDIR/pki
 CONF=$LABDIR/conf/bulkheadd.yaml
 command -v curl >/dev/null || bail "missing tool: curl (scripts/install-deps)"
 command -v openssl >/dev/null || bail "missing tool: openssl (scripts/install-deps)"
 
-# scrape [PATH [CURL-ARGS...]]: the body of a request in the controller's
-# namespace; the headers go to $T_TMP/headers, the status code to $T_TMP/code
-scrape() {
-	local path=${1:-/metrics}
-	shift || true
-	timeout 10 "$LAB" exec ctl -- curl -sS --max-time 5 -D "$T_TMP/headers" \
-		-o "$T_TMP/body" -w '%{http_code}' "$@" "http://127.0.0.1:$MPORT$path" \
-		>"$T_TMP/code" 2>"$T_TMP/curl.err"
-	cat "$T_TMP/body" 2>/dev/null
-}
-# metric TEXT SAMPLE: the value of one sample line ("name{labels}" exactly)
-metric() {
-	awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print $NF; found = 1 } END { exit !found }' <<<"$1"
-}
-metric_now() { metric "$(scrape)" "$1"; }
-# metric_is SAMPLE VALUE: the scraped value is VALUE (numerically)
-metric_is() {
-	local v
-	v=$(metric_now "$1") || return 1
-	awk -v a="$v" -v b="$2" 'BEGIN { exit !(a + 0 == b + 0) }'
-}
-
-conf_set() { # KEY VALUE in bulkheadd.yaml
-	if grep -q "^$1:" "$CONF"; then sed -i "s|^$1:.*|$1: $2|" "$CONF"; else echo "$1: $2" >>"$CONF"; fi
-}
-
 # ---- metrics on ------------------------------------------------------------
 
-EVENTS=$T_TMP/events.jsonl
-EXEC_OUT=$T_TMP/exec.jsonl
-HOOK=$T_TMP/hook.sh
-printf '#!/bin/sh\n# one event on stdin, appended to a file\ncat >>"%s"\n' "$EXEC_OUT" >"$HOOK"
-chmod +x "$HOOK"
-conf_set metrics_listen "127.0.0.1:$MPORT"
-conf_set events_file "$EVENTS"
-conf_set events_exec "$HOOK"
+ctl_conf_set metrics_listen "127.0.0.1:$MPORT"
 check "bulkheadd -n accepts metrics_listen" quiet "$BULKHEADD" -n -f "$CONF"
 lab ctl-stop >/dev/null 2>&1
 check "bulkheadd restarts with metrics_listen" quiet lab ctl-start
@@ -95,7 +59,7 @@ hosts_match() {
 			want=$(jq --arg m $m --arg s $st '[.hosts[] | select(.mode == $m and
 				((.connected and $s == "connected") or (.connected | not) and $s == "disconnected"))] | length' <<<"$js")
 			got=$(metric "$body" "bulkhead_hosts{mode=\"$m\",state=\"$st\"}") || return 1
-			[[ $want == "$got" ]] || { echo "mode $m $st: status $want, metrics $got"; return 1; }
+			[[ $want == "$got" ]] || { diag "mode $m $st: status $want, metrics $got"; return 1; }
 		done
 	done
 }
@@ -131,30 +95,6 @@ check "every host in its commanded mode" eval \
 	'[[ $(grep -c "^bulkhead_host_mode_current{.*} 1$" <<<"$body") == $N ]]'
 check "bulkhead_hosts: all $N isolated and connected" wait_for 5 metric_is \
 	'bulkhead_hosts{mode="isolated",state="connected"}' $N
-
-# ---- events ----------------------------------------------------------------------
-
-# event_in FILE JQ-FILTER: some line of FILE is JSON and matches the filter
-event_in() { [[ -f $1 ]] && jq -e -s "any(.[]; $2)" "$1" >/dev/null 2>&1; }
-epoch=$(status_json | jq '[.hosts[].epoch] | max')
-cmd_ev='.event == "command" and .action == "isolate" and .epoch == '$epoch' and .hosts == '$N' and .results.confirmed == '$N' and (.command_id | type) == "number" and (.time | test("^[0-9-]+T[0-9:.]+Z$"))'
-check "events_file: the isolation's command event (epoch $epoch, $N confirmed)" wait_for 5 event_in "$EVENTS" "$cmd_ev"
-check "events_exec got the same event on its stdin" wait_for 5 event_in "$EXEC_OUT" "$cmd_ev"
-check "events_file: every line is one JSON object" eval 'jq -c . "$EVENTS" >/dev/null && [[ $(jq -s length "$EVENTS") == $(wc -l <"$EVENTS") ]]'
-# An owned table cannot be touched by another process: h01's agent runs
-# without ownership, so that the tampering takes and is undone.
-lab agent-stop h01 >/dev/null 2>&1
-lab agent-start h01 -- --no-table-owner >/dev/null 2>&1
-check "h01's agent restarted with --no-table-owner and reconnects" wait_for 10 host_connected h01
-tam0=$(metric_now bulkhead_tamper_alerts_total)
-check "tampering: 'nft flush table inet bulkhead' in h01" quiet nsx h01 nft flush table inet bulkhead
-tam_ev='.event == "alert" and .host == "h01" and .kind == "tamper" and (.text | length > 0)'
-check "events_file: a tamper alert event for h01" wait_for 10 event_in "$EVENTS" "$tam_ev"
-check "events_exec got the tamper alert" wait_for 5 event_in "$EXEC_OUT" "$tam_ev"
-check "bulkhead_tamper_alerts_total went up" wait_for 5 eval '(( $(metric_now bulkhead_tamper_alerts_total) > tam0 ))'
-check "bulkhead_host_tamper_undone_total{host=\"h01\"} is 1 or more" wait_for 5 eval \
-	'(( $(metric_now "bulkhead_host_tamper_undone_total{host=\"h01\"}") >= 1 ))'
-check "bulkhead_events_failed_total is 0" metric_is bulkhead_events_failed_total 0
 
 # ---- refused handshakes --------------------------------------------------------
 
