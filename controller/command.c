@@ -53,6 +53,23 @@ struct command {
 
 #define FALLBACK_WAIT_MS 3000
 
+/* A command's journal fields: EPOCH, COMMAND_ID and, for one host, HOST. */
+struct command_fields {
+	char epoch[24], id[24];
+	struct log_field f[3];
+};
+
+static const struct log_field *command_fields(const struct command *cmd, const struct host *h,
+					      struct command_fields *cf)
+{
+	snprintf(cf->epoch, sizeof(cf->epoch), "%" PRIu64, cmd->epoch);
+	snprintf(cf->id, sizeof(cf->id), "%" PRId64, cmd->id);
+	cf->f[0] = (struct log_field){"EPOCH", cf->epoch};
+	cf->f[1] = (struct log_field){"COMMAND_ID", cf->id};
+	cf->f[2] = (struct log_field){"HOST", h ? h->name : NULL};
+	return cf->f;
+}
+
 static void command_free(struct command *cmd)
 {
 	struct command **pp;
@@ -141,6 +158,7 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 static void command_finish(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
+	struct command_fields cf;
 	uint64_t elapsed_us = clock_mono_us() - cmd->start_us;
 
 	for (int i = 0; i < cmd->ntargets && cmd->client; i++) {
@@ -161,9 +179,10 @@ static void command_finish(struct command *cmd)
 
 		client_send(cmd->client, buf, msg_ctl_host_encode(buf, 0, &m));
 	}
-	log_info("%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
-		 action_name(cmd->o.action), cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
-		 (double)elapsed_us / 1000.0);
+	log_fields(LOG_LVL_INFO, command_fields(cmd, NULL, &cf), 3,
+		   "%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
+		   action_name(cmd->o.action), cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
+		   (double)elapsed_us / 1000.0);
 	metrics_command_done(cmd->ctl->metrics, cmd->o.action, cmd->nconfirmed == cmd->ntargets,
 			     elapsed_us);
 	if (cmd->client) {
@@ -212,6 +231,7 @@ static int command_fallback_one(struct command *cmd, struct target *t)
 {
 	struct ctl *c = cmd->ctl;
 	const struct inv_hostport *hp;
+	struct command_fields cf;
 	const char *port;
 	struct host *sw;
 
@@ -227,8 +247,9 @@ static int command_fallback_one(struct command *cmd, struct target *t)
 	snprintf(t->host->port_name, sizeof(t->host->port_name), "%s", hp->port);
 	store_hosts_want(c->store, &t->host, 1);
 	metrics_fallback(c->metrics);
-	log_warn("%s: agent %s; isolating it at %s port %s", t->host->name,
-		 t->host->peer ? "silent at the deadline" : "not connected", sw->name, hp->port);
+	log_fields(LOG_LVL_WARN, command_fields(cmd, t->host, &cf), 3,
+		   "%s: agent %s; isolating it at %s port %s", t->host->name,
+		   t->host->peer ? "silent at the deadline" : "not connected", sw->name, hp->port);
 	return 1;
 }
 
@@ -327,6 +348,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		  const struct target_spec *spec, int n)
 {
 	char names[600];
+	struct command_fields cf;
 	struct command *cmd = xcalloc(1, sizeof(*cmd));
 	int confirm = o->action == ACTION_CONFIRM;
 	struct host **hosts;
@@ -395,8 +417,9 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		if (t->mode != MODE_ISOLATED && !confirm && t->host->port_sw[0])
 			command_port_reopen(cmd, t->host);
 	}
-	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
-		 cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
+	log_fields(LOG_LVL_INFO, command_fields(cmd, n == 1 ? cmd->targets[0].host : NULL, &cf), 3,
+		   "%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
+		   cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
 	/* Recorded once the frames are out: the commanded state was stored
 	 * before them, and the audit row need not delay an isolation. */
 	command_names(cmd, names, sizeof(names));

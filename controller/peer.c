@@ -284,7 +284,8 @@ static void peer_alert(struct peer *ac, const struct msg_alert *m)
 
 	if (m->kind == ALERT_TAMPER)
 		ac->host->tampers++;
-	log_warn("%s: ALERT %s: %s", ac->host->name, alert_kind_name(m->kind), m->text);
+	log_fields(LOG_LVL_WARN, &(struct log_field){"HOST", ac->host->name}, 1, "%s: ALERT %s: %s",
+		   ac->host->name, alert_kind_name(m->kind), m->text);
 	snprintf(action, sizeof(action), "alert: %s", alert_kind_name(m->kind));
 	metrics_alert(ac->ctl->metrics, m->kind);
 	events_alert(ac->ctl->events, ac->host->name, m->kind, m->text);
