@@ -51,6 +51,7 @@ struct events {
 	struct event *sigchld;
 	struct ev_queued *head, **tail;
 	int nqueued;
+	uint64_t dropped;
 };
 
 /* --- JSON --- */
@@ -221,7 +222,10 @@ static void events_exec_queue(struct events *e, const char *json, size_t len)
 	struct ev_queued *q;
 
 	if (e->nqueued >= EVENTS_QUEUE_MAX) {
-		log_warn("events_exec: %d events wait already; this one is dropped", e->nqueued);
+		/* A flood of events must not become a flood of log lines too. */
+		if (e->dropped++ % 100 == 0)
+			log_warn("events_exec: %d events wait already; %" PRIu64 " dropped so far",
+				 e->nqueued, e->dropped);
 		metrics_event_failed(e->ctl->metrics);
 		return;
 	}
