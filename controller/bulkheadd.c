@@ -69,9 +69,12 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	c->ssl_ctx = tls_ctx_new(1, c->conf.ca, c->conf.cert, c->conf.key);
 	if (!c->ssl_ctx)
 		return -1;
-	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0 ||
-	    metrics_start(c) < 0 || events_start(c) < 0)
+	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
 		return -1;
+	/* Metrics and events serve other systems: when they cannot start (a
+	 * port in use, say), the controller runs without them, and says so. */
+	metrics_start(c);
+	events_start(c);
 	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
 	if (!c->flush_ev)
 		fatal("out of memory");

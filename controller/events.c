@@ -15,6 +15,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <event2/event.h>
 
@@ -27,7 +28,7 @@
 #define EVENTS_EXEC_MAX 4
 #define EVENTS_QUEUE_MAX 256
 #define EVENTS_EXEC_TIMEOUT_MS 10000
-#define EVENT_MAX 4096 /* one event's JSON; below PIPE_BUF's 64 KiB pipe, written at once */
+#define EVENT_MAX 4096 /* one event's JSON, far below a socket's buffer: sent at once */
 
 struct ev_child {
 	struct events *e;
@@ -43,7 +44,7 @@ struct ev_queued {
 
 struct events {
 	struct ctl *ctl;
-	int fd; /* events_file, or -1 */
+	const char *file; /* events_file, opened for each event: a rotated file is followed */
 	int syslog;
 	const char *exec;
 	struct ev_child kids[EVENTS_EXEC_MAX];
@@ -161,8 +162,10 @@ static int events_exec_run(struct events *e, struct ev_child *k, const char *jso
 	pid_t pid;
 	ssize_t w;
 
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		log_warn("events_exec: pipe: %s", strerror(errno));
+	/* A socket, not a pipe: send() with MSG_NOSIGNAL, so that a program
+	 * that exits without reading is no SIGPIPE, whatever its disposition. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) {
+		log_warn("events_exec: socketpair: %s", strerror(errno));
 		return -1;
 	}
 	pid = fork();
@@ -184,8 +187,8 @@ static int events_exec_run(struct events *e, struct ev_child *k, const char *jso
 		_exit(127);
 	}
 	close(p[0]);
-	/* An event is smaller than the pipe's buffer: one write never blocks. */
-	w = write(p[1], json, len);
+	/* An event is smaller than the socket's buffer: one send never blocks. */
+	w = send(p[1], json, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (w != (ssize_t)len)
 		log_warn("events_exec %s (pid %d): the event was not written: %s", e->exec,
 			 (int)pid, w < 0 ? strerror(errno) : "short write");
@@ -240,6 +243,21 @@ static void events_exec_queue(struct events *e, const char *json, size_t len)
 
 /* --- one event, to every sink --- */
 
+/* One write with O_APPEND: lines of concurrent writers do not interleave. */
+static int events_file_append(const char *path, const char *line, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640), err;
+	ssize_t w;
+
+	if (fd < 0)
+		return -1;
+	w = write(fd, line, len);
+	err = errno;
+	close(fd);
+	errno = w < 0 ? err : EIO;
+	return w == (ssize_t)len ? 0 : -1;
+}
+
 static void events_emit(struct events *e, struct jbuf *j)
 {
 	if (j->full) {
@@ -249,8 +267,8 @@ static void events_emit(struct events *e, struct jbuf *j)
 		jb_start(j, "truncated");
 	}
 	jb_raw(j, "}\n");
-	if (e->fd >= 0 && write(e->fd, j->b, j->n) != (ssize_t)j->n) {
-		log_warn("events_file %s: %s", e->ctl->conf.events_file, strerror(errno));
+	if (e->file && events_file_append(e->file, j->b, j->n) < 0) {
+		log_warn("events_file %s: %s", e->file, strerror(errno));
 		metrics_event_failed(e->ctl->metrics);
 	}
 	if (e->syslog)
@@ -319,18 +337,20 @@ int events_start(struct ctl *c)
 
 	if (!cf->events_exec && !cf->events_file && !cf->events_syslog)
 		return 0;
+	if (cf->events_file) {
+		int fd = open(cf->events_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+
+		/* Tried again at each event, each failure counted: the
+		 * directory may come later, and an alert is better than silence. */
+		if (fd < 0)
+			log_err("events_file %s: %s", cf->events_file, strerror(errno));
+		else
+			close(fd);
+	}
 	e = xcalloc(1, sizeof(*e));
 	e->ctl = c;
-	e->fd = -1;
+	e->file = cf->events_file;
 	e->tail = &e->head;
-	if (cf->events_file) {
-		e->fd = open(cf->events_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (e->fd < 0) {
-			log_err("events_file %s: %s", cf->events_file, strerror(errno));
-			events_stop(e);
-			return -1;
-		}
-	}
 	if (cf->events_syslog) {
 		e->syslog = 1;
 		openlog("bulkheadd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -376,8 +396,6 @@ void events_stop(struct events *e)
 		e->head = q->next;
 		free(q);
 	}
-	if (e->fd >= 0)
-		close(e->fd);
 	if (e->syslog)
 		closelog();
 	free(e);

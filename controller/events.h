@@ -11,8 +11,9 @@
 struct ctl;
 struct events;
 
-/* 0 when no sink is configured or every configured one is ready; -1
- * (logged) when events_file cannot be opened. */
+/* Sets c->events when any sink is configured; problems (events_file cannot
+ * be opened, events_exec is not there) are logged, and each event that
+ * fails later is logged and counted. Always 0. */
 int events_start(struct ctl *c);
 /* Kills the programs still running and frees everything; NULL is fine. */
 void events_stop(struct events *e);

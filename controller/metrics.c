@@ -542,8 +542,8 @@ int metrics_start(struct ctl *c)
 	evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
 	evhttp_set_gencb(m->http, metrics_request_cb, m);
 	if (evhttp_bind_socket(m->http, addr, port) < 0) {
-		log_err("metrics_listen %s: cannot listen: %s", c->conf.metrics_listen,
-			strerror(errno));
+		log_err("metrics_listen %s: cannot listen: %s; metrics are off",
+			c->conf.metrics_listen, strerror(errno));
 		metrics_stop(m);
 		return -1;
 	}
@@ -559,7 +559,7 @@ int metrics_start(struct ctl *c)
 	rc = pthread_create(&m->thread, NULL, metrics_thread, m);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
-		log_err("metrics: cannot start its thread: %s", strerror(rc));
+		log_err("metrics: cannot start its thread: %s; metrics are off", strerror(rc));
 		metrics_stop(m);
 		return -1;
 	}

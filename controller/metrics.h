@@ -71,7 +71,8 @@ struct metrics_snap {
 };
 
 /* Starts the listener when the configuration names metrics_listen; 0 when
- * it is off or listening, -1 (logged) when it cannot listen. */
+ * it is off or listening, -1 (logged) when it cannot listen, and then the
+ * metrics stay off. */
 int metrics_start(struct ctl *c);
 /* Stops the thread and frees everything; NULL is fine. */
 void metrics_stop(struct metrics *m);

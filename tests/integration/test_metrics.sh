@@ -23,6 +23,17 @@ command -v openssl >/dev/null || bail "missing tool: openssl (scripts/install-de
 
 ctl_conf_set metrics_listen "127.0.0.1:$MPORT"
 check "bulkheadd -n accepts metrics_listen" quiet "$BULKHEADD" -n -f "$CONF"
+
+# The port taken by another program: the controller starts all the same.
+bg_ns squatter ctl timeout 60 socat "TCP4-LISTEN:$MPORT,bind=127.0.0.1,reuseaddr,fork" -
+check "another program listens on the metrics port" wait_for 5 port_listening ctl $MPORT
+clog=$LABDIR/logs/ctl.log
+coff=$(log_size "$clog")
+lab ctl-stop >/dev/null 2>&1
+check "bulkheadd starts although the metrics port is taken" quiet lab ctl-start
+check "... and says metrics are off" quiet wait_log "$clog" "$coff" "metrics_listen 127\.0\.0\.1:$MPORT: cannot listen: .*; metrics are off" 5
+check "... and isolates: every host reconnects" quiet lab wait-connected 20
+bg_stop squatter
 lab ctl-stop >/dev/null 2>&1
 check "bulkheadd restarts with metrics_listen" quiet lab ctl-start
 check "every host reconnects" quiet lab wait-connected 20
