@@ -14,6 +14,8 @@
 #include "audit.h"
 #include "controller.h"
 #include "sandbox.h"
+#include "events.h"
+#include "metrics.h"
 
 #define LAST_SEEN_FLUSH_S 5
 
@@ -155,6 +157,10 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 		return -1;
 	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
 		return -1;
+	/* Metrics and events serve other systems: when they cannot start (a
+	 * port in use, say), the controller runs without them, and says so. */
+	metrics_start(c);
+	events_start(c);
 	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
 	if (!c->flush_ev)
 		fatal("out of memory");
@@ -170,6 +176,10 @@ static void ctl_teardown(struct ctl *c)
 	command_free_all(c);
 	access_free_all(c);
 	playbook_close(c);
+	events_stop(c->events);
+	c->events = NULL;
+	metrics_stop(c->metrics);
+	c->metrics = NULL;
 	peers_close(c);
 	control_close(c);
 	if (c->flush_ev)

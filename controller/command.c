@@ -12,6 +12,8 @@
 #include "bulkhead/wire.h"
 #include "audit.h"
 #include "controller.h"
+#include "events.h"
+#include "metrics.h"
 
 #define PROGRESS_INTERVAL_US 50000
 
@@ -55,6 +57,23 @@ struct command {
 };
 
 #define FALLBACK_WAIT_MS 3000
+
+/* A command's journal fields: EPOCH, COMMAND_ID and, for one host, HOST. */
+struct command_fields {
+	char epoch[24], id[24];
+	struct log_field f[3];
+};
+
+static const struct log_field *command_fields(const struct command *cmd, const struct host *h,
+					      struct command_fields *cf)
+{
+	snprintf(cf->epoch, sizeof(cf->epoch), "%" PRIu64, cmd->epoch);
+	snprintf(cf->id, sizeof(cf->id), "%" PRId64, cmd->id);
+	cf->f[0] = (struct log_field){"EPOCH", cf->epoch};
+	cf->f[1] = (struct log_field){"COMMAND_ID", cf->id};
+	cf->f[2] = (struct log_field){"HOST", h ? h->name : NULL};
+	return cf->f;
+}
 
 static void command_free(struct command *cmd)
 {
@@ -108,10 +127,13 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 				      rows,    cmd->ntargets + 1};
 	const char *action = action_name(cmd->o.action);
 	uint64_t now = clock_wall_ms();
+	int counts[HOST_STATUS_MAX + 1] = {0};
 
 	for (int i = 0; i < cmd->ntargets; i++) {
 		struct target *t = &cmd->targets[i];
 
+		metrics_host_result(c->metrics, cmd->o.action, t->status);
+		counts[t->status]++;
 		res[i] = (struct store_result){t->host->name, t->status, t->apply_us, t->latency_us,
 					       t->err};
 		snprintf(details[i], sizeof(details[i]),
@@ -136,6 +158,8 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 						 .detail = details[cmd->ntargets]};
 	if (store_command_end(c->store, &e) < 0)
 		log_err("%s (command %" PRId64 "): the result was not recorded", action, cmd->id);
+	events_command(c->events, cmd->o.action, cmd->epoch, cmd->id, counts, cmd->ntargets,
+		       elapsed_us);
 	free(details);
 	free(rows);
 	free(res);
@@ -170,6 +194,7 @@ static void command_record_cb(evutil_socket_t fd, short what, void *arg)
 static void command_finish(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
+	struct command_fields cf;
 	uint64_t elapsed_us = clock_mono_us() - cmd->start_us;
 
 	if (cmd->stored)
@@ -193,9 +218,12 @@ static void command_finish(struct command *cmd)
 
 		client_send(cmd->client, buf, msg_ctl_host_encode(buf, 0, &m));
 	}
-	log_info("%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
-		 action_name(cmd->o.action), cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
-		 (double)elapsed_us / 1000.0);
+	log_fields(LOG_LVL_INFO, command_fields(cmd, NULL, &cf), 3,
+		   "%s (command %" PRId64 ", epoch %" PRIu64 "): %d/%d confirmed in %.1f ms",
+		   action_name(cmd->o.action), cmd->id, cmd->epoch, cmd->nconfirmed, cmd->ntargets,
+		   (double)elapsed_us / 1000.0);
+	metrics_command_done(cmd->ctl->metrics, cmd->o.action, cmd->nconfirmed == cmd->ntargets,
+			     elapsed_us);
 	if (cmd->client) {
 		struct msg_ctl_end m = {
 		    .result = cmd->nconfirmed == cmd->ntargets ? 0 : 1,
@@ -244,6 +272,7 @@ static int command_fallback_one(struct command *cmd, struct target *t)
 {
 	struct ctl *c = cmd->ctl;
 	const struct inv_hostport *hp;
+	struct command_fields cf;
 	const char *port;
 	struct host *sw;
 
@@ -258,8 +287,10 @@ static int command_fallback_one(struct command *cmd, struct target *t)
 	snprintf(t->host->port_sw, sizeof(t->host->port_sw), "%s", sw->name);
 	snprintf(t->host->port_name, sizeof(t->host->port_name), "%s", hp->port);
 	store_hosts_want(c->store, &t->host, 1);
-	log_warn("%s: agent %s; isolating it at %s port %s", t->host->name,
-		 t->host->peer ? "silent at the deadline" : "not connected", sw->name, hp->port);
+	metrics_fallback(c->metrics);
+	log_fields(LOG_LVL_WARN, command_fields(cmd, t->host, &cf), 3,
+		   "%s: agent %s; isolating it at %s port %s", t->host->name,
+		   t->host->peer ? "silent at the deadline" : "not connected", sw->name, hp->port);
 	return 1;
 }
 
@@ -416,6 +447,7 @@ static void command_store_cb(evutil_socket_t fd, short what, void *arg)
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *spec, int n)
 {
+	struct command_fields cf;
 	int confirm = o->action == ACTION_CONFIRM;
 	int isolate = o->action == ACTION_ISOLATE;
 	struct command *cmd;
@@ -476,8 +508,9 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	cmd->next = c->commands;
 	c->commands = cmd;
 	command_fan_out(cmd);
-	log_info("%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
-		 cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
+	log_fields(LOG_LVL_INFO, command_fields(cmd, n == 1 ? cmd->targets[0].host : NULL, &cf), 3,
+		   "%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
+		   cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
 	if (isolate) {
 		/* Stored once the frames are out; a command that ends first
 		 * stores it then. */
@@ -594,6 +627,7 @@ void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, const struc
 		t->latency_us = clock_mono_us() - cmd->start_us;
 		if (!target_ack(cmd, t, seq, k))
 			continue;
+		metrics_ack_latency(c->metrics, t->latency_us);
 		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
 			cmd->slowest = t;
 		if (cmd->ndone == cmd->ntargets)

@@ -24,6 +24,8 @@ struct wire_frame;
 struct pb_run;
 struct pb_rx;
 struct access_hold;
+struct metrics;
+struct events;
 
 /* One inventory host, with what the controller wants of it and what the
  * agent last confirmed. */
@@ -77,6 +79,8 @@ struct ctl {
 	uint32_t check_seq;
 	struct access_hold *holds; /* requests waiting for a second operator */
 	uint64_t hold_seq;
+	struct metrics *metrics; /* NULL while metrics are off */
+	struct events *events;	 /* NULL while no event sink is configured */
 };
 
 /* bulkheadd.c */

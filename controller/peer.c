@@ -22,6 +22,8 @@
 #include "admit.h"
 #include "audit.h"
 #include "controller.h"
+#include "events.h"
+#include "metrics.h"
 
 /* A handshake not finished in this time ends, however slowly its bytes trickle. */
 #define PEER_HANDSHAKE_MS 10000
@@ -321,6 +323,7 @@ static void peer_ack(struct peer *ac, uint32_t seq, const struct msg_ack *k)
 			 mode_name(k->mode), k->error ? k->error : "");
 		peer_audit(ac, "rolled back", mode_name(k->mode), "epoch %" PRIu64 ": %s", k->epoch,
 			   k->error ? k->error : "");
+		metrics_rollback(ac->ctl->metrics);
 		peer_adopt(ac->ctl, h);
 	}
 	ctl_host_seen(ac->ctl, h);
@@ -338,8 +341,11 @@ static void peer_alert(struct peer *ac, const struct msg_alert *m)
 
 	if (m->kind == ALERT_TAMPER)
 		ac->host->tampers++;
-	log_warn("%s: ALERT %s: %s", ac->host->name, alert_kind_name(m->kind), m->text);
+	log_fields(LOG_LVL_WARN, &(struct log_field){"HOST", ac->host->name}, 1, "%s: ALERT %s: %s",
+		   ac->host->name, alert_kind_name(m->kind), m->text);
 	snprintf(action, sizeof(action), "alert: %s", alert_kind_name(m->kind));
+	metrics_alert(ac->ctl->metrics, m->kind);
+	events_alert(ac->ctl->events, ac->host->name, m->kind, m->text);
 	peer_audit(ac, action, mode_name(ac->host->mode), "%s", m->text);
 }
 
@@ -492,12 +498,14 @@ static int peer_admit(struct peer *ac)
 
 	if (tls_peer_name(ssl, name, sizeof(name)) < 0) {
 		log_warn("refused agent %s: no verified certificate name", ac->peer);
+		metrics_tls_refused(ac->ctl->metrics, MTLS_NO_CERT);
 		return -1;
 	}
 	h = ctl_host_find(ac->ctl, name);
 	if (!h) {
 		log_warn("refused agent %s: certificate name \"%s\" is not in the inventory",
 			 ac->peer, name);
+		metrics_tls_refused(ac->ctl->metrics, MTLS_UNKNOWN_NAME);
 		return -1;
 	}
 	if (tls_peer_serial(ssl, ac->serial, sizeof(ac->serial)) < 0)
@@ -559,6 +567,8 @@ static void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 		peer_violation(ac, why);
 		return;
 	}
+	if (!ac->host)
+		metrics_handshake_failed(ac->ctl->metrics, e, what);
 	peer_free(ac, why);
 }
 

@@ -19,6 +19,7 @@
 #include "bulkhead/wire.h"
 #include "audit.h"
 #include "controller.h"
+#include "events.h"
 #include "playbook.h"
 
 #define PB_TICK_MS 200
@@ -70,6 +71,7 @@ void pb_stage_state(struct ctl *c, struct pb_run *r, enum stage_state state, con
 		va_end(ap);
 	}
 	pb_stage_save(c, r, r->current);
+	events_stage(c->events, r->name, r->id, r->current, s->name, state);
 	log_info("playbook %s: stage %d \"%s\": %s%s%s", r->name, r->current + 1, s->name,
 		 stage_state_name(state), fmt ? ": " : "", fmt ? s->detail : "");
 }

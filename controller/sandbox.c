@@ -52,6 +52,15 @@ int ctl_sandbox_enter(const struct ctl_conf *conf)
 
 	if (ctl_privileges_drop(conf) < 0)
 		return -1;
+	/* A program started for events_exec would inherit the filter, and
+	 * be killed by the first system call bulkheadd does not make. */
+	if (conf->events_exec) {
+		log_warn("sandbox: %s%s, no capabilities, no_new_privs; no seccomp filter, because "
+			 "events_exec runs %s",
+			 conf->user ? "user " : "uid ", conf->user ? conf->user : "0 kept",
+			 conf->events_exec);
+		return 0;
+	}
 	n = ctl_filter_install();
 	if (n < 0)
 		return -1;

@@ -44,6 +44,81 @@ static const struct conf_key agent_keys[] = {
     {"user", CONF_STR, offsetof(struct agent_conf, user), 0, 0, NULL, 0, NULL, NULL},
 };
 
+/* --- bulkheadd's metrics and events keys --- */
+
+/* "127.0.0.1:9464", "[::1]:9464": an address literal and a port. */
+static int ctl_metrics_listen_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+				  void *base)
+{
+	struct ctl_conf *c = base;
+	const char *s = conf_scalar(v), *a, *colon;
+	char addr[48], *end;
+	struct conf_addr ca;
+	unsigned long port;
+	size_t n;
+
+	if (s == NULL || *s == '\0')
+		goto bad;
+	if (*s == '[') {
+		a = s + 1;
+		colon = strstr(a, "]:");
+		n = colon ? (size_t)(colon - a) : 0;
+		colon = colon ? colon + 1 : NULL;
+	} else {
+		a = s;
+		colon = strrchr(s, ':');
+		n = colon ? (size_t)(colon - s) : 0;
+		if (colon && memchr(s, ':', n))
+			goto bad; /* an IPv6 address wants its brackets */
+	}
+	if (colon == NULL || n == 0 || n >= sizeof(addr))
+		goto bad;
+	memcpy(addr, a, n);
+	addr[n] = '\0';
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (conf_addr_parse(addr, &ca) < 0 || errno || *end || end == colon + 1 || colon[1] < '0' ||
+	    colon[1] > '9' || port == 0 || port > 65535)
+		goto bad;
+	snprintf(c->metrics_listen, sizeof(c->metrics_listen),
+		 ca.family == AF_INET6 ? "[%s]:%lu" : "%s:%lu", ca.text, port);
+	return 0;
+bad:
+	conf_value_bad(ctx, key, v);
+	return -1;
+}
+
+static int ctl_bool_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			void *base)
+{
+	const char *s = conf_scalar(v);
+	int *out = (int *)((char *)base + key->off);
+
+	if (s && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)) {
+		*out = s[0] == 't';
+		return 0;
+	}
+	conf_value_bad(ctx, key, v);
+	return -1;
+}
+
+/* A program or a file the daemon opens later, from another directory: the
+ * path must not depend on where it was started. */
+static int ctl_abs_path_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+			    void *base)
+{
+	const char *s = conf_scalar(v);
+	char **out = (char **)((char *)base + key->off);
+
+	if (s == NULL || s[0] != '/') {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	free(*out);
+	*out = xstrdup(s);
+	return 0;
+}
+
 static const struct conf_key ctl_keys[] = {
     {"listen", CONF_ADDR, offsetof(struct ctl_conf, listen), 0, 0, "0.0.0.0", 0, NULL, NULL},
     {"port", CONF_PORT, offsetof(struct ctl_conf, port), 0, 0, NULL, 7443, NULL, NULL},
@@ -67,6 +142,15 @@ static const struct conf_key ctl_keys[] = {
     {"handshake_per_source", CONF_COUNT, offsetof(struct ctl_conf, handshake_per_source), 0, 0,
      NULL, 16, NULL, NULL},
     {"revoked", CONF_STR, offsetof(struct ctl_conf, revoked), 0, 0, NULL, 0, NULL, NULL},
+    /* metrics and events */
+    {"metrics_listen", CONF_FN, 0, 0, 0, NULL, 0, ctl_metrics_listen_set,
+     "ADDRESS:PORT, e.g. 127.0.0.1:9464 or [::1]:9464"},
+    {"events_exec", CONF_FN, offsetof(struct ctl_conf, events_exec), 0, 0, NULL, 0,
+     ctl_abs_path_set, "an absolute path"},
+    {"events_file", CONF_FN, offsetof(struct ctl_conf, events_file), 0, 0, NULL, 0,
+     ctl_abs_path_set, "an absolute path"},
+    {"events_syslog", CONF_FN, offsetof(struct ctl_conf, events_syslog), 0, 0, NULL, 0,
+     ctl_bool_set, "true or false"},
 };
 
 /* --- access: the control socket's roles --- */
@@ -316,6 +400,15 @@ struct daemon_conf_kind {
 	void (*extra_clear)(void *base);
 };
 
+/* The CONF_FN paths are not among the table's strings. */
+static void ctl_conf_fn_clear(void *base)
+{
+	struct ctl_conf *c = base;
+
+	free(c->events_exec);
+	free(c->events_file);
+}
+
 static const struct daemon_conf_kind agent_kind = {agent_keys,
 						   nitems(agent_keys),
 						   sizeof(struct agent_conf),
@@ -328,7 +421,7 @@ static const struct daemon_conf_kind ctl_kind = {
     sizeof(struct ctl_conf),
     {offsetof(struct ctl_conf, inventory), offsetof(struct ctl_conf, revoked)},
     2,
-    NULL};
+    ctl_conf_fn_clear};
 
 _Static_assert(nitems(agent_keys) <= CONF_KEYS_MAX, "agent_keys too long");
 _Static_assert(nitems(ctl_keys) <= CONF_KEYS_MAX, "ctl_keys too long");

@@ -84,6 +84,11 @@ struct ctl_conf {
 	int handshake_max;	  /* default 4096 */
 	int handshake_per_source; /* default 16 */
 	char *revoked; /* revocation list (revoked.yaml), optional; relative to the file */
+	/* Metrics and events for other systems (docs/bulkheadd.8), all off by default. */
+	char metrics_listen[64]; /* "ADDRESS:PORT" of the HTTP /metrics listener, "" off */
+	char *events_exec;	 /* absolute path of a program run once per event */
+	char *events_file;	 /* absolute path of a file that gets one JSON line per event */
+	int events_syslog;	 /* 1: every event to syslog too */
 };
 
 struct inv_label {

@@ -1,4 +1,6 @@
-/* Logging shared by the daemons and the CLI: one line per event, to stderr. */
+/* Logging shared by the daemons and the CLI: one line per event, to stderr,
+ * or, when stderr is the systemd journal (JOURNAL_STREAM names it), to the
+ * journal's native socket with a priority and structured fields. */
 #ifndef BULKHEAD_LOG_H
 #define BULKHEAD_LOG_H
 
@@ -12,6 +14,19 @@ void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A structured field for the journal (HOST, EPOCH, COMMAND_ID, ...): key in
+ * capitals, digits and '_'; on stderr only the message is printed. */
+struct log_field {
+	const char *key;
+	const char *value; /* NULL: the field is left out */
+};
+void log_fields(enum log_level lvl, const struct log_field *f, int nf, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Sends to the journal socket at path from now on (NULL: back to stderr);
+ * log_init calls it when stderr is the journal. 0, or -1 with stderr kept. */
+int log_journal_connect(const char *path);
+#define LOG_JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 /* Broken invariant or out of memory: log and exit(2). */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -611,3 +611,35 @@ phase() {
 	diag "---- $1 ($phase_n took $(awk -v a="$phase_t" -v b="$t" 'BEGIN { printf "%.1f", b - a }') s)"
 	phase_t=$t phase_n=$1
 }
+
+# ---- metrics and events (test_metrics.sh, test_events.sh) --------------------
+
+MPORT=9464 # the metrics listener the tests configure, on loopback in the controller's namespace
+# scrape [PATH [CURL-ARGS...]]: the body of a request in the controller's
+# namespace; the headers go to $T_TMP/headers, the status code to $T_TMP/code
+scrape() {
+	local path=${1:-/metrics}
+	shift || true
+	timeout 10 "$LAB" exec ctl -- curl -sS --max-time 5 -D "$T_TMP/headers" \
+		-o "$T_TMP/body" -w '%{http_code}' "$@" "http://127.0.0.1:$MPORT$path" \
+		>"$T_TMP/code" 2>"$T_TMP/curl.err"
+	cat "$T_TMP/body" 2>/dev/null
+}
+# metric TEXT SAMPLE: the value of one sample line ("name{labels}" exactly)
+metric() {
+	awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print $NF; found = 1 } END { exit !found }' <<<"$1"
+}
+metric_now() { metric "$(scrape)" "$1"; }
+# metric_is SAMPLE VALUE: the scraped value is VALUE (numerically)
+metric_is() {
+	local v
+	v=$(metric_now "$1") || return 1
+	awk -v a="$v" -v b="$2" 'BEGIN { exit !(a + 0 == b + 0) }'
+}
+
+# ctl_conf_set KEY VALUE: a top-level key of the lab's bulkheadd.yaml
+# replaced or added (restart bulkheadd to apply)
+ctl_conf_set() {
+	local f=$LABDIR/conf/bulkheadd.yaml
+	if grep -q "^$1:" "$f"; then sed -i "s|^$1:.*|$1: $2|" "$f"; else echo "$1: $2" >>"$f"; fi
+}

@@ -342,6 +342,73 @@ static void test_ctl_good_defaults(void **state)
 	ctl_conf_clear(&c);
 }
 
+/* metrics_listen, events_exec, events_file, events_syslog: off by default,
+ * normalised when set, and every bad value reported with its place. */
+static void test_ctl_metrics_events(void **state)
+{
+	const char *good =
+	    file_write("bulkheadd-ev.yaml", "ca: a\ncert: b\nkey: c\nstate_dir: d\n"
+					    "inventory: /i.yaml\n"
+					    "metrics_listen: \"[::1]:9464\"\n"
+					    "events_exec: /usr/local/bin/hook\n"
+					    "events_file: /var/log/bulkhead/events.json\n"
+					    "events_syslog: true\n");
+	const char *bad =
+	    file_write("bulkheadd-evbad.yaml", "ca: a\ncert: b\nkey: c\nstate_dir: d\n"
+					       "inventory: /i.yaml\n"
+					       "metrics_listen: ::1:9464\n"
+					       "events_exec: hook\n"
+					       "events_file: [a]\n"
+					       "events_syslog: yes please\n");
+	const char *bad2 = file_write("bulkheadd-evbad2.yaml",
+				      "ca: a\ncert: b\nkey: c\nstate_dir: d\n"
+				      "inventory: /i.yaml\nmetrics_listen: 127.0.0.1:70000\n");
+	struct ctl_conf c;
+
+	(void)state;
+	assert_int_equal(ctl_conf_load(good, &c, errs_collect, &errs), 0);
+	assert_string_equal(c.metrics_listen, "[::1]:9464");
+	assert_string_equal(c.events_exec, "/usr/local/bin/hook");
+	assert_string_equal(c.events_file, "/var/log/bulkhead/events.json");
+	assert_int_equal(c.events_syslog, 1);
+	ctl_conf_clear(&c);
+	assert_int_equal(ctl_conf_load(bad, &c, errs_collect, &errs), -1);
+	assert_int_equal(errs.n, 4);
+	errs_expect(&errs, 0,
+		    "bulkheadd-evbad.yaml:6:17: \"metrics_listen\": expected ADDRESS:PORT, e.g. "
+		    "127.0.0.1:9464 or [::1]:9464, got \"::1:9464\"");
+	errs_expect(&errs, 1,
+		    "bulkheadd-evbad.yaml:7:14: \"events_exec\": expected an absolute path, got "
+		    "\"hook\"");
+	errs_expect(&errs, 2,
+		    "bulkheadd-evbad.yaml:8:14: \"events_file\": expected an absolute path, got a "
+		    "sequence");
+	errs_expect(&errs, 3,
+		    "bulkheadd-evbad.yaml:9:16: \"events_syslog\": expected true or false, got "
+		    "\"yes please\"");
+	assert_null(c.events_exec);
+	errs_free(&errs);
+	assert_int_equal(ctl_conf_load(bad2, &c, errs_collect, &errs), -1);
+	assert_int_equal(errs.n, 1);
+	errs_free(&errs);
+}
+
+static void test_ctl_metrics_off(void **state)
+{
+	const char *path = file_write("bulkheadd-off.yaml", "ca: a\ncert: b\nkey: c\nstate_dir: d\n"
+							    "inventory: /i.yaml\n"
+							    "metrics_listen: 127.0.0.1:9464\n");
+	struct ctl_conf c;
+
+	(void)state;
+	assert_int_equal(ctl_conf_load(path, &c, errs_collect, &errs), 0);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9464");
+	assert_null(c.events_exec);
+	assert_null(c.events_file);
+	assert_int_equal(c.events_syslog, 0);
+	ctl_conf_clear(&c);
+}
+
 static void test_inventory_good(void **state)
 {
 	const char *path =
@@ -695,6 +762,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_err_bad_host_name, test_teardown),
 	    cmocka_unit_test_teardown(test_err_bad_labels, test_teardown),
 	    cmocka_unit_test_teardown(test_err_inventory_many, test_teardown),
+	    cmocka_unit_test_teardown(test_ctl_metrics_events, test_teardown),
+	    cmocka_unit_test_teardown(test_ctl_metrics_off, test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
