@@ -4,9 +4,11 @@
 # without a flood, then RUNS times while one lab host keeps 500 TCP
 # connections to bulkheadd that never finish TLS (bh-hostile flood; with
 # TRICKLE=1 each sends a byte a second), and prints both medians, their
-# ratio and the load average. Needs root. Uses the build in $BH_BUILD
-# (default build/). The flood is bounded in time (timeout) and stopped by
-# its PID.
+# ratios and the load average (the command's wall time includes the CLI's
+# start and shares the cores with the flood itself; the controller's
+# fan-out, from the command to the last ack, is its own). Needs root. Uses
+# the build in $BH_BUILD (default build/). The flood is bounded in time
+# (timeout) and stopped by its PID.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-20}
@@ -67,5 +69,6 @@ echo "build: $BH_BUILD; $N hosts; $RUNS runs each"
 echo "flood: $FLOOD connections from h01 that never finish TLS${TRICKLE:+ (a byte a second)}; $held sessions established at bulkheadd (agents included) 3 s in"
 echo "isolate --all, command to exit: median $q ms without the flood, $f ms with it"
 echo "isolate --all, controller fan-out (elapsed_ms): median $qf ms without, $ff ms with"
-awk -v q="$q" -v f="$f" 'BEGIN { printf "ratio (with / without): %.2f\n", (q > 0 ? f / q : 0) }'
+awk -v q="$q" -v f="$f" -v qf="$qf" -v ff="$ff" 'BEGIN {
+	printf "ratio (with / without): %.2f command to exit, %.2f controller fan-out\n", (q > 0 ? f / q : 0), (qf > 0 ? ff / qf : 0) }'
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"

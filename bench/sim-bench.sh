@@ -194,6 +194,11 @@ for n in "$@"; do
 	wait "$SIM_PID" 2>/dev/null || true
 	SIM_PID=
 	ctl_stop
+	# Agents refused by the half-open limits (handshake_max,
+	# handshake_per_source): a herd of one connection each should see none.
+	refusals=$(grep -c 'connection closed at once\|dropped at handshake_max' "$DIR/ctl.log" || true)
+	echo "        $n: connections refused by the half-open limits: ${refusals:-0} log lines"
+	: >"$DIR/ctl.log"
 done
 echo "(first connect: every agent connected, agents per second, the controller's CPU per handshake;"
 echo " isolate and release: median/worst of $RUNS runs, command to exit, every host confirmed;"

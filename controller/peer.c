@@ -25,8 +25,12 @@
 #include "events.h"
 #include "metrics.h"
 
-/* A handshake not finished in this time ends, however slowly its bytes trickle. */
-#define PEER_HANDSHAKE_MS 10000
+/* A handshake that makes no progress for 10 s ends; one that trickles
+ * ends after 30 s however slowly its bytes come. The second is long, for
+ * a controller busy with a herd of reconnecting agents is slow to finish
+ * handshakes that are on their way. */
+static const struct timeval handshake_timeout = {10, 0};
+#define PEER_HANDSHAKE_MS 30000
 
 /* A session may send this many frames in a second, and no more: an agent
  * sends one heartbeat a second, and acks, alerts and check results as it
@@ -525,6 +529,7 @@ static int peer_admit(struct peer *ac)
 			 ac->peer, ac->serial);
 		peer_free(h->peer, why);
 	}
+	bufferevent_set_timeouts(ac->bev, NULL, NULL);
 	ac->host = h;
 	h->peer = ac;
 	ac->last_rx_ms = clock_wall_ms();
@@ -601,6 +606,8 @@ static void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct 
 	if (!ac->bev)
 		fatal("bufferevent_openssl_socket_new failed");
 	bufferevent_setcb(ac->bev, peer_read_cb, NULL, peer_event_cb, ac);
+	/* A peer that never finishes its handshake does not hold a slot for long. */
+	bufferevent_set_timeouts(ac->bev, &handshake_timeout, NULL);
 	bufferevent_enable(ac->bev, EV_READ | EV_WRITE);
 }
 
