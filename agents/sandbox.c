@@ -1,5 +1,6 @@
 /* What the agent keeps once it has started: the capabilities nftables,
- * links and the checks need, and the system calls its loop makes. */
+ * links and the checks need, writes in its state_dir only, and the system
+ * calls its loop makes. */
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -47,6 +48,14 @@ int agent_privileges_drop(const struct agent_conf *conf)
 	return sandbox_privileges_drop(agent_sandbox_caps, agent_sandbox_ncaps, &u);
 }
 
+/* The agent writes nothing but its record and policies after start-up. */
+int agent_fs_limit(const struct agent_conf *conf)
+{
+	const char *const dirs[] = {conf->state_dir};
+
+	return sandbox_fs_limit(dirs, 1);
+}
+
 int agent_filter_install(void)
 {
 	static const struct sandbox_filter f = {
@@ -58,15 +67,20 @@ int agent_filter_install(void)
 
 int agent_sandbox_enter(const struct agent_conf *conf)
 {
-	int n;
+	int n, fs;
 
 	if (agent_privileges_drop(conf) < 0)
+		return -1;
+	fs = agent_fs_limit(conf);
+	if (fs < 0)
 		return -1;
 	n = agent_filter_install();
 	if (n < 0)
 		return -1;
 	log_info("sandbox: %s%s, capabilities net_admin and net_raw only, no_new_privs, "
-		 "seccomp allow-list of %d system calls",
-		 conf->user ? "user " : "uid ", conf->user ? conf->user : "0 kept", n);
+		 "%s%s, seccomp allow-list of %d system calls",
+		 conf->user ? "user " : "uid ", conf->user ? conf->user : "0 kept",
+		 fs ? "file writes only beneath " : "file writes not limited",
+		 fs ? conf->state_dir : "", n);
 	return 0;
 }

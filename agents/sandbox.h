@@ -15,6 +15,9 @@ extern const size_t agent_sandbox_ncaps;
  * too), sets no_new_privs; switches to conf->user if it is set (state_dir
  * given to it first), else stays uid 0. -1 (logged) on failure. */
 int agent_privileges_drop(const struct agent_conf *conf);
+/* Limits file writes to conf->state_dir (Landlock); 1 in force, 0 when the
+ * kernel lacks Landlock, -1 (logged). After agent_privileges_drop. */
+int agent_fs_limit(const struct agent_conf *conf);
 /* Installs the agent's seccomp allow-list; returns the number of system
  * calls allowed, or -1 (logged). */
 int agent_filter_install(void);

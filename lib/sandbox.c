@@ -1,7 +1,8 @@
-/* Least privilege for the daemons: capabilities, user, seccomp. What each
- * daemon keeps is its own file's business; this is the mechanism. */
+/* Least privilege for the daemons: capabilities, user, Landlock, seccomp. What
+ * each daemon keeps is its own file's business; this is the mechanism. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/landlock.h>
 #include <linux/securebits.h>
 
 #include <seccomp.h>
@@ -306,6 +308,73 @@ int sandbox_privileges_drop(const int *caps, size_t ncaps, const struct sandbox_
 			return -1;
 		}
 	return sandbox_caps_verify(caps, ncaps, last);
+}
+
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14) /* Landlock ABI 3, newer than these headers */
+#endif
+
+/* Every way of changing the file system that Landlock ABI abi can refuse. */
+static uint64_t sandbox_fs_writes(int abi)
+{
+	uint64_t w = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+		     LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+		     LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+		     LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+		     LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
+
+	if (abi >= 2)
+		w |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		w |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	return w;
+}
+
+int sandbox_fs_limit(const char *const *dirs, size_t ndirs)
+{
+	struct landlock_ruleset_attr attr;
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	uint64_t writes;
+	int fd, rc = -1;
+
+	if (abi < 1) {
+		log_info("landlock: not available (%s); file writes are not limited",
+			 strerror(errno));
+		return 0;
+	}
+	writes = sandbox_fs_writes((int)abi);
+	memset(&attr, 0, sizeof(attr));
+	attr.handled_access_fs = writes | LANDLOCK_ACCESS_FS_EXECUTE;
+	fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (fd < 0) {
+		log_err("landlock: creating the ruleset: %s", strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < ndirs; i++) {
+		struct landlock_path_beneath_attr pb = {.allowed_access = writes};
+
+		pb.parent_fd = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (pb.parent_fd < 0) {
+			log_err("landlock: %s: %s", dirs[i], strerror(errno));
+			goto out;
+		}
+		if (syscall(SYS_landlock_add_rule, fd, LANDLOCK_RULE_PATH_BENEATH, &pb, 0) < 0) {
+			log_err("landlock: allowing writes beneath %s: %s", dirs[i],
+				strerror(errno));
+			close(pb.parent_fd);
+			goto out;
+		}
+		close(pb.parent_fd);
+	}
+	/* no_new_privs is set already (sandbox_privileges_drop). */
+	if (syscall(SYS_landlock_restrict_self, fd, 0) < 0) {
+		log_err("landlock: restricting the process: %s", strerror(errno));
+		goto out;
+	}
+	rc = 1;
+out:
+	close(fd);
+	return rc;
 }
 
 /* Adds each name; a name this architecture lacks is skipped. Returns how

@@ -1,6 +1,6 @@
-/* Least privilege inside the daemons: capabilities, the user, and a
- * seccomp allow-list. Each daemon names what it keeps (agents/sandbox.c,
- * controller/sandbox.c); this is how it is done. */
+/* Least privilege inside the daemons: capabilities, the user, where files
+ * may be written (Landlock), and a seccomp allow-list. Each daemon names what it keeps
+ * (agents/sandbox.c, controller/sandbox.c); this is how it is done. */
 #ifndef BULKHEAD_SANDBOX_H
 #define BULKHEAD_SANDBOX_H
 
@@ -43,6 +43,12 @@ int sandbox_dir_give(const char *dir, const struct sandbox_user *u);
  * sets no_new_privs and checks that no capability is held beyond caps.
  * -1 (logged) on failure. */
 int sandbox_privileges_drop(const int *caps, size_t ncaps, const struct sandbox_user *u);
+
+/* With Landlock: no file can be written, created, removed or renamed, nor
+ * executed, except beneath dirs[0..ndirs); reading is not limited. Needs
+ * no_new_privs (sandbox_privileges_drop first). Returns 1 when in force, 0
+ * when the kernel has no Landlock (logged), -1 (logged) on failure. */
+int sandbox_fs_limit(const char *const *dirs, size_t ndirs);
 
 /* Installs the allow-list: the common calls, f's, and, when the build has
  * the sanitizers, what their runtime calls. Any other system call, or

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The daemons' least privilege, seen from outside: every agent keeps only
 # CAP_NET_ADMIN and CAP_NET_RAW (effective, permitted and bounding sets),
-# no_new_privs is set and a seccomp filter is in force, and it still
-# isolates and releases; bulkheadd keeps no capability, runs as the user
+# no_new_privs is set, a seccomp filter is in force, file writes are
+# limited to its state_dir, and it still isolates and releases; bulkheadd keeps no capability, runs as the user
 # "user:" names (its state_dir given to it), and still serves the CLI,
 # control_group members included; an unknown user stops it with an error;
 # an agent with "user:" runs as that user with the same capabilities and
@@ -38,6 +38,8 @@ for h in "${HOSTS[@]}"; do
 	is "$(field "$(pid_of "$h")" Uid)" "0 0 0 0" "agent $h: stays uid 0"
 	check "agent $h: logs what it kept" grep -q "sandbox: uid 0 kept, capabilities net_admin and net_raw only" \
 		"$LABDIR/logs/$h.log"
+	check "agent $h: file writes limited to its state_dir (Landlock)" \
+		grep -q "file writes only beneath $LABDIR/state/$h," "$LABDIR/logs/$h.log"
 done
 sandboxed bulkheadd "$(pid_of ctl)" $NONE
 

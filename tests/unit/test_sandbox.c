@@ -380,6 +380,77 @@ static void test_agent_user(void **state)
 	assert_exit_ok(status);
 }
 
+static char fs_in[64], fs_out[64];
+
+/* Under the agent's Landlock rules: its state_dir is writable, nothing
+ * else; reading is not limited. Exit status 77: no Landlock here. */
+static int fs_agent(void)
+{
+	struct agent_conf conf = {.state_dir = fs_in};
+	char a[128], b[128];
+	int fd, rc;
+
+	if (agent_privileges_drop(&conf) < 0)
+		return 99;
+	rc = agent_fs_limit(&conf);
+	if (rc == 0)
+		return 77;
+	if (rc < 0)
+		return 98;
+	snprintf(a, sizeof(a), "%s/state.tmp", fs_in);
+	snprintf(b, sizeof(b), "%s/state", fs_in);
+	fd = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) < 0 || rename(a, b) < 0)
+		return 10; /* the record cannot be written */
+	snprintf(a, sizeof(a), "%s/planted", fs_out);
+	fd = open(a, O_WRONLY | O_CREAT, 0600);
+	if (fd >= 0 || errno != EACCES)
+		return 11; /* a file was created outside state_dir */
+	snprintf(a, sizeof(a), "%s/kept", fs_out);
+	fd = open(a, O_WRONLY);
+	if (fd >= 0 || errno != EACCES)
+		return 12; /* an existing file outside was opened for writing */
+	if (unlink(a) == 0 || errno != EACCES)
+		return 13;
+	fd = open(a, O_RDONLY);
+	if (fd < 0)
+		return 14; /* reading must still work */
+	close(fd);
+	return 0;
+}
+
+static void test_agent_fs(void **state)
+{
+	char path[128];
+	pid_t pid;
+	int status, fd;
+
+	snprintf(fs_in, sizeof(fs_in), "/tmp/bh-sandbox-in-XXXXXX");
+	snprintf(fs_out, sizeof(fs_out), "/tmp/bh-sandbox-out-XXXXXX");
+	assert_non_null(mkdtemp(fs_in));
+	assert_non_null(mkdtemp(fs_out));
+	snprintf(path, sizeof(path), "%s/kept", fs_out);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(fs_agent());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/planted", fs_out);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state", fs_in);
+	unlink(path);
+	rmdir(fs_in);
+	rmdir(fs_out);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+		skip();
+	assert_exit_ok(status);
+}
+
 /* Bad input: an unknown user is an error, not a crash or a silent stay. */
 static int drop_ctl_nouser(void)
 {
@@ -403,10 +474,11 @@ static void test_ctl_unknown_user(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_agent_allowed), cmocka_unit_test(test_agent_forbidden),
-	    cmocka_unit_test(test_ctl_allowed),	  cmocka_unit_test(test_ctl_forbidden),
-	    cmocka_unit_test(test_agent_caps),	  cmocka_unit_test(test_agent_user),
-	    cmocka_unit_test(test_ctl_user),	  cmocka_unit_test(test_ctl_unknown_user),
+	    cmocka_unit_test(test_agent_allowed),    cmocka_unit_test(test_agent_forbidden),
+	    cmocka_unit_test(test_ctl_allowed),	     cmocka_unit_test(test_ctl_forbidden),
+	    cmocka_unit_test(test_agent_caps),	     cmocka_unit_test(test_agent_user),
+	    cmocka_unit_test(test_agent_fs),	     cmocka_unit_test(test_ctl_user),
+	    cmocka_unit_test(test_ctl_unknown_user),
 	};
 
 	log_init("test_sandbox", 0);
