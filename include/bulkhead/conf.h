@@ -34,8 +34,13 @@ struct agent_conf {
 	int verify_ms;	       /* the tamper guard's periodic check, default 10000 */
 };
 
-/* Where hardware profiles are read from when agent.yaml names no profile_dir. */
+/* Where hardware profiles are read from when agent.yaml names no profile_dir:
+ * SYSCONFDIR/bulkhead/hw-profiles, as meson installs them. */
+#ifdef BULKHEAD_PROFILE_DIR
+#define CONF_PROFILE_DIR BULKHEAD_PROFILE_DIR
+#else
 #define CONF_PROFILE_DIR "/etc/bulkhead/hw-profiles"
+#endif
 
 struct ctl_conf {
 	char *listen;  /* address to bind, default "0.0.0.0" (accepts IPv4 and IPv6 literals) */
