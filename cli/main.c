@@ -30,6 +30,8 @@ static const struct cli_cmd commands[] = {
     {"audit", cmd_audit_main, "the hash-chained audit log; audit verify checks it", NULL, NULL},
     {"timeline", cmd_timeline_main, "the incident timeline from the audit log", NULL, NULL},
     {"pki", cmd_pki_main, "create the site CA and issue certificates", NULL, NULL},
+    /* for dist/bash-completion: not listed */
+    {"complete", cmd_complete_main, NULL, NULL, NULL},
 };
 
 static const struct cli_table top = {
