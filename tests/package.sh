@@ -205,5 +205,46 @@ comp_hosts=$(BULKHEAD_SOCKET=$LABDIR/ctl.sock PATH=$P/bin/cli:$PATH bash -c '
 	_bulkhead bulkhead h0 isolate && printf "%s " "${COMPREPLY[@]}"' sh \
 	"$UP/usr/share/bash-completion/completions/bulkhead" 2>&1)
 is "$comp_hosts" "h01 h02 h03 " "the installed completion offers the controller's hosts"
+# ---- bulkheadd as bulkheadd.service runs it: user _bulkhead, CAP_CHOWN ----
+# The user is the one sysusers made in the chroot; the lab's files are
+# opened to it as README.md tells operators to (the pki directory and the
+# controller's key to its group), and the control socket goes to a group
+# it is not in, which takes CAP_CHOWN.
+uid=$(awk -F: '$1 == "_bulkhead" {print $3}' "$UP/etc/passwd")
+gid=$(awk -F: '$1 == "_bulkhead" {print $4}' "$UP/etc/passwd")
+check "_bulkhead has a uid ($uid) and gid ($gid)" eval '[[ $uid =~ ^[1-9][0-9]*$ && $gid =~ ^[1-9][0-9]*$ ]]'
+lab ctl-stop >/dev/null 2>&1
+rm -f "$P/bin/controller/bulkheadd"
+cat >"$P/bin/controller/bulkheadd" <<EOF
+#!/bin/sh
+exec setpriv --reuid=$uid --regid=$gid --clear-groups --inh-caps=-all,+chown \\
+	--ambient-caps=+chown --bounding-set=-all,+chown -- "$UP/usr/sbin/bulkheadd" "\$@"
+EOF
+chmod 0755 "$P/bin/controller/bulkheadd"
+chgrp "$gid" "$LABDIR" "$LABDIR/pki" "$LABDIR/pki/bulkheadd.key"
+chmod 0770 "$LABDIR"
+chmod 0750 "$LABDIR/pki"
+chmod 0640 "$LABDIR/pki/bulkheadd.key"
+chown -R "$uid:$gid" "$LABDIR/state/ctl"
+echo "control_group: nogroup" >>"$LABDIR/conf/bulkheadd.yaml"
+if lab ctl-start >"$T_TMP/ctl-start.log" 2>&1 && lab wait-connected 20 >>"$T_TMP/ctl-start.log" 2>&1; then
+	tap_ok "bulkheadd runs as _bulkhead with only CAP_CHOWN, every host reconnects"
+else
+	tap_not_ok "bulkheadd runs as _bulkhead with only CAP_CHOWN, every host reconnects"
+	diag_file "$T_TMP/ctl-start.log" 30
+	diag_file "$LABDIR/logs/ctl.log" 20
+fi
+ctl_pid=$(daemon_pid ctl)
+is "$(stat -c %u "/proc/${ctl_pid:-0}" 2>/dev/null):$(sed -n 's/^CapEff:\t//p' "/proc/${ctl_pid:-0}/status" 2>/dev/null)" \
+	"$uid:0000000000000001" "bulkheadd's uid is _bulkhead's, its capabilities CAP_CHOWN alone"
+is "$(stat -c '%u %G %a' "$LABDIR/ctl.sock" 2>/dev/null)" "$uid nogroup 660" \
+	"the control socket: _bulkhead's, given to control_group, 0660"
+rc=$(run_cli "$T_TMP/iso2" isolate --all --reason "package test, as _bulkhead" --json)
+is "$rc:$(jq -r '.confirmed' "$T_TMP/iso2.out" 2>/dev/null)" "0:3" "isolate --all as _bulkhead: 3 hosts confirmed"
+traffic blocked "isolated by bulkheadd as _bulkhead" "${SPECS[@]}"
+rc=$(run_cli "$T_TMP/rel2" release --all --reason "package test, as _bulkhead")
+is "$rc" 0 "release --all as _bulkhead exits 0"
+traffic open "released by bulkheadd as _bulkhead" "${SPECS[@]}"
+
 diag "tests/package.sh took $((SECONDS - t0)) s"
 tap_done
