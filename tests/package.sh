@@ -28,7 +28,7 @@ export BH_BUILD=$P/bin
 export BH_LAB_PREFIX=${BH_LAB_PREFIX:-bhP$$}
 UP=$P/root/upper # what dpkg -i added to the overlay of /: the installed files
 export BH_LAB_PROFILE_DIR=$UP/etc/bulkhead/hw-profiles
-# shellcheck source=integration/lib.sh
+# shellcheck source=SCRIPTDIR/integration/lib.sh
 . "$here/integration/lib.sh"
 
 # The lab's cleanup (lib.sh: lab down, T_TMP, the exit status), after the

@@ -31,7 +31,7 @@ export BULKHEAD_SOCKET=$tmp/none.sock
 
 # shellcheck source=/dev/null
 . "$framework"
-# shellcheck source=../../dist/bash-completion/bulkhead
+# shellcheck source=SCRIPTDIR/../../dist/bash-completion/bulkhead
 . "$file"
 
 n=0 fail=0
