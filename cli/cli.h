@@ -25,7 +25,7 @@ typedef int cli_main_fn(int argc, char **argv);
 struct cli_cmd {
 	const char *name;
 	cli_main_fn *fn;  /* argv[0] is name */
-	const char *help; /* one line, for the table's list */
+	const char *help; /* one line, for the table's list; NULL: not listed */
 	const char *args; /* after the name, a line per form; NULL: none shown */
 	const char *opts; /* NAME --help: the options, a line each; may be NULL */
 };
@@ -135,5 +135,7 @@ cli_main_fn pb_start_main, pb_status_main, pb_approve_main, pb_abort_main, pb_re
 cli_main_fn cmd_audit_main, cmd_timeline_main;
 /* pki.c */
 cli_main_fn cmd_pki_main;
+/* complete.c: words for the shell's completion */
+cli_main_fn cmd_complete_main;
 
 #endif

@@ -34,6 +34,8 @@ static const struct cli_cmd commands[] = {
     {"reload", cmd_reload_main, "make bulkheadd read its certificates and revocation list again",
      NULL, NULL},
     {"pki", cmd_pki_main, "create the site CA, issue, rotate and revoke certificates", NULL, NULL},
+    /* for dist/bash-completion: not listed */
+    {"complete", cmd_complete_main, NULL, NULL, NULL},
 };
 
 static const struct cli_table top = {

@@ -43,13 +43,16 @@ void cli_usage(FILE *out, const struct cli_table *t, const char *name)
 	}
 	usage_lines(out, t->prog, NULL, t->args, &first);
 	for (size_t i = 0; i < t->ncmds; i++) {
+		if (!t->cmds[i].help)
+			continue;
 		usage_lines(out, t->prog, t->cmds[i].name, t->cmds[i].args, &first);
 		if ((int)strlen(t->cmds[i].name) > width)
 			width = (int)strlen(t->cmds[i].name);
 	}
 	fprintf(out, "\n%s", t->head ? t->head : "");
 	for (size_t i = 0; i < t->ncmds; i++)
-		fprintf(out, "  %-*s %s\n", width + 1, t->cmds[i].name, t->cmds[i].help);
+		if (t->cmds[i].help)
+			fprintf(out, "  %-*s %s\n", width + 1, t->cmds[i].name, t->cmds[i].help);
 	fputs(t->foot ? t->foot : "", out);
 }
 

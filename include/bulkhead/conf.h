@@ -38,8 +38,13 @@ struct agent_conf {
 	char *user;	       /* runs as this user once started, optional (default uid 0) */
 };
 
-/* Where hardware profiles are read from when agent.yaml names no profile_dir. */
+/* Where hardware profiles are read from when agent.yaml names no profile_dir:
+ * SYSCONFDIR/bulkhead/hw-profiles, as meson installs them. */
+#ifdef BULKHEAD_PROFILE_DIR
+#define CONF_PROFILE_DIR BULKHEAD_PROFILE_DIR
+#else
 #define CONF_PROFILE_DIR "/etc/bulkhead/hw-profiles"
+#endif
 
 #define CONF_MAX_GROUPS 8
 #define CONF_MAX_REQUESTS 64 /* control request kinds, by wire type */
