@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,7 +101,11 @@ static int progress_shown;
 
 void output_progress(const char *what, const struct msg_ctl_progress *p)
 {
-	if (!isatty(STDERR_FILENO))
+	const char *no_color = getenv("NO_COLOR");
+
+	/* The line's control sequences only on a terminal, and never when the
+	 * user asked for plain output (https://no-color.org). */
+	if (!isatty(STDERR_FILENO) || (no_color && *no_color))
 		return;
 	fprintf(stderr, "\r\033[K%s: %" PRIu32 "/%" PRIu32 " confirmed", what, p->confirmed,
 		p->total);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,45 @@ static size_t elems_diff(const struct policy_elem *old, size_t nold, const struc
 	return changes;
 }
 
+/* The SHA-256 of a whole plan file, as a reviewer sees it: what `apply
+ * --reviewed` compares. -1 (reported) when it cannot be read. */
+static int plan_file_digest(const char *cmd, const char *path, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
+	unsigned int mdlen = 0;
+	FILE *f = fopen(path, "re");
+	EVP_MD_CTX *ctx;
+	size_t n;
+	int ok;
+
+	if (!f) {
+		fprintf(stderr, "bulkhead %s: %s: %s\n", cmd, path, strerror(errno));
+		return -1;
+	}
+	if (!(ctx = EVP_MD_CTX_new()))
+		fatal("out of memory");
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ok = EVP_DigestUpdate(ctx, chunk, n);
+	if (ok && ferror(f)) {
+		fprintf(stderr, "bulkhead %s: %s: %s\n", cmd, path, strerror(errno));
+		EVP_MD_CTX_free(ctx);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (!ok || !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
+		fatal("cannot compute SHA-256");
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
 static int plan_write_frame(const void *frame, int len, void *arg)
 {
 	return fwrite(frame, 1, (size_t)len, arg) == (size_t)len ? 0 : -1;
@@ -127,7 +167,7 @@ static void plan_usage(FILE *out, const char *cmd)
 		     "Compiles the policy in DIR (default .) and compares it with what every\n"
 		     "agent reports it has applied: per host, the set elements added (+) and\n"
 		     "removed (-), and the mode changes. -o FILE writes the plan for\n"
-		     "`bulkhead apply FILE`.\n"
+		     "`bulkhead apply FILE`, and prints the file's SHA-256 for its review.\n"
 		     "Exit status: 0 nothing would change, 2 something would, 1 on errors.\n");
 }
 
@@ -138,6 +178,7 @@ int cmd_plan_main(int argc, char **argv)
 	static char buf[WIRE_MAX_FRAME];
 	struct applied ap = {.r = {.what = "plan"}};
 	const char *dir, *out_path = NULL;
+	char digest[65];
 	struct policy *p = NULL;
 	FILE *out = NULL;
 	size_t nchanged = 0, n;
@@ -218,7 +259,13 @@ int cmd_plan_main(int argc, char **argv)
 			goto out;
 		}
 		out = NULL;
-		printf("Plan written to %s; push it with: bulkhead apply %s\n", out_path, out_path);
+		if (plan_file_digest("plan", out_path, digest) < 0) {
+			rc = 1;
+			goto out;
+		}
+		printf("Plan written to %s (sha256 %s).\n"
+		       "Once reviewed, push it with: bulkhead apply %s --reviewed %s\n",
+		       out_path, digest, out_path, digest);
 	}
 	rc = nchanged ? 2 : 0;
 out:
@@ -235,10 +282,12 @@ out:
 
 static void apply_usage(FILE *out, const char *cmd)
 {
-	fprintf(out, "usage: bulkhead apply FILE [--reason TEXT] [--confirm-timeout SECONDS]\n"
-		     "                      [--confirm manual] [--timeout SECONDS] [--json]\n"
+	fprintf(out, "usage: bulkhead apply FILE [--reviewed SHA256] [--reason TEXT]\n"
+		     "                      [--confirm-timeout SECONDS] [--confirm manual]\n"
+		     "                      [--timeout SECONDS] [--json]\n"
 		     "Pushes exactly the plan in FILE (made by `bulkhead plan -o FILE`). It is\n"
-		     "refused whole if any host changed since the plan was made.\n"
+		     "refused whole if any host changed since the plan was made, and, with\n"
+		     "--reviewed, if FILE's SHA-256 is not the one that was reviewed.\n"
 		     "Each host that opens traffic arms a rollback timer (--confirm-timeout,\n"
 		     "default 30 s): the controller confirms the change once the host acks it,\n"
 		     "and a host that is not confirmed in time returns to its previous state.\n"
@@ -316,20 +365,33 @@ int cmd_apply_main(int argc, char **argv)
 						 {"timeout", required_argument, NULL, 't'},
 						 {"confirm-timeout", required_argument, NULL, 'c'},
 						 {"confirm", required_argument, NULL, 'm'},
+						 {"reviewed", required_argument, NULL, 'R'},
 						 {"json", no_argument, NULL, 'j'},
 						 {"help", no_argument, NULL, 'h'},
 						 {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct msg_ctl_apply m = {0};
+	const char *reviewed = NULL;
+	char digest[65];
 	double timeout_s = 60, confirm_s = 30;
 	size_t len, nhosts, hlen;
 	char *data, *req;
 	int opt, rc;
 
 	optind = 1;
-	while ((opt = cli_getopt(argc, argv, "r:t:c:m:jh", longopts, apply_usage, &rc)) >= 0) {
+	while ((opt = cli_getopt(argc, argv, "r:t:c:m:R:jh", longopts, apply_usage, &rc)) >= 0) {
 		switch (opt) {
 		case 'r': m.reason = optarg; break;
+		case 'R':
+			if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdef") != 64) {
+				fprintf(stderr,
+					"bulkhead apply: --reviewed: expected the 64 hex digits of "
+					"the SHA-256 that `bulkhead plan -o` printed, got \"%s\"\n",
+					optarg);
+				return EX_USAGE;
+			}
+			reviewed = optarg;
+			break;
 		case 't':
 			if (cli_seconds_parse("apply", "--timeout", optarg, &timeout_s) < 0)
 				return EX_USAGE;
@@ -354,6 +416,18 @@ int cmd_apply_main(int argc, char **argv)
 	if (optind != argc - 1) {
 		apply_usage(stderr, argv[0]);
 		return EX_USAGE;
+	}
+	if (reviewed) {
+		if (plan_file_digest("apply", argv[optind], digest) < 0)
+			return 1;
+		if (strcmp(digest, reviewed) != 0) {
+			fprintf(stderr,
+				"bulkhead apply: %s is not the reviewed plan: its sha256 is %s, "
+				"the reviewed one %s; nothing was sent.\n"
+				"  Apply the plan file that was reviewed, or have this one reviewed.\n",
+				argv[optind], digest, reviewed);
+			return 1;
+		}
 	}
 	data = plan_read(argv[optind], &len);
 	if (!data)
