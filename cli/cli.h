@@ -59,8 +59,12 @@ int cli_table_main(const struct cli_table *t, int argc, char **argv);
 #define CLI_OPT_USAGE (-2)
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
 	       void (*usage)(FILE *out, const char *cmd), int *status);
-/* An optional DIR operand after the options, "." when absent; -1 with
- * usage printed and the exit status in *status when more follow it. */
+/* 0 if dir looks like a policy checkout; -1 once cmd has said what is
+ * wrong and what to give instead. */
+int cli_policy_dir_ok(const char *cmd, const char *dir);
+/* An optional DIR operand after the options, "." when absent; -1 with the
+ * exit status in *status when more follow it (usage printed) or when DIR
+ * is no policy directory (reported). */
 int cli_dir_operand(int argc, char **argv, const char **dir,
 		    void (*usage)(FILE *out, const char *cmd), int *status);
 int cli_seconds_parse(const char *cmd, const char *opt, const char *arg, double *out);

@@ -74,6 +74,11 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+void output_json_str(const char *s)
+{
+	json_str(s);
+}
+
 /* ,"key":"s" */
 static void json_key(const char *key, const char *s)
 {
@@ -354,8 +359,29 @@ static void md_field(const char *s, int last)
 	printf(" |%s", last ? "\n" : "");
 }
 
+static void timeline_json(const struct tl_entry *e, size_t n)
+{
+	char when[40];
+
+	printf("{\"entries\":[");
+	for (size_t i = 0; i < n; i++) {
+		time_utc(e[i].time_ms, 'T', true, when, sizeof(when));
+		printf("%s{\"time\":\"%sZ\"", i ? "," : "", when);
+		json_key("what", e[i].what);
+		json_key("hosts", e[i].hosts);
+		json_key("by", str(e[i].by));
+		json_key("reason", str(e[i].why));
+		printf("}");
+	}
+	printf("]}\n");
+}
+
 void output_timeline(const struct tl_entry *e, size_t n, enum tl_format fmt)
 {
+	if (fmt == TL_JSON) {
+		timeline_json(e, n);
+		return;
+	}
 	if (fmt == TL_MARKDOWN)
 		printf("| Date and time (UTC) | What was done | Hosts | By | Reason |\n"
 		       "|---|---|---|---|---|\n");

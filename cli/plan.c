@@ -81,9 +81,23 @@ static int elem_cmp(const void *pa, const void *pb)
 	return memcmp(pa, pb, sizeof(struct policy_elem));
 }
 
+/* One element added (+) or removed (-): a line, or with --json an object
+ * of the host's "changes" (*first says whether one came before). */
+static void elem_print(char op, const char *set, const char *text, bool *first)
+{
+	if (!cli.json) {
+		printf("      %c %-11s %s\n", op, set, text);
+		return;
+	}
+	printf("%s{\"op\":\"%c\",\"set\":\"%s\",\"element\":", *first ? "" : ",", op, set);
+	output_json_str(text);
+	printf("}");
+	*first = false;
+}
+
 /* Prints one direction's added and removed elements; returns how many. */
 static size_t elems_diff(const struct policy_elem *old, size_t nold, const struct policy_elem *new,
-			 size_t nnew, int in)
+			 size_t nnew, int in, bool *first)
 {
 	struct policy_elem *a = xcalloc(nold + 1, sizeof(*a)), *b = xcalloc(nnew + 1, sizeof(*b));
 	char text[POLICY_ELEM_TEXT];
@@ -104,8 +118,7 @@ static size_t elems_diff(const struct policy_elem *old, size_t nold, const struc
 			continue;
 		}
 		policy_elem_format(c < 0 ? &a[i] : &b[j], text);
-		printf("      %c %-11s %s\n", c < 0 ? '-' : '+',
-		       elem_set(c < 0 ? &a[i] : &b[j], in), text);
+		elem_print(c < 0 ? '-' : '+', elem_set(c < 0 ? &a[i] : &b[j], in), text, first);
 		changes++;
 		if (c < 0)
 			i++;
@@ -163,30 +176,39 @@ static int plan_write_frame(const void *frame, int len, void *arg)
 
 static void plan_usage(FILE *out, const char *cmd)
 {
-	fprintf(out, "usage: bulkhead plan [DIR] [-o FILE]\n"
+	fprintf(out, "usage: bulkhead plan [DIR] [-o FILE] [--json]\n"
 		     "Compiles the policy in DIR (default .) and compares it with what every\n"
 		     "agent reports it has applied: per host, the set elements added (+) and\n"
 		     "removed (-), and the mode changes. -o FILE writes the plan for\n"
 		     "`bulkhead apply FILE`, and prints the file's SHA-256 for its review.\n"
+		     "--json prints the same as one JSON document.\n"
 		     "Exit status: 0 nothing would change, 2 something would, 1 on errors.\n");
 }
 
 int cmd_plan_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"help", no_argument, NULL, 'h'},
+						 {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct applied ap = {.r = {.what = "plan"}};
+	bool first_host = true;
 	const char *dir, *out_path = NULL;
 	char digest[65];
 	struct policy *p = NULL;
 	FILE *out = NULL;
-	size_t nchanged = 0, n;
+	size_t nchanged = 0, nskipped = 0, n;
 	int opt, rc = 1;
 
 	optind = 1;
-	while ((opt = cli_getopt(argc, argv, "o:h", longopts, plan_usage, &rc)) == 'o')
-		out_path = optarg;
+	while ((opt = cli_getopt(argc, argv, "o:jh", longopts, plan_usage, &rc)) == 'o' ||
+	       opt == 'j') {
+		if (opt == 'o')
+			out_path = optarg;
+		else
+			cli.json = true;
+	}
 	if (opt == CLI_OPT_USAGE || cli_dir_operand(argc, argv, &dir, plan_usage, &rc) < 0)
 		return rc;
 	p = policy_load(dir, conf_error_stderr, NULL, NULL);
@@ -208,6 +230,8 @@ int cmd_plan_main(int argc, char **argv)
 		}
 	}
 	n = policy_host_count(p);
+	if (cli.json)
+		printf("{\"hosts\":[");
 	for (size_t i = 0; i < n; i++) {
 		const char *name = policy_host_name(p, i);
 		struct host_policy *hp = policy_host_compile(p, name);
@@ -216,7 +240,9 @@ int cmd_plan_main(int argc, char **argv)
 		int mode = row ? row->mode : MODE_OPEN;
 
 		if (!row) {
-			printf("! %s: not in the controller's inventory; skipped\n", name);
+			if (!cli.json)
+				printf("! %s: not in the controller's inventory; skipped\n", name);
+			nskipped++;
 			host_policy_free(hp);
 			continue;
 		}
@@ -225,17 +251,41 @@ int cmd_plan_main(int argc, char **argv)
 			continue;
 		}
 		nchanged++;
-		printf("~ %s: %s -> %s, policy %.12s -> %.12s%s\n", name, mode_name(mode),
-		       mode == MODE_ISOLATED ? "isolated (stays isolated; the policy is staged)"
-					     : "segmented",
-		       row->hash[0] ? row->hash : "(none)", hp->hash,
-		       row->status == HOST_CHANGING ? " [a change is in flight]" : "");
-		if (row->hash[0] && !old)
-			printf(
-			    "      (the controller does not hold the applied policy; showing all "
-			    "elements)\n");
-		elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1);
-		elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0);
+		if (cli.json) {
+			bool first = true;
+
+			printf("%s{\"name\":", first_host ? "" : ",");
+			output_json_str(name);
+			printf(",\"mode\":\"%s\",\"new_mode\":\"%s\",\"policy\":", mode_name(mode),
+			       mode == MODE_ISOLATED ? "isolated" : "segmented");
+			output_json_str(row->hash);
+			printf(",\"new_policy\":\"%s\",\"in_flight\":%s,\"applied_known\":%s,"
+			       "\"changes\":[",
+			       hp->hash, row->status == HOST_CHANGING ? "true" : "false",
+			       row->hash[0] && !old ? "false" : "true");
+			elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1,
+				   &first);
+			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout,
+				   0, &first);
+			printf("]}");
+			first_host = false;
+		} else {
+			bool first = true;
+
+			printf("~ %s: %s -> %s, policy %.12s -> %.12s%s\n", name, mode_name(mode),
+			       mode == MODE_ISOLATED
+				   ? "isolated (stays isolated; the policy is staged)"
+				   : "segmented",
+			       row->hash[0] ? row->hash : "(none)", hp->hash,
+			       row->status == HOST_CHANGING ? " [a change is in flight]" : "");
+			if (row->hash[0] && !old)
+				printf("      (the controller does not hold the applied policy; "
+				       "showing all elements)\n");
+			elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1,
+				   &first);
+			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout,
+				   0, &first);
+		}
 		if (out) {
 			struct msg_plan_host ph = {name, MODE_SEGMENTED, hp->hash, row->hash};
 
@@ -250,7 +300,14 @@ int cmd_plan_main(int argc, char **argv)
 		}
 		host_policy_free(hp);
 	}
-	printf("%zu of %zu hosts would change.\n", nchanged, n);
+	if (!cli.json) {
+		printf("%zu of %zu hosts would change.\n", nchanged, n);
+		if (nskipped)
+			printf("%zu host%s of %s %s not in the controller's inventory: check that %s "
+			       "and the controller (-s SOCKET) are of the same site.\n",
+			       nskipped, nskipped == 1 ? "" : "s", dir, nskipped == 1 ? "is" : "are",
+			       dir);
+	}
 	if (out) {
 		if (fclose(out) != 0) {
 			out = NULL;
@@ -263,9 +320,20 @@ int cmd_plan_main(int argc, char **argv)
 			rc = 1;
 			goto out;
 		}
-		printf("Plan written to %s (sha256 %s).\n"
-		       "Once reviewed, push it with: bulkhead apply %s --reviewed %s\n",
-		       out_path, digest, out_path, digest);
+		if (!cli.json)
+			printf("Plan written to %s (sha256 %s).\n"
+			       "Once reviewed, push it with: bulkhead apply %s --reviewed %s\n",
+			       out_path, digest, out_path, digest);
+	}
+	if (cli.json) {
+		printf("],\"changed\":%zu,\"total\":%zu,\"skipped\":%zu,\"file\":", nchanged, n,
+		       nskipped);
+		if (out_path) {
+			output_json_str(out_path);
+			printf(",\"sha256\":\"%s\"}\n", digest);
+		} else {
+			printf("null,\"sha256\":null}\n");
+		}
 	}
 	rc = nchanged ? 2 : 0;
 out:
