@@ -9,7 +9,18 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <sysexits.h>
+
 #include "bulkhead/msg.h"
+
+/* Every exit status of bulkhead, as bulkhead(8) (EXIT STATUS) lists them. */
+enum cli_exit {
+	CLI_EXIT_OK = EX_OK,		       /* done, on every host it concerns */
+	CLI_EXIT_FAILED = 1,		       /* not everywhere, refused, or errors */
+	CLI_EXIT_CHANGES = 2,		       /* plan: changes to review; explain: cannot tell */
+	CLI_EXIT_USAGE = EX_USAGE,	       /* 64: an unknown option, a missing argument */
+	CLI_EXIT_UNAVAILABLE = EX_UNAVAILABLE, /* 69: the controller cannot be reached */
+};
 
 struct cli_global {
 	const char *socket; /* -s SOCKET, else $BULKHEAD_SOCKET, else the default */
@@ -98,7 +109,7 @@ void reply_free(struct reply *r);
 /* Takes a frame other than progress, host rows and END; -1 refuses it. */
 typedef int (*conn_frame_fn)(const struct wire_frame *f, const union msg *m, void *arg);
 /* Sends the request (one or more frames), then reads the answer into r
- * until its END; other frames go to fn. 0, EX_UNAVAILABLE when the
+ * until its END; other frames go to fn. 0, CLI_EXIT_UNAVAILABLE when the
  * controller cannot be reached, 1 when the exchange broke (reported). */
 int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, conn_frame_fn fn,
 		  void *arg);

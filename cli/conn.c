@@ -179,7 +179,7 @@ int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, con
 		return 1;
 	}
 	if ((fd = conn_open()) < 0)
-		return EX_UNAVAILABLE;
+		return CLI_EXIT_UNAVAILABLE;
 	if (conn_write(fd, req, (size_t)len) == 0)
 		while (rc < 0) {
 			struct wire_frame f;

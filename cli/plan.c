@@ -335,7 +335,7 @@ int cmd_plan_main(int argc, char **argv)
 			printf("null,\"sha256\":null}\n");
 		}
 	}
-	rc = nchanged ? 2 : 0;
+	rc = nchanged ? CLI_EXIT_CHANGES : CLI_EXIT_OK;
 out:
 	if (out)
 		fclose(out);

@@ -13,9 +13,9 @@
 #include "output.h"
 
 /* explain's exit codes: allowed, denied, could not tell */
-#define EXPLAIN_ALLOWED 0
-#define EXPLAIN_DENIED 1
-#define EXPLAIN_ERROR 2
+#define EXPLAIN_ALLOWED CLI_EXIT_OK
+#define EXPLAIN_DENIED CLI_EXIT_FAILED
+#define EXPLAIN_ERROR CLI_EXIT_CHANGES
 
 /* check --json: the problems, kept until the document is printed. */
 struct check_msgs {
