@@ -222,7 +222,8 @@ static int tl_format_parse(const char *s, enum tl_format *fmt)
 			*fmt = (enum tl_format)i;
 			return 0;
 		}
-	fprintf(stderr, "bulkhead timeline: --format: text, markdown, csv or json, not \"%s\"\n", s);
+	fprintf(stderr, "bulkhead timeline: --format: text, markdown, csv or json, not \"%s\"\n",
+		s);
 	return -1;
 }
 

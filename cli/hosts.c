@@ -63,11 +63,10 @@ static void management_print(const struct policy *p)
 
 int cmd_hosts_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"management", no_argument, NULL, 'm'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0}};
+	static const struct option longopts[] = {{"management", no_argument, NULL, 'm'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"help", no_argument, NULL, 'h'},
+						 {0}};
 	const char *dir;
 	struct policy *p;
 	int opt, rc, mgmt = 0;

@@ -54,8 +54,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "bulkhead: -s needs the path of the controller's control "
 					"socket: bulkhead -s SOCKET COMMAND\n");
 			return EX_USAGE;
-		}
-		else if (strcmp(argv[i], "--json") == 0)
+		} else if (strcmp(argv[i], "--json") == 0)
 			cli.json = true;
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			cli_usage(stdout, &top, NULL);

@@ -109,7 +109,8 @@ int cli_policy_dir_ok(const char *cmd, const char *dir)
 	snprintf(path, sizeof(path), "%s/rules.yaml", dir);
 	has_rules = access(path, F_OK) == 0;
 	if (!has_inventory && !has_rules) {
-		fprintf(stderr, "bulkhead %s: %s holds no policy (no inventory.yaml, no rules.yaml); %s\n",
+		fprintf(stderr,
+			"bulkhead %s: %s holds no policy (no inventory.yaml, no rules.yaml); %s\n",
 			cmd, dir, next);
 		return -1;
 	}

@@ -265,8 +265,8 @@ int cmd_plan_main(int argc, char **argv)
 			       row->hash[0] && !old ? "false" : "true");
 			elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1,
 				   &first);
-			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout,
-				   0, &first);
+			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0,
+				   &first);
 			printf("]}");
 			first_host = false;
 		} else {
@@ -283,8 +283,8 @@ int cmd_plan_main(int argc, char **argv)
 				       "showing all elements)\n");
 			elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1,
 				   &first);
-			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout,
-				   0, &first);
+			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0,
+				   &first);
 		}
 		if (out) {
 			struct msg_plan_host ph = {name, MODE_SEGMENTED, hp->hash, row->hash};
@@ -303,10 +303,11 @@ int cmd_plan_main(int argc, char **argv)
 	if (!cli.json) {
 		printf("%zu of %zu hosts would change.\n", nchanged, n);
 		if (nskipped)
-			printf("%zu host%s of %s %s not in the controller's inventory: check that %s "
-			       "and the controller (-s SOCKET) are of the same site.\n",
-			       nskipped, nskipped == 1 ? "" : "s", dir, nskipped == 1 ? "is" : "are",
-			       dir);
+			printf(
+			    "%zu host%s of %s %s not in the controller's inventory: check that %s "
+			    "and the controller (-s SOCKET) are of the same site.\n",
+			    nskipped, nskipped == 1 ? "" : "s", dir, nskipped == 1 ? "is" : "are",
+			    dir);
 	}
 	if (out) {
 		if (fclose(out) != 0) {
@@ -440,7 +441,6 @@ int cmd_apply_main(int argc, char **argv)
 	static char buf[WIRE_MAX_FRAME];
 	struct msg_ctl_apply m = {0};
 	const char *reviewed = NULL;
-	char digest[65];
 	double timeout_s = 60, confirm_s = 30;
 	size_t len, nhosts, hlen;
 	char *data, *req;
@@ -486,14 +486,17 @@ int cmd_apply_main(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (reviewed) {
+		char digest[65];
+
 		if (plan_file_digest("apply", argv[optind], digest) < 0)
 			return 1;
 		if (strcmp(digest, reviewed) != 0) {
-			fprintf(stderr,
-				"bulkhead apply: %s is not the reviewed plan: its sha256 is %s, "
-				"the reviewed one %s; nothing was sent.\n"
-				"  Apply the plan file that was reviewed, or have this one reviewed.\n",
-				argv[optind], digest, reviewed);
+			fprintf(
+			    stderr,
+			    "bulkhead apply: %s is not the reviewed plan: its sha256 is %s, "
+			    "the reviewed one %s; nothing was sent.\n"
+			    "  Apply the plan file that was reviewed, or have this one reviewed.\n",
+			    argv[optind], digest, reviewed);
 			return 1;
 		}
 	}

@@ -99,14 +99,11 @@ struct policy_args {
 	const char *from, *to;
 };
 
-static const struct option policy_opts[] = {{"today", required_argument, NULL, 't'},
-					    {"strict", no_argument, NULL, 's'},
-					    {"json", no_argument, NULL, 'j'},
-					    {"list", no_argument, NULL, 'l'},
-					    {"from", required_argument, NULL, 'f'},
-					    {"to", required_argument, NULL, 'o'},
-					    {"help", no_argument, NULL, 'h'},
-					    {0}};
+static const struct option policy_opts[] = {
+    {"today", required_argument, NULL, 't'}, {"strict", no_argument, NULL, 's'},
+    {"json", no_argument, NULL, 'j'},	     {"list", no_argument, NULL, 'l'},
+    {"from", required_argument, NULL, 'f'},  {"to", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},	     {0}};
 
 /* The options of policy_opts whose letters are in accept; 0, or -1 with the
  * exit status in *status once it is reported. */

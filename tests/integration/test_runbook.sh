@@ -47,7 +47,8 @@ BLOCKS=$T_TMP/blocks
 mkdir -p "$BLOCKS"
 n=$(runbook_blocks "$BLOCKS")
 check "docs/runbook.md has runbook blocks ($n)" test "$n" -ge 5
-check "exactly one each-wave block" test "$(ls "$BLOCKS" | grep -c each-wave)" = 1
+each=("$BLOCKS"/*.each-wave.sh)
+check "exactly one each-wave block" test "${#each[@]}" = 1 -a -f "${each[0]}"
 
 # The operator's shell: the built CLI first on PATH, the lab's socket.
 mkdir -p "$T_TMP/bin" "$T_TMP/work"
@@ -61,6 +62,7 @@ ENVF=$T_TMP/env.sh
 # command; the variables it exports carry over to the next block
 run_block() {
 	local rc=0
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	(cd "$T_TMP/work" && timeout 120 bash -e -o pipefail -c '. "$1"; . "$2"; export -p > "$1"' \
 		_ "$ENVF" "$1") >"$T_TMP/block.out" 2>&1 || rc=$?
 	if ((rc == 0)); then
