@@ -196,7 +196,9 @@ static void client_confirm_request(struct client *cl, const struct msg_ctl_confi
 	command_opts_init(cl, ACTION_CONFIRM, &o);
 	o.timeout_ms = m->timeout_ms;
 	if (n == 0)
-		client_end(cl, 1, "no change is waiting for confirmation; `bulkhead status` shows each host's state");
+		client_end(cl, 1,
+			   "no change is waiting for confirmation; `bulkhead status` shows each "
+			   "host's state");
 	else
 		command_start(c, cl, &o, specs, n);
 	free(specs);
