@@ -5,7 +5,7 @@
 # unknown host, a bad policy directory, an unknown option, a missing
 # argument; apply --reviewed with another file's hash; and --json on the
 # commands that read.
-export BH_LAB_PREFIX=bhC$$
+export BH_LAB_PREFIX=bhCE$$
 export BH_LAB_DIR=/run/bulkhead-lab/$BH_LAB_PREFIX
 # shellcheck source=../integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"

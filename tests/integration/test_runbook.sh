@@ -7,7 +7,7 @@
 # every wave with a gate, after the test has waited until that wave waits
 # for approval. Then the outcome is checked: every host back, the run done,
 # the timeline written.
-export BH_LAB_PREFIX=bhR$$
+export BH_LAB_PREFIX=bhRB$$
 export BH_LAB_DIR=/run/bulkhead-lab/$BH_LAB_PREFIX
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
