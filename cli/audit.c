@@ -69,7 +69,10 @@ static int since_parse(const char *cmd, const char *arg, uint64_t *since)
 {
 	if (time_parse(arg, since) == 0)
 		return 0;
-	fprintf(stderr, "bulkhead %s: --since: cannot read \"%s\"\n", cmd, arg);
+	fprintf(stderr,
+		"bulkhead %s: --since: cannot read \"%s\"; give a UTC date or time "
+		"(2026-11-26, 2026-11-26T13:00) or an age (30m, 2h, 7d)\n",
+		cmd, arg);
 	return -1;
 }
 
@@ -212,20 +215,22 @@ static int tl_entry_of(const struct msg_audit_row *r, struct tl_entry *e)
 static int tl_format_parse(const char *s, enum tl_format *fmt)
 {
 	static const char *const names[] = {
-	    [TL_TEXT] = "text", [TL_MARKDOWN] = "markdown", [TL_CSV] = "csv"};
+	    [TL_TEXT] = "text", [TL_MARKDOWN] = "markdown", [TL_CSV] = "csv", [TL_JSON] = "json"};
 
 	for (size_t i = 0; i < CLI_NELEM(names); i++)
 		if (strcmp(s, names[i]) == 0) {
 			*fmt = (enum tl_format)i;
 			return 0;
 		}
-	fprintf(stderr, "bulkhead timeline: --format: text, markdown or csv\n");
+	fprintf(stderr, "bulkhead timeline: --format: text, markdown, csv or json, not \"%s\"\n",
+		s);
 	return -1;
 }
 
 static void timeline_usage(FILE *out, const char *cmd)
 {
-	fprintf(out, "usage: bulkhead timeline [--since TIME] [--format text|markdown|csv]\n");
+	fprintf(out, "usage: bulkhead timeline [--since TIME] [--format text|markdown|csv|json] "
+		     "[--json]\n");
 	if (out == stdout)
 		printf("The incident as a report states it: date and time (UTC), what was\n"
 		       "done, to how many hosts, by whom and why, from the audit log.\n");
@@ -235,18 +240,22 @@ int cmd_timeline_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"since", required_argument, NULL, 's'},
 						 {"format", required_argument, NULL, 'f'},
+						 {"json", no_argument, NULL, 'j'},
 						 {"help", no_argument, NULL, 'h'},
 						 {0}};
-	enum tl_format fmt = TL_TEXT;
+	enum tl_format fmt = cli.json ? TL_JSON : TL_TEXT;
 	struct msg_list rows = {0};
 	uint64_t since = 0;
 	int opt, rc;
 
 	optind = 1;
-	while ((opt = cli_getopt(argc, argv, "s:f:h", longopts, timeline_usage, &rc)) >= 0)
+	while ((opt = cli_getopt(argc, argv, "s:f:jh", longopts, timeline_usage, &rc)) >= 0) {
 		if ((opt == 's' && since_parse("timeline", optarg, &since) < 0) ||
 		    (opt == 'f' && tl_format_parse(optarg, &fmt) < 0))
 			return EX_USAGE;
+		if (opt == 'j')
+			fmt = TL_JSON;
+	}
 	if (opt == CLI_OPT_USAGE)
 		return rc;
 	rc = audit_fetch(since, NULL, &rows);

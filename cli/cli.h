@@ -9,7 +9,20 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <sysexits.h>
+
 #include "bulkhead/msg.h"
+
+/* Every exit status of bulkhead, as bulkhead(8) (EXIT STATUS) lists them. */
+enum cli_exit {
+	CLI_EXIT_OK = EX_OK,		       /* done, on every host it concerns */
+	CLI_EXIT_FAILED = 1,		       /* not everywhere, refused, or errors */
+	CLI_EXIT_CHANGES = 2,		       /* plan: changes to review; explain: cannot tell */
+	CLI_EXIT_HELD = 3,		       /* held until a second operator approves it */
+	CLI_EXIT_USAGE = EX_USAGE,	       /* 64: an unknown option, a missing argument */
+	CLI_EXIT_UNAVAILABLE = EX_UNAVAILABLE, /* 69: the controller cannot be reached */
+	CLI_EXIT_DENIED = EX_NOPERM,	       /* 77: the caller's role does not allow it */
+};
 
 struct cli_global {
 	const char *socket; /* -s SOCKET, else $BULKHEAD_SOCKET, else the default */
@@ -59,8 +72,12 @@ int cli_table_main(const struct cli_table *t, int argc, char **argv);
 #define CLI_OPT_USAGE (-2)
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
 	       void (*usage)(FILE *out, const char *cmd), int *status);
-/* An optional DIR operand after the options, "." when absent; -1 with
- * usage printed and the exit status in *status when more follow it. */
+/* 0 if dir looks like a policy checkout; -1 once cmd has said what is
+ * wrong and what to give instead. */
+int cli_policy_dir_ok(const char *cmd, const char *dir);
+/* An optional DIR operand after the options, "." when absent; -1 with the
+ * exit status in *status when more follow it (usage printed) or when DIR
+ * is no policy directory (reported). */
 int cli_dir_operand(int argc, char **argv, const char **dir,
 		    void (*usage)(FILE *out, const char *cmd), int *status);
 int cli_seconds_parse(const char *cmd, const char *opt, const char *arg, double *out);
@@ -94,14 +111,13 @@ void reply_free(struct reply *r);
 /* Takes a frame other than progress, host rows and END; -1 refuses it. */
 typedef int (*conn_frame_fn)(const struct wire_frame *f, const union msg *m, void *arg);
 /* Sends the request (one or more frames), then reads the answer into r
- * until its END; other frames go to fn. 0, EX_UNAVAILABLE when the
- * controller cannot be reached, EX_NOPERM when the caller's role does not
- * allow the request, 1 when the exchange broke (each reported). */
+ * until its END; other frames go to fn. 0, CLI_EXIT_UNAVAILABLE when the
+ * controller cannot be reached, CLI_EXIT_DENIED when the caller's role does
+ * not allow the request, 1 when the exchange broke (each reported). */
 int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, conn_frame_fn fn,
 		  void *arg);
-/* The exit status for an answer: 0 done, 1 not all of it done, 3 held
- * for a second operator (EXIT_HELD), 77 not allowed (EX_NOPERM). */
-#define EXIT_HELD 3
+/* The exit status for an answer: done, failed (not all of it done),
+ * held for a second operator, or denied. */
 int reply_exit(const struct msg_ctl_end *e);
 /* A command for the hosts (isolate, release, apply, confirm): the
  * exchange, its result printed; the exit status. */

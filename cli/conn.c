@@ -179,7 +179,7 @@ int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, con
 		return 1;
 	}
 	if ((fd = conn_open()) < 0)
-		return EX_UNAVAILABLE;
+		return CLI_EXIT_UNAVAILABLE;
 	if (conn_write(fd, req, (size_t)len) == 0)
 		while (rc < 0) {
 			struct wire_frame f;
@@ -198,7 +198,7 @@ int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, con
 		/* Refused before anything was done: said the same way for every request. */
 		fprintf(stderr, "bulkhead %s: %s\n", r->what ? r->what : "",
 			reply_end(r)->error ? reply_end(r)->error : "permission denied");
-		return EX_NOPERM;
+		return CLI_EXIT_DENIED;
 	}
 	return rc == 0 ? 0 : 1;
 }
@@ -206,10 +206,10 @@ int conn_exchange(const void *req, int len, int timeout_ms, struct reply *r, con
 int reply_exit(const struct msg_ctl_end *e)
 {
 	switch (e->result) {
-	case 0: return EX_OK;
-	case CTL_RESULT_HELD: return EXIT_HELD;
-	case CTL_RESULT_DENIED: return EX_NOPERM;
-	default: return 1;
+	case 0: return CLI_EXIT_OK;
+	case CTL_RESULT_HELD: return CLI_EXIT_HELD;
+	case CTL_RESULT_DENIED: return CLI_EXIT_DENIED;
+	default: return CLI_EXIT_FAILED;
 	}
 }
 

@@ -56,7 +56,11 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
 			cli.socket = argv[++i];
-		else if (strcmp(argv[i], "--json") == 0)
+		else if (strcmp(argv[i], "-s") == 0) {
+			fprintf(stderr, "bulkhead: -s needs the path of the controller's control "
+					"socket: bulkhead -s SOCKET COMMAND\n");
+			return EX_USAGE;
+		} else if (strcmp(argv[i], "--json") == 0)
 			cli.json = true;
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			cli_usage(stdout, &top, NULL);
@@ -65,7 +69,8 @@ int main(int argc, char **argv)
 			printf("bulkhead %s\n", BULKHEAD_VERSION);
 			return EX_OK;
 		} else {
-			fprintf(stderr, "bulkhead: unknown option \"%s\"\n", argv[i]);
+			fprintf(stderr, "bulkhead: unknown option \"%s\" (the options are below)\n",
+				argv[i]);
 			cli_usage(stderr, &top, NULL);
 			return EX_USAGE;
 		}

@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,11 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+void output_json_str(const char *s)
+{
+	json_str(s);
+}
+
 /* ,"key":"s" */
 static void json_key(const char *key, const char *s)
 {
@@ -100,7 +106,11 @@ static int progress_shown;
 
 void output_progress(const char *what, const struct msg_ctl_progress *p)
 {
-	if (!isatty(STDERR_FILENO))
+	const char *no_color = getenv("NO_COLOR");
+
+	/* The line's control sequences only on a terminal, and never when the
+	 * user asked for plain output (https://no-color.org). */
+	if (!isatty(STDERR_FILENO) || (no_color && *no_color))
 		return;
 	fprintf(stderr, "\r\033[K%s: %" PRIu32 "/%" PRIu32 " confirmed", what, p->confirmed,
 		p->total);
@@ -375,8 +385,29 @@ static void md_field(const char *s, int last)
 	printf(" |%s", last ? "\n" : "");
 }
 
+static void timeline_json(const struct tl_entry *e, size_t n)
+{
+	char when[40];
+
+	printf("{\"entries\":[");
+	for (size_t i = 0; i < n; i++) {
+		time_utc(e[i].time_ms, 'T', true, when, sizeof(when));
+		printf("%s{\"time\":\"%sZ\"", i ? "," : "", when);
+		json_key("what", e[i].what);
+		json_key("hosts", e[i].hosts);
+		json_key("by", str(e[i].by));
+		json_key("reason", str(e[i].why));
+		printf("}");
+	}
+	printf("]}\n");
+}
+
 void output_timeline(const struct tl_entry *e, size_t n, enum tl_format fmt)
 {
+	if (fmt == TL_JSON) {
+		timeline_json(e, n);
+		return;
+	}
 	if (fmt == TL_MARKDOWN)
 		printf("| Date and time (UTC) | What was done | Hosts | By | Reason |\n"
 		       "|---|---|---|---|---|\n");

@@ -18,7 +18,7 @@ struct tl_entry {
 	const char *by, *why;
 };
 
-enum tl_format { TL_TEXT, TL_MARKDOWN, TL_CSV };
+enum tl_format { TL_TEXT, TL_MARKDOWN, TL_CSV, TL_JSON };
 
 /* `playbook status`: the run (in the END), its stages and their checks. */
 struct pb_view {
@@ -43,6 +43,9 @@ void output_approve(uint64_t id, const struct reply *r, bool json);
 /* WIRE_CTL_AUDIT_ROW messages, a line or an object each. */
 void output_audit(const struct msg_list *rows, bool json);
 void output_timeline(const struct tl_entry *e, size_t n, enum tl_format fmt);
+/* s as a JSON string, quotes included: for the offline commands' --json
+ * (hosts, check, plan), which print their own documents. */
+void output_json_str(const char *s);
 void output_playbook(const struct pb_view *v, bool json);
 
 #endif

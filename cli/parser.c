@@ -1,9 +1,12 @@
 /* The command tables: finding a command by name, and printing a table's
  * usage from it, the same way for the top level and for every group. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -87,12 +90,46 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
 	return c;
 }
 
+int cli_policy_dir_ok(const char *cmd, const char *dir)
+{
+	static const char *const next =
+	    "give the directory of a policy checkout (its inventory.yaml, groups.yaml, "
+	    "services.yaml, rules.yaml and management.yaml; see bulkhead-policy(5))";
+	char path[4096];
+	struct stat st;
+	int has_inventory, has_rules;
+
+	if (stat(dir, &st) < 0) {
+		fprintf(stderr, "bulkhead %s: %s: %s; %s\n", cmd, dir, strerror(errno), next);
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "bulkhead %s: %s is not a directory; %s\n", cmd, dir, next);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/inventory.yaml", dir);
+	has_inventory = access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "%s/rules.yaml", dir);
+	has_rules = access(path, F_OK) == 0;
+	if (!has_inventory && !has_rules) {
+		fprintf(stderr,
+			"bulkhead %s: %s holds no policy (no inventory.yaml, no rules.yaml); %s\n",
+			cmd, dir, next);
+		return -1;
+	}
+	return 0;
+}
+
 int cli_dir_operand(int argc, char **argv, const char **dir,
 		    void (*usage)(FILE *out, const char *cmd), int *status)
 {
 	*dir = optind < argc ? argv[optind++] : ".";
-	if (optind == argc)
-		return 0;
+	if (optind == argc) {
+		if (cli_policy_dir_ok(argv[0], *dir) == 0)
+			return 0;
+		*status = 1;
+		return -1;
+	}
 	usage(stderr, argv[0]);
 	*status = EX_USAGE;
 	return -1;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,9 +81,23 @@ static int elem_cmp(const void *pa, const void *pb)
 	return memcmp(pa, pb, sizeof(struct policy_elem));
 }
 
+/* One element added (+) or removed (-): a line, or with --json an object
+ * of the host's "changes" (*first says whether one came before). */
+static void elem_print(char op, const char *set, const char *text, bool *first)
+{
+	if (!cli.json) {
+		printf("      %c %-11s %s\n", op, set, text);
+		return;
+	}
+	printf("%s{\"op\":\"%c\",\"set\":\"%s\",\"element\":", *first ? "" : ",", op, set);
+	output_json_str(text);
+	printf("}");
+	*first = false;
+}
+
 /* Prints one direction's added and removed elements; returns how many. */
 static size_t elems_diff(const struct policy_elem *old, size_t nold, const struct policy_elem *new,
-			 size_t nnew, int in)
+			 size_t nnew, int in, bool *first)
 {
 	struct policy_elem *a = xcalloc(nold + 1, sizeof(*a)), *b = xcalloc(nnew + 1, sizeof(*b));
 	char text[POLICY_ELEM_TEXT];
@@ -103,8 +118,7 @@ static size_t elems_diff(const struct policy_elem *old, size_t nold, const struc
 			continue;
 		}
 		policy_elem_format(c < 0 ? &a[i] : &b[j], text);
-		printf("      %c %-11s %s\n", c < 0 ? '-' : '+',
-		       elem_set(c < 0 ? &a[i] : &b[j], in), text);
+		elem_print(c < 0 ? '-' : '+', elem_set(c < 0 ? &a[i] : &b[j], in), text, first);
 		changes++;
 		if (c < 0)
 			i++;
@@ -116,6 +130,45 @@ static size_t elems_diff(const struct policy_elem *old, size_t nold, const struc
 	return changes;
 }
 
+/* The SHA-256 of a whole plan file, as a reviewer sees it: what `apply
+ * --reviewed` compares. -1 (reported) when it cannot be read. */
+static int plan_file_digest(const char *cmd, const char *path, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE], chunk[65536];
+	unsigned int mdlen = 0;
+	FILE *f = fopen(path, "re");
+	EVP_MD_CTX *ctx;
+	size_t n;
+	int ok;
+
+	if (!f) {
+		fprintf(stderr, "bulkhead %s: %s: %s\n", cmd, path, strerror(errno));
+		return -1;
+	}
+	if (!(ctx = EVP_MD_CTX_new()))
+		fatal("out of memory");
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ok = EVP_DigestUpdate(ctx, chunk, n);
+	if (ok && ferror(f)) {
+		fprintf(stderr, "bulkhead %s: %s: %s\n", cmd, path, strerror(errno));
+		EVP_MD_CTX_free(ctx);
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	if (!ok || !EVP_DigestFinal_ex(ctx, md, &mdlen) || mdlen != 32)
+		fatal("cannot compute SHA-256");
+	EVP_MD_CTX_free(ctx);
+	for (unsigned int i = 0; i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
 static int plan_write_frame(const void *frame, int len, void *arg)
 {
 	return fwrite(frame, 1, (size_t)len, arg) == (size_t)len ? 0 : -1;
@@ -123,29 +176,39 @@ static int plan_write_frame(const void *frame, int len, void *arg)
 
 static void plan_usage(FILE *out, const char *cmd)
 {
-	fprintf(out, "usage: bulkhead plan [DIR] [-o FILE]\n"
+	fprintf(out, "usage: bulkhead plan [DIR] [-o FILE] [--json]\n"
 		     "Compiles the policy in DIR (default .) and compares it with what every\n"
 		     "agent reports it has applied: per host, the set elements added (+) and\n"
 		     "removed (-), and the mode changes. -o FILE writes the plan for\n"
-		     "`bulkhead apply FILE`.\n"
+		     "`bulkhead apply FILE`, and prints the file's SHA-256 for its review.\n"
+		     "--json prints the same as one JSON document.\n"
 		     "Exit status: 0 nothing would change, 2 something would, 1 on errors.\n");
 }
 
 int cmd_plan_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+						 {"json", no_argument, NULL, 'j'},
+						 {"help", no_argument, NULL, 'h'},
+						 {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct applied ap = {.r = {.what = "plan"}};
+	bool first_host = true;
 	const char *dir, *out_path = NULL;
+	char digest[65];
 	struct policy *p = NULL;
 	FILE *out = NULL;
-	size_t nchanged = 0, n;
+	size_t nchanged = 0, nskipped = 0, n;
 	int opt, rc = 1;
 
 	optind = 1;
-	while ((opt = cli_getopt(argc, argv, "o:h", longopts, plan_usage, &rc)) == 'o')
-		out_path = optarg;
+	while ((opt = cli_getopt(argc, argv, "o:jh", longopts, plan_usage, &rc)) == 'o' ||
+	       opt == 'j') {
+		if (opt == 'o')
+			out_path = optarg;
+		else
+			cli.json = true;
+	}
 	if (opt == CLI_OPT_USAGE || cli_dir_operand(argc, argv, &dir, plan_usage, &rc) < 0)
 		return rc;
 	p = policy_load(dir, conf_error_stderr, NULL, NULL);
@@ -167,6 +230,8 @@ int cmd_plan_main(int argc, char **argv)
 		}
 	}
 	n = policy_host_count(p);
+	if (cli.json)
+		printf("{\"hosts\":[");
 	for (size_t i = 0; i < n; i++) {
 		const char *name = policy_host_name(p, i);
 		struct host_policy *hp = policy_host_compile(p, name);
@@ -175,7 +240,9 @@ int cmd_plan_main(int argc, char **argv)
 		int mode = row ? row->mode : MODE_OPEN;
 
 		if (!row) {
-			printf("! %s: not in the controller's inventory; skipped\n", name);
+			if (!cli.json)
+				printf("! %s: not in the controller's inventory; skipped\n", name);
+			nskipped++;
 			host_policy_free(hp);
 			continue;
 		}
@@ -184,17 +251,41 @@ int cmd_plan_main(int argc, char **argv)
 			continue;
 		}
 		nchanged++;
-		printf("~ %s: %s -> %s, policy %.12s -> %.12s%s\n", name, mode_name(mode),
-		       mode == MODE_ISOLATED ? "isolated (stays isolated; the policy is staged)"
-					     : "segmented",
-		       row->hash[0] ? row->hash : "(none)", hp->hash,
-		       row->status == HOST_CHANGING ? " [a change is in flight]" : "");
-		if (row->hash[0] && !old)
-			printf(
-			    "      (the controller does not hold the applied policy; showing all "
-			    "elements)\n");
-		elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1);
-		elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0);
+		if (cli.json) {
+			bool first = true;
+
+			printf("%s{\"name\":", first_host ? "" : ",");
+			output_json_str(name);
+			printf(",\"mode\":\"%s\",\"new_mode\":\"%s\",\"policy\":", mode_name(mode),
+			       mode == MODE_ISOLATED ? "isolated" : "segmented");
+			output_json_str(row->hash);
+			printf(",\"new_policy\":\"%s\",\"in_flight\":%s,\"applied_known\":%s,"
+			       "\"changes\":[",
+			       hp->hash, row->status == HOST_CHANGING ? "true" : "false",
+			       row->hash[0] && !old ? "false" : "true");
+			elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1,
+				   &first);
+			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0,
+				   &first);
+			printf("]}");
+			first_host = false;
+		} else {
+			bool first = true;
+
+			printf("~ %s: %s -> %s, policy %.12s -> %.12s%s\n", name, mode_name(mode),
+			       mode == MODE_ISOLATED
+				   ? "isolated (stays isolated; the policy is staged)"
+				   : "segmented",
+			       row->hash[0] ? row->hash : "(none)", hp->hash,
+			       row->status == HOST_CHANGING ? " [a change is in flight]" : "");
+			if (row->hash[0] && !old)
+				printf("      (the controller does not hold the applied policy; "
+				       "showing all elements)\n");
+			elems_diff(old ? old->in : NULL, old ? old->nin : 0, hp->in, hp->nin, 1,
+				   &first);
+			elems_diff(old ? old->out : NULL, old ? old->nout : 0, hp->out, hp->nout, 0,
+				   &first);
+		}
 		if (out) {
 			struct msg_plan_host ph = {name, MODE_SEGMENTED, hp->hash, row->hash};
 
@@ -209,7 +300,15 @@ int cmd_plan_main(int argc, char **argv)
 		}
 		host_policy_free(hp);
 	}
-	printf("%zu of %zu hosts would change.\n", nchanged, n);
+	if (!cli.json) {
+		printf("%zu of %zu hosts would change.\n", nchanged, n);
+		if (nskipped)
+			printf(
+			    "%zu host%s of %s %s not in the controller's inventory: check that %s "
+			    "and the controller (-s SOCKET) are of the same site.\n",
+			    nskipped, nskipped == 1 ? "" : "s", dir, nskipped == 1 ? "is" : "are",
+			    dir);
+	}
 	if (out) {
 		if (fclose(out) != 0) {
 			out = NULL;
@@ -218,9 +317,26 @@ int cmd_plan_main(int argc, char **argv)
 			goto out;
 		}
 		out = NULL;
-		printf("Plan written to %s; push it with: bulkhead apply %s\n", out_path, out_path);
+		if (plan_file_digest("plan", out_path, digest) < 0) {
+			rc = 1;
+			goto out;
+		}
+		if (!cli.json)
+			printf("Plan written to %s (sha256 %s).\n"
+			       "Once reviewed, push it with: bulkhead apply %s --reviewed %s\n",
+			       out_path, digest, out_path, digest);
 	}
-	rc = nchanged ? 2 : 0;
+	if (cli.json) {
+		printf("],\"changed\":%zu,\"total\":%zu,\"skipped\":%zu,\"file\":", nchanged, n,
+		       nskipped);
+		if (out_path) {
+			output_json_str(out_path);
+			printf(",\"sha256\":\"%s\"}\n", digest);
+		} else {
+			printf("null,\"sha256\":null}\n");
+		}
+	}
+	rc = nchanged ? CLI_EXIT_CHANGES : CLI_EXIT_OK;
 out:
 	if (out)
 		fclose(out);
@@ -235,10 +351,12 @@ out:
 
 static void apply_usage(FILE *out, const char *cmd)
 {
-	fprintf(out, "usage: bulkhead apply FILE [--reason TEXT] [--confirm-timeout SECONDS]\n"
-		     "                      [--confirm manual] [--timeout SECONDS] [--json]\n"
+	fprintf(out, "usage: bulkhead apply FILE [--reviewed SHA256] [--reason TEXT]\n"
+		     "                      [--confirm-timeout SECONDS] [--confirm manual]\n"
+		     "                      [--timeout SECONDS] [--json]\n"
 		     "Pushes exactly the plan in FILE (made by `bulkhead plan -o FILE`). It is\n"
-		     "refused whole if any host changed since the plan was made.\n"
+		     "refused whole if any host changed since the plan was made, and, with\n"
+		     "--reviewed, if FILE's SHA-256 is not the one that was reviewed.\n"
 		     "Each host that opens traffic arms a rollback timer (--confirm-timeout,\n"
 		     "default 30 s): the controller confirms the change once the host acks it,\n"
 		     "and a host that is not confirmed in time returns to its previous state.\n"
@@ -316,20 +434,32 @@ int cmd_apply_main(int argc, char **argv)
 						 {"timeout", required_argument, NULL, 't'},
 						 {"confirm-timeout", required_argument, NULL, 'c'},
 						 {"confirm", required_argument, NULL, 'm'},
+						 {"reviewed", required_argument, NULL, 'R'},
 						 {"json", no_argument, NULL, 'j'},
 						 {"help", no_argument, NULL, 'h'},
 						 {0}};
 	static char buf[WIRE_MAX_FRAME];
 	struct msg_ctl_apply m = {0};
+	const char *reviewed = NULL;
 	double timeout_s = 60, confirm_s = 30;
 	size_t len, nhosts, hlen;
 	char *data, *req;
 	int opt, rc;
 
 	optind = 1;
-	while ((opt = cli_getopt(argc, argv, "r:t:c:m:jh", longopts, apply_usage, &rc)) >= 0) {
+	while ((opt = cli_getopt(argc, argv, "r:t:c:m:R:jh", longopts, apply_usage, &rc)) >= 0) {
 		switch (opt) {
 		case 'r': m.reason = optarg; break;
+		case 'R':
+			if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdef") != 64) {
+				fprintf(stderr,
+					"bulkhead apply: --reviewed: expected the 64 hex digits of "
+					"the SHA-256 that `bulkhead plan -o` printed, got \"%s\"\n",
+					optarg);
+				return EX_USAGE;
+			}
+			reviewed = optarg;
+			break;
 		case 't':
 			if (cli_seconds_parse("apply", "--timeout", optarg, &timeout_s) < 0)
 				return EX_USAGE;
@@ -354,6 +484,21 @@ int cmd_apply_main(int argc, char **argv)
 	if (optind != argc - 1) {
 		apply_usage(stderr, argv[0]);
 		return EX_USAGE;
+	}
+	if (reviewed) {
+		char digest[65];
+
+		if (plan_file_digest("apply", argv[optind], digest) < 0)
+			return 1;
+		if (strcmp(digest, reviewed) != 0) {
+			fprintf(
+			    stderr,
+			    "bulkhead apply: %s is not the reviewed plan: its sha256 is %s, "
+			    "the reviewed one %s; nothing was sent.\n"
+			    "  Apply the plan file that was reviewed, or have this one reviewed.\n",
+			    argv[optind], digest, reviewed);
+			return 1;
+		}
 	}
 	data = plan_read(argv[optind], &len);
 	if (!data)

@@ -7,13 +7,70 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "bulkhead/log.h"
 #include "bulkhead/policy.h"
 #include "cli.h"
+#include "output.h"
 
 /* explain's exit codes: allowed, denied, could not tell */
-#define EXPLAIN_ALLOWED 0
-#define EXPLAIN_DENIED 1
-#define EXPLAIN_ERROR 2
+#define EXPLAIN_ALLOWED CLI_EXIT_OK
+#define EXPLAIN_DENIED CLI_EXIT_FAILED
+#define EXPLAIN_ERROR CLI_EXIT_CHANGES
+
+/* check --json: the problems, kept until the document is printed. */
+struct check_msgs {
+	char **v;
+	size_t n;
+	int warnings;
+};
+
+static void check_msg_keep(void *arg, const char *msg)
+{
+	struct check_msgs *m = arg;
+
+	m->v = realloc(m->v, sizeof(*m->v) * (m->n + 1));
+	if (!m->v || !(m->v[m->n] = strdup(msg)))
+		fatal("out of memory");
+	m->warnings += strstr(msg, ": warning: ") != NULL;
+	m->n++;
+}
+
+/* "FILE:LINE:COL: [warning: ]MESSAGE" (or "FILE: MESSAGE") as an object. */
+static void check_msg_json(const char *msg, bool first)
+{
+	const char *p = msg, *text = msg, *warn;
+	unsigned long line = 0, col = 0;
+	size_t flen = 0;
+	char *end, *file;
+
+	/* the file name ends at the first ":LINE:COL: ", or at the first ": " */
+	for (; *p; p++) {
+		if (*p != ':')
+			continue;
+		line = strtoul(p + 1, &end, 10);
+		if (end != p + 1 && *end == ':' && (col = strtoul(end + 1, &end, 10)) > 0 &&
+		    strncmp(end, ": ", 2) == 0) {
+			flen = (size_t)(p - msg);
+			text = end + 2;
+			break;
+		}
+		line = col = 0;
+	}
+	if (!flen && (p = strstr(msg, ": "))) {
+		flen = (size_t)(p - msg);
+		text = p + 2;
+	}
+	warn = strncmp(text, "warning: ", 9) == 0 ? text + 9 : NULL;
+	if (!(file = strndup(msg, flen)))
+		fatal("out of memory");
+	printf("%s{\"file\":", first ? "" : ",");
+	output_json_str(file);
+	printf(",\"line\":%lu,\"col\":%lu,\"severity\":\"%s\",\"message\":", line, col,
+	       warn ? "warning" : "error");
+	output_json_str(warn ? warn : text);
+	printf("}");
+	free(file);
+}
 
 static void policy_msg_print(void *arg, const char *msg)
 {
@@ -42,13 +99,11 @@ struct policy_args {
 	const char *from, *to;
 };
 
-static const struct option policy_opts[] = {{"today", required_argument, NULL, 't'},
-					    {"strict", no_argument, NULL, 's'},
-					    {"list", no_argument, NULL, 'l'},
-					    {"from", required_argument, NULL, 'f'},
-					    {"to", required_argument, NULL, 'o'},
-					    {"help", no_argument, NULL, 'h'},
-					    {0}};
+static const struct option policy_opts[] = {
+    {"today", required_argument, NULL, 't'}, {"strict", no_argument, NULL, 's'},
+    {"json", no_argument, NULL, 'j'},	     {"list", no_argument, NULL, 'l'},
+    {"from", required_argument, NULL, 'f'},  {"to", required_argument, NULL, 'o'},
+    {"help", no_argument, NULL, 'h'},	     {0}};
 
 /* The options of policy_opts whose letters are in accept; 0, or -1 with the
  * exit status in *status once it is reported. */
@@ -75,6 +130,7 @@ static int policy_args_parse(int argc, char **argv, const char *accept,
 		if (c == 't' && today_parse(argv[0], optarg, &a->today) == -1)
 			return -1;
 		a->strict |= c == 's';
+		cli.json |= c == 'j';
 		a->list |= c == 'l';
 		if (c == 'f')
 			a->from = optarg;
@@ -86,10 +142,39 @@ static int policy_args_parse(int argc, char **argv, const char *accept,
 
 static void check_usage(FILE *out, const char *cmd)
 {
-	fprintf(out, "usage: bulkhead check [--today YYYY-MM-DD] [--strict] [DIR]\n\n"
+	fprintf(out, "usage: bulkhead check [--today YYYY-MM-DD] [--strict] [--json] [DIR]\n\n"
 		     "Checks the policy in DIR (default: the current directory). Prints every\n"
 		     "error as file:line:col: message and exits 1; prints warnings the same way\n"
-		     "and exits 0 (1 with --strict). See bulkhead-policy(5).\n");
+		     "and exits 0 (1 with --strict). --json prints the counts and every\n"
+		     "problem (file, line, col, severity, message) as one JSON document.\n"
+		     "See bulkhead-policy(5).\n");
+}
+
+static int check_json(const char *dir, const struct policy_args *a)
+{
+	struct check_msgs m = {0};
+	struct policy *p = policy_load_at(dir, a->today, check_msg_keep, check_msg_keep, &m);
+	struct policy_stats st;
+	int rc = p == NULL || (a->strict && m.warnings > 0);
+
+	printf("{\"ok\":%s,\"dir\":", rc ? "false" : "true");
+	output_json_str(dir);
+	if (p) {
+		policy_stats_get(p, &st);
+		printf(",\"hosts\":%zu,\"switches\":%zu,\"groups\":%zu,\"services\":%zu,"
+		       "\"rules\":%zu,\"expired\":%zu",
+		       st.hosts, st.switches, st.groups, st.services, st.rules, st.expired);
+	}
+	printf(",\"errors\":%zu,\"warnings\":%d,\"problems\":[", m.n - (size_t)m.warnings,
+	       m.warnings);
+	for (size_t i = 0; i < m.n; i++) {
+		check_msg_json(m.v[i], i == 0);
+		free(m.v[i]);
+	}
+	printf("]}\n");
+	free(m.v);
+	policy_free(p);
+	return rc;
 }
 
 int cmd_check_main(int argc, char **argv)
@@ -100,10 +185,12 @@ int cmd_check_main(int argc, char **argv)
 	const char *dir;
 	int rc, warnings = 0;
 
-	if (policy_args_parse(argc, argv, "ts", check_usage, &a, &rc) < 0)
+	if (policy_args_parse(argc, argv, "tsj", check_usage, &a, &rc) < 0)
 		return rc;
 	if (cli_dir_operand(argc, argv, &dir, check_usage, &rc) < 0)
 		return rc;
+	if (cli.json)
+		return check_json(dir, &a);
 	p = policy_load_at(dir, a.today, policy_msg_print, policy_msg_print, &warnings);
 	if (p == NULL)
 		return 1;
@@ -150,6 +237,8 @@ int cmd_render_main(int argc, char **argv)
 		host = argv[optind++];
 	if (optind < argc)
 		dir = argv[optind];
+	if (cli_policy_dir_ok("render", dir) < 0)
+		return 1;
 	/* warnings are check's business; errors still say why nothing renders */
 	p = policy_load_at(dir, a.today, policy_msg_print, NULL, NULL);
 	if (p == NULL) {
@@ -164,7 +253,10 @@ int cmd_render_main(int argc, char **argv)
 	}
 	hp = policy_host_compile(p, host);
 	if (hp == NULL) {
-		fprintf(stderr, "bulkhead render: no host \"%s\" in %s\n", host, dir);
+		fprintf(stderr,
+			"bulkhead render: no host \"%s\" in %s; `bulkhead render --list %s` "
+			"lists them\n",
+			host, dir, dir);
 		policy_free(p);
 		return 1;
 	}
@@ -237,6 +329,8 @@ int cmd_explain_main(int argc, char **argv)
 			flow);
 		return EX_USAGE;
 	}
+	if (cli_policy_dir_ok("explain", dir) < 0)
+		return EXPLAIN_ERROR;
 	p = policy_load_at(dir, a.today, policy_msg_print, NULL, NULL);
 	if (p == NULL) {
 		fprintf(stderr, "bulkhead explain: the policy in %s has errors\n", dir);
@@ -244,8 +338,10 @@ int cmd_explain_main(int argc, char **argv)
 	}
 	if (policy_explain(p, from, to, proto, port, &v) == -1) {
 		/* a flow from a name to itself fails only if the name is unknown */
-		fprintf(stderr, "bulkhead explain: \"%s\" is neither a host of %s nor an address\n",
-			policy_explain(p, from, from, proto, port, &v) == -1 ? from : to, dir);
+		fprintf(stderr,
+			"bulkhead explain: \"%s\" is neither a host of %s nor an address; "
+			"`bulkhead hosts %s` lists the hosts\n",
+			policy_explain(p, from, from, proto, port, &v) == -1 ? from : to, dir, dir);
 		policy_free(p);
 		return EXPLAIN_ERROR;
 	}

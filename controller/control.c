@@ -157,7 +157,9 @@ static void client_mode_request(struct client *cl, const struct msg_ctl_mode *m)
 		for (int i = 0; i < c->nhosts; i++)
 			l.specs[l.n++].host = &c->hosts[i];
 	} else if (msg_strs_foreach(&m->hosts, name_collect, &l) < 0) {
-		snprintf(err, sizeof(err), "host \"%s\" is not in the inventory, or named twice",
+		snprintf(err, sizeof(err),
+			 "host \"%s\" is not in the inventory, or named twice; "
+			 "`bulkhead status` lists the inventory's hosts",
 			 l.bad);
 		client_end(cl, 1, err);
 		goto out;
@@ -200,7 +202,9 @@ static void client_confirm_request(struct client *cl, const struct msg_ctl_confi
 	command_opts_init(cl, ACTION_CONFIRM, &o);
 	o.timeout_ms = m->timeout_ms;
 	if (n == 0)
-		client_end(cl, 1, "no change is waiting for confirmation");
+		client_end(cl, 1,
+			   "no change is waiting for confirmation; `bulkhead status` shows each "
+			   "host's state");
 	else
 		command_start(c, cl, &o, specs, n);
 	free(specs);

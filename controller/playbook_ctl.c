@@ -245,7 +245,8 @@ static void pb_status_send(struct ctl *c, struct client *cl)
 	struct msg_ctl_end end = {.is_run = true};
 
 	if (!r) {
-		client_end(cl, 1, "no playbook is running");
+		client_end(cl, 1,
+			   "no playbook is running; start one with `bulkhead playbook run FILE`");
 		return;
 	}
 	for (int i = 0; i < r->nstages; i++)
@@ -347,7 +348,8 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 		return;
 	}
 	if (!r) {
-		client_end(cl, 1, "no playbook is running");
+		client_end(cl, 1,
+			   "no playbook is running; start one with `bulkhead playbook run FILE`");
 		return;
 	}
 	if (msg_decode(f, &m, &err) < 0) {
