@@ -59,8 +59,13 @@ is() { # got expected description
 }
 
 is "$(comp 'bulkhead ')" \
-	"apply audit check confirm explain hosts isolate pki plan playbook release render status timeline" \
+	"apply approve audit check confirm explain hosts isolate pki plan playbook release reload render status timeline" \
 	"the commands, and not the unlisted 'complete'"
+# The same commands as bulkhead --help lists: a new command without its
+# completion fails here.
+is "$(comp 'bulkhead ')" \
+	"$(bulkhead --help | sed -n '/^commands:/,/^$/p' | awk 'NF > 1 {print $1}' | sort | tr '\n' ' ' | sed 's/ $//')" \
+	"the completion offers every command bulkhead --help lists"
 is "$(comp 'bulkhead iso')" "isolate" "a command's prefix"
 is "$(comp 'bulkhead --')" "--help --json --version" "the global options"
 is "$(comp 'bulkhead isolate --')" "--all --hard --help --json --no-fallback --reason --timeout" \
@@ -86,7 +91,9 @@ is "$(comp 'bulkhead playbook run --d')" "--dry-run" "playbook run --dry-run"
 is "$(comp 'bulkhead audit ')" "verify" "audit: its command verify"
 is "$(comp 'bulkhead audit --')" "--help --host --json --since" "audit's options"
 is "$(comp 'bulkhead audit verify --')" "--db --help" "audit verify's options"
-is "$(comp 'bulkhead pki ')" "--help init issue" "pki's commands"
+is "$(comp 'bulkhead pki ')" "--help init issue revoke rotate" "pki's commands"
+is "$(comp 'bulkhead pki issue --')" "--days --force --help --not-before" "pki issue's options"
+is "$(comp 'bulkhead apply --r')" "--reason --reviewed" "apply --reviewed"
 
 is "$(bulkhead complete stages "$top/policies/playbooks/restore-2023.yaml" | tr '\n' ' ')" \
 	"wave0-infra wave0-backup wave1-v5-hr wave2-v34-mynumber wave3-company-edition " \
