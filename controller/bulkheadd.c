@@ -42,8 +42,13 @@ static int ctl_store_open(struct ctl *c)
 		log_err("%s: %s", c->conf.state_dir, strerror(errno));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "sqlite:%s/bulkhead.db", c->conf.state_dir);
+	if (c->conf.store)
+		snprintf(path, sizeof(path), "%s", c->conf.store);
+	else
+		snprintf(path, sizeof(path), "sqlite:%s/bulkhead.db", c->conf.state_dir);
 	c->store = store_open(path, 0);
+	if (c->store)
+		log_info("store: %s %s", c->store->ops->name, c->store->where);
 	return c->store ? 0 : -1;
 }
 

@@ -167,12 +167,15 @@ static inline struct pb_run *store_run_load_last(struct store *s, store_host_fin
 	return s->ops->run_load_last(s, find, arg);
 }
 
-/* Opens the store spec names: "sqlite:PATH", or a bare PATH (SQLite);
- * read_only for tools that only look. NULL once the reason is logged. */
+/* Opens the store spec names: "sqlite:PATH", "postgresql:CONNINFO" (a
+ * libpq connection string or URI), or a bare PATH (SQLite); read_only for
+ * tools that only look. NULL once the reason is logged. */
 struct store *store_open(const char *spec, int read_only);
 void store_close(struct store *s);
 
 /* store_sqlite.c */
 struct store *store_sqlite_open(const char *path, int read_only);
+/* store_pg.c (built when libpq is found) */
+struct store *store_pg_open(const char *conninfo, int read_only);
 
 #endif

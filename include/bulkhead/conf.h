@@ -47,6 +47,7 @@ struct ctl_conf {
 	char *inventory;       /* path, required; relative paths are relative to the config file */
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
+	char *store; /* "sqlite:PATH" or "postgresql:CONNINFO"; NULL: state_dir/bulkhead.db */
 };
 
 struct inv_label {

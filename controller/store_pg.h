@@ -1,0 +1,47 @@
+/* What the PostgreSQL store's files share (store_pg.c, store_pg_run.c):
+ * the connection, and the helpers that run statements and transactions
+ * over it, reconnecting when the server went away. */
+#ifndef BULKHEAD_STORE_PG_H
+#define BULKHEAD_STORE_PG_H
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+struct store_pg {
+	struct store s;
+	PGconn *conn;
+	char *conninfo;
+	uint64_t epoch;	 /* the last epoch this controller took or saw */
+	int in_txn;	 /* inside pg_txn: no reconnection half-way */
+	char sealed[65]; /* the last audit hash a transaction wrote, "" for none */
+};
+
+struct store_pg *pg(struct store *s);
+/* One statement with its parameters, one letter each: i int, I int64,
+ * t text (NULL sends NULL), b bytea (pointer, size_t). Outside a
+ * transaction a lost connection is reset and the statement sent once
+ * more. The result (rows or command ok), or NULL once logged. */
+PGresult *pg_query(struct store_pg *p, const char *sql, const char *types, ...);
+/* A statement that returns no rows: 0 or -1 (logged). */
+int pg_do(struct store_pg *p, const char *sql, const char *types, ...);
+/* BEGIN, fn, COMMIT; ROLLBACK when fn fails. A transaction cut by a lost
+ * connection before its COMMIT is run again once on a new connection. */
+int pg_txn(struct store_pg *p, int (*fn)(struct store_pg *p, const void *arg), const void *arg);
+/* Reconnects first when the server closed the idle connection: 0 or -1. */
+int pg_ready(struct store_pg *p);
+/* Without parameters, inside a transaction (no reconnection): 0 or -1. */
+int pg_exec(struct store_pg *p, const char *sql);
+/* The last error, on one line (r may be NULL). */
+const char *pg_errmsg(const struct store_pg *p, const PGresult *r);
+/* A column as text, copied ("" for NULL), or as an integer (0 for NULL). */
+void pg_copy(char *out, size_t len, const PGresult *r, int row, int col);
+int64_t pg_int(const PGresult *r, int row, int col);
+
+/* store_pg_run.c: playbook runs */
+int pg_run_insert(struct store *s, struct pb_run *r);
+int pg_run_save(struct store *s, const struct pb_run *r);
+int pg_stage_save(struct store *s, const struct pb_run *r, int stage);
+struct pb_run *pg_run_load_last(struct store *s, store_host_find_fn find, void *arg);
+
+#endif
