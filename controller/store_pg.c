@@ -14,12 +14,6 @@
 #include "store.h"
 #include "store_pg.h"
 
-/* Serialises schema migrations and epoch moves between controllers. */
-#define PG_LOCK_SCHEMA 1651769345
-#define PG_LOCK_EPOCH 1651769346
-#define BH_XSTR(x) #x
-#define BH_STR(x) BH_XSTR(x)
-
 /* Each step takes the schema from version i to i + 1; a step is never
  * edited once released, a new one is added. */
 static const char *const migrations[] = {
@@ -85,19 +79,26 @@ static uint64_t pg_epoch_current(struct store *s)
 	return p->epoch;
 }
 
+/* The sequence's next value, never below what this controller used or saw
+ * last. With the server unreachable, the epoch is taken here instead, so
+ * that an isolation still goes out with an epoch the agents accept; the
+ * next call moves the sequence past it. */
 static uint64_t pg_epoch_next(struct store *s)
 {
 	struct store_pg *p = pg(s);
-	PGresult *r = pg_query(p, "SELECT bh_epoch_next()", "");
+	PGresult *r = pg_query(p, "SELECT bh_epoch_next($1)", "I", (int64_t)p->epoch);
 	uint64_t e = 0;
 
 	if (r && PQntuples(r) == 1)
 		e = (uint64_t)pg_int(r, 0, 0);
 	PQclear(r);
-	if (e == 0)
-		log_err("postgresql: %s: no epoch could be taken", s->where);
-	else
-		p->epoch = e;
+	if (e == 0) {
+		e = p->epoch + 1;
+		log_err("postgresql: %s: no epoch from the database; epoch %" PRIu64
+			" taken by this controller",
+			s->where, e);
+	}
+	p->epoch = e;
 	return e;
 }
 
@@ -290,6 +291,10 @@ static int pg_command_end_txn(struct store_pg *p, const void *arg)
 {
 	const struct store_command_end *e = arg;
 
+	/* A command whose start could not be recorded (the server was away)
+	 * has no row to hang results on; its audit rows still go in. */
+	if (e->id <= 0)
+		return pg_audit_rows(p, (struct audit_row *)e->audit, e->naudit);
 	for (int i = 0; i < e->nresults; i++) {
 		const struct store_result *r = &e->results[i];
 
@@ -432,25 +437,26 @@ static int pg_audit_foreach(struct store *s, uint64_t since_ms, const char *host
 
 /* --- the schema --- */
 
+/* Epochs move under an advisory lock (1651769346), so that a raise and a
+ * next from two controllers cannot interleave; replaced at every start. */
 static const char functions[] =
-    "CREATE OR REPLACE FUNCTION bh_epoch_next() RETURNS bigint LANGUAGE plpgsql AS $$"
-    " BEGIN PERFORM pg_advisory_xact_lock(" BH_STR(
-	PG_LOCK_EPOCH) ");"
-		       " RETURN nextval('bh_epoch'); END $$;"
-		       "CREATE OR REPLACE FUNCTION bh_epoch_raise(seen bigint) RETURNS void "
-		       "LANGUAGE plpgsql AS $$"
-		       " BEGIN PERFORM pg_advisory_xact_lock(" BH_STR(
-			   PG_LOCK_EPOCH) ");"
-					  " IF seen > (SELECT CASE WHEN is_called THEN last_value "
-					  "ELSE 0 END FROM bh_epoch) THEN"
-					  " PERFORM setval('bh_epoch', seen); END IF; END $$;";
+    "CREATE OR REPLACE FUNCTION bh_epoch_next(floor bigint) RETURNS bigint"
+    " LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(1651769346);"
+    " PERFORM bh_epoch_floor(floor); RETURN nextval('bh_epoch'); END $$;"
+    "CREATE OR REPLACE FUNCTION bh_epoch_raise(seen bigint) RETURNS void"
+    " LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(1651769346);"
+    " PERFORM bh_epoch_floor(seen); END $$;"
+    "CREATE OR REPLACE FUNCTION bh_epoch_floor(floor bigint) RETURNS void"
+    " LANGUAGE plpgsql AS $$ BEGIN"
+    " IF floor > (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM bh_epoch)"
+    " THEN PERFORM setval('bh_epoch', floor); END IF; END $$;";
 
 static int pg_migrate_txn(struct store_pg *p, const void *arg)
 {
 	PGresult *r;
 	int version;
 
-	if (pg_exec(p, "SELECT pg_advisory_xact_lock(" BH_STR(PG_LOCK_SCHEMA) ")") < 0 ||
+	if (pg_exec(p, "SELECT pg_advisory_xact_lock(1651769345)") < 0 ||
 	    pg_exec(p, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)") < 0)
 		return -1;
 	r = pg_query(p, "SELECT max(version) FROM schema_version", "");
