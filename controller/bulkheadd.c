@@ -72,7 +72,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	c->ssl_ctx = tls_ctx_new(1, c->conf.ca, c->conf.cert, c->conf.key);
 	if (!c->ssl_ctx)
 		return -1;
-	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
+	if (ha_init(c) < 0 || playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
 		return -1;
 	c->flush_ev = event_new(c->base, -1, EV_PERSIST, ctl_flush_cb, c);
 	if (!c->flush_ev)
@@ -86,6 +86,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 static void ctl_teardown(struct ctl *c)
 {
 	command_free_all(c);
+	ha_close(c);
 	playbook_close(c);
 	peers_close(c);
 	control_close(c);

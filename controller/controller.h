@@ -69,7 +69,17 @@ struct ctl {
 	int nseen;
 	struct event *seen_ev;
 	uint32_t check_seq;
+	/* High availability (ha.c) */
+	char name[64];	    /* this controller, in the audit log and the leader row */
+	int leader;	    /* 1 leads, 0 follows, -1 not asked yet */
+	uint64_t term;	    /* the fencing term while leading */
+	uint64_t want_mark; /* the newest want_epoch read from the store */
+	struct event *ha_ev;
 };
+
+/* ha.c: the leader among controllers sharing a store; their commands */
+int ha_init(struct ctl *c);
+void ha_close(struct ctl *c);
 
 /* hosts.c */
 struct host *ctl_host_find(struct ctl *c, const char *name);

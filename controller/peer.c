@@ -157,6 +157,9 @@ static void peer_hello(struct peer *ac, const struct msg_hello *m)
 {
 	struct host *h = ac->host;
 
+	/* Another controller may have commanded it since: the store knows. */
+	if (ac->ctl->store->ops->shared)
+		store_hosts_load(ac->ctl->store, h, 1);
 	ac->hello = 1;
 	h->mode = m->mode;
 	h->epoch = m->epoch;

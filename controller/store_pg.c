@@ -57,6 +57,12 @@ static const char *const migrations[] = {
     "CREATE TABLE pb_checks(run_id BIGINT NOT NULL, idx INTEGER NOT NULL,"
     " n INTEGER NOT NULL, from_host TEXT, target TEXT, target_name TEXT, proto INTEGER,"
     " port INTEGER, expect INTEGER, timeout_ms BIGINT, line INTEGER);",
+    /* 2: the leader among controllers sharing the database, and its
+     * fencing term. */
+    "CREATE TABLE bh_leader(id INTEGER PRIMARY KEY CHECK (id = 1), term BIGINT NOT NULL,"
+    " name TEXT NOT NULL, since_ms BIGINT NOT NULL);"
+    "INSERT INTO bh_leader VALUES(1, 0, '', 0);"
+    "CREATE INDEX hosts_want_epoch ON hosts(want_epoch);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -501,12 +507,14 @@ static void pg_close(struct store *s)
 	struct store_pg *p = pg(s);
 
 	PQfinish(p->conn);
+	PQfinish(p->lconn);
 	free(p->conninfo);
 	free(p);
 }
 
 static const struct store_ops pg_ops = {
     .name = "postgresql",
+    .shared = 1,
     .close = pg_close,
     .epoch_current = pg_epoch_current,
     .epoch_next = pg_epoch_next,
@@ -525,27 +533,21 @@ static const struct store_ops pg_ops = {
     .run_save = pg_run_save,
     .stage_save = pg_stage_save,
     .run_load_last = pg_run_load_last,
+    .leader_poll = pg_leader_poll,
+    .hosts_wanted = pg_hosts_wanted,
 };
-
-/* The server's notices ("relation already exists, skipping") are not news. */
-static void pg_notice(void *arg, const char *msg)
-{
-	log_debug("postgresql: %s", msg);
-}
 
 /* The server named by conninfo (a libpq connection string or URI). The
  * connect timeout bounds how long a server that does not answer holds up
  * the controller; the string's own connect_timeout wins. */
 struct store *store_pg_open(const char *conninfo, int read_only)
 {
-	static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"5", read_only ? "bulkhead" : "bulkheadd", conninfo, NULL};
 	struct store_pg *p = xcalloc(1, sizeof(*p));
 	PGresult *r;
 
 	p->s.ops = &pg_ops;
 	p->conninfo = xstrdup(conninfo);
-	p->conn = PQconnectdbParams(keys, vals, 1);
+	p->conn = pg_connect(conninfo, read_only ? "bulkhead" : "bulkheadd");
 	if (p->conn && PQstatus(p->conn) == CONNECTION_OK)
 		snprintf(p->s.where, sizeof(p->s.where), "%s%s%s/%s",
 			 PQhost(p->conn)[0] == '/' ? "" : PQhost(p->conn),
@@ -562,7 +564,6 @@ struct store *store_pg_open(const char *conninfo, int read_only)
 	}
 	/* Statements are short; a lock held by a stuck controller must not
 	 * hold this one forever. */
-	PQsetNoticeProcessor(p->conn, pg_notice, NULL);
 	r = PQexec(p->conn, "SET lock_timeout = '5s'");
 	PQclear(r);
 	if (read_only ? pg_schema_check(p) < 0 : pg_txn(p, pg_migrate_txn, NULL) < 0) {

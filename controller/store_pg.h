@@ -15,6 +15,9 @@ struct store_pg {
 	uint64_t epoch;	 /* the last epoch this controller took or saw */
 	int in_txn;	 /* inside pg_txn: no reconnection half-way */
 	char sealed[65]; /* the last audit hash a transaction wrote, "" for none */
+	PGconn *lconn;	 /* holds the leader's advisory lock, NULL until asked */
+	uint64_t term;	 /* the fencing term while leader, 0 while not */
+	int down;	 /* reconnecting failed: said once, until it works again */
 };
 
 struct store_pg *pg(struct store *s);
@@ -37,6 +40,17 @@ const char *pg_errmsg(const struct store_pg *p, const PGresult *r);
 /* A column as text, copied ("" for NULL), or as an integer (0 for NULL). */
 void pg_copy(char *out, size_t len, const PGresult *r, int row, int col);
 int64_t pg_int(const PGresult *r, int row, int col);
+
+/* 0 when the server has closed conn (it said so, or hung up), else 1. */
+int pg_conn_alive(PGconn *conn);
+/* A new connection for conninfo, its notices quiet; check PQstatus. */
+PGconn *pg_connect(const char *conninfo, const char *app);
+
+/* store_pg_ha.c: the leader and the wants of other controllers */
+int pg_leader_poll(struct store *s, const char *me, uint64_t *term);
+int pg_hosts_wanted(struct store *s, uint64_t after, store_want_fn fn, void *arg);
+/* Inside a transaction: 0 while this store's term is the database's. */
+int pg_fence(struct store_pg *p);
 
 /* store_pg_run.c: playbook runs */
 int pg_run_insert(struct store *s, struct pb_run *r);

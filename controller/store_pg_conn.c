@@ -41,27 +41,39 @@ static int pg_reset(struct store_pg *p)
 {
 	PQreset(p->conn);
 	if (pg_lost(p)) {
-		log_err("postgresql: %s: reconnecting failed: %s", p->s.where, pg_errmsg(p, NULL));
+		/* Every statement tries again; the outage is logged once. */
+		if (!p->down++)
+			log_err("postgresql: %s: reconnecting failed: %s", p->s.where,
+				pg_errmsg(p, NULL));
+		else
+			log_debug("postgresql: %s: reconnecting failed: %s", p->s.where,
+				  pg_errmsg(p, NULL));
 		return -1;
 	}
-	log_warn("postgresql: %s: reconnected", p->s.where);
+	log_warn("postgresql: %s: reconnected%s", p->s.where,
+		 p->down ? " (the writes refused meanwhile were logged)" : "");
+	p->down = 0;
 	return 0;
 }
 
 /* A server that restarted or closed the idle connection has left an error
  * or an end of file on the socket: read it, and reconnect before sending,
  * so that nothing is sent into a connection already gone. */
-int pg_ready(struct store_pg *p)
+int pg_conn_alive(PGconn *conn)
 {
-	struct pollfd fd = {.fd = PQsocket(p->conn), .events = POLLIN};
+	struct pollfd fd = {.fd = PQsocket(conn), .events = POLLIN};
 
 	/* The error and the end of file may come in two reads. */
-	for (int i = 0; i < 4 && !pg_lost(p) && fd.fd >= 0 && poll(&fd, 1, 0) > 0; i++)
-		if (!PQconsumeInput(p->conn))
+	for (int i = 0;
+	     i < 4 && PQstatus(conn) == CONNECTION_OK && fd.fd >= 0 && poll(&fd, 1, 0) > 0; i++)
+		if (!PQconsumeInput(conn))
 			break;
-	if (pg_lost(p) || fd.fd < 0)
-		return pg_reset(p);
-	return 0;
+	return PQstatus(conn) == CONNECTION_OK && fd.fd >= 0;
+}
+
+int pg_ready(struct store_pg *p)
+{
+	return pg_conn_alive(p->conn) ? 0 : pg_reset(p);
 }
 
 struct pg_params {
@@ -215,4 +227,24 @@ void pg_copy(char *out, size_t len, const PGresult *r, int row, int col)
 int64_t pg_int(const PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* The server's notices ("relation already exists, skipping") are not news. */
+static void pg_notice(void *arg, const char *msg)
+{
+	log_debug("postgresql: %s", msg);
+}
+
+/* The connect timeout bounds how long a server that does not answer holds
+ * up the controller; the string's own connect_timeout wins. */
+PGconn *pg_connect(const char *conninfo, const char *app)
+{
+	static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"5", app, conninfo, NULL};
+	PGconn *conn = PQconnectdbParams(keys, vals, 1);
+
+	if (!conn)
+		fatal("out of memory");
+	PQsetNoticeProcessor(conn, pg_notice, NULL);
+	return conn;
 }

@@ -39,11 +39,13 @@ static int pg_run_stage_insert(struct store_pg *p, const struct pb_run *r, int i
 static int pg_run_insert_txn(struct store_pg *p, const void *arg)
 {
 	struct pb_run *r = (struct pb_run *)arg;
-	PGresult *res = pg_query(p,
-				 "INSERT INTO pb_runs(name, actor, reason, state, current,"
-				 " started_ms) VALUES($1,$2,$3,$4,0,$5) RETURNING id",
-				 "ttttI", r->name, r->actor, r->reason, run_state_name(r->state),
-				 (int64_t)clock_wall_ms());
+	PGresult *res = pg_fence(p) < 0
+			    ? NULL
+			    : pg_query(p,
+				       "INSERT INTO pb_runs(name, actor, reason, state, current,"
+				       " started_ms) VALUES($1,$2,$3,$4,0,$5) RETURNING id",
+				       "ttttI", r->name, r->actor, r->reason,
+				       run_state_name(r->state), (int64_t)clock_wall_ms());
 
 	if (!res || PQntuples(res) != 1) {
 		PQclear(res);
@@ -67,25 +69,50 @@ int pg_run_insert(struct store *s, struct pb_run *r)
 	return 0;
 }
 
+/* Runs are driven by the leader alone: each write checks its term in the
+ * same transaction. */
+static int pg_run_save_txn(struct store_pg *p, const void *arg)
+{
+	const struct pb_run *r = arg;
+
+	return pg_fence(p) < 0 ? -1
+			       : pg_do(p,
+				       "UPDATE pb_runs SET state = $1, current = $2,"
+				       " finished_ms = CASE WHEN $3::text IN ('done', 'aborted')"
+				       " THEN $4::bigint ELSE NULL END WHERE id = $5",
+				       "titII", run_state_name(r->state), r->current,
+				       run_state_name(r->state), (int64_t)clock_wall_ms(), r->id);
+}
+
 int pg_run_save(struct store *s, const struct pb_run *r)
 {
-	return pg_do(pg(s),
-		     "UPDATE pb_runs SET state = $1, current = $2,"
-		     " finished_ms = CASE WHEN $3::text IN ('done', 'aborted') THEN $4::bigint"
-		     " ELSE NULL END WHERE id = $5",
-		     "titII", run_state_name(r->state), r->current, run_state_name(r->state),
-		     (int64_t)clock_wall_ms(), r->id);
+	return pg_txn(pg(s), pg_run_save_txn, r);
+}
+
+struct stage_arg {
+	const struct pb_run *r;
+	int idx;
+};
+
+static int pg_stage_save_txn(struct store_pg *p, const void *arg)
+{
+	const struct stage_arg *a = arg;
+	const struct pb_stage_rt *g = &a->r->stages[a->idx];
+
+	return pg_fence(p) < 0
+		   ? -1
+		   : pg_do(p,
+			   "UPDATE pb_stages SET state = $1, epoch = $2, state_ms = $3,"
+			   " approved_by = $4, detail = $5 WHERE run_id = $6 AND idx = $7",
+			   "tIIttIi", stage_state_name(g->state), (int64_t)g->epoch,
+			   (int64_t)g->state_ms, g->approved_by, g->detail, a->r->id, a->idx);
 }
 
 int pg_stage_save(struct store *s, const struct pb_run *r, int idx)
 {
-	const struct pb_stage_rt *g = &r->stages[idx];
+	struct stage_arg a = {r, idx};
 
-	return pg_do(pg(s),
-		     "UPDATE pb_stages SET state = $1, epoch = $2, state_ms = $3,"
-		     " approved_by = $4, detail = $5 WHERE run_id = $6 AND idx = $7",
-		     "tIIttIi", stage_state_name(g->state), (int64_t)g->epoch, (int64_t)g->state_ms,
-		     g->approved_by, g->detail, r->id, idx);
+	return pg_txn(pg(s), pg_stage_save_txn, &a);
 }
 
 /* A stored state name back to its enum; a name this version does not know

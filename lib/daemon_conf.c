@@ -51,6 +51,7 @@ static const struct conf_key ctl_keys[] = {
     {"dead_ms", CONF_MS, offsetof(struct ctl_conf, dead_ms), 0, 0, NULL, 5000, NULL, NULL},
     /* The store and high availability. */
     {"store", CONF_STR, offsetof(struct ctl_conf, store), 0, 0, NULL, 0, NULL, NULL},
+    {"name", CONF_STR, offsetof(struct ctl_conf, name), 0, 0, NULL, 0, NULL, NULL},
 };
 
 /* A daemon's config: its table, its size, and the path in it that is

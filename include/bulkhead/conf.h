@@ -48,6 +48,7 @@ struct ctl_conf {
 	int heartbeat_ms;      /* default 1000 */
 	int dead_ms;	       /* default 5000 */
 	char *store; /* "sqlite:PATH" or "postgresql:CONNINFO"; NULL: state_dir/bulkhead.db */
+	char *name;  /* this controller among those sharing a store; NULL: the host name */
 };
 
 struct inv_label {

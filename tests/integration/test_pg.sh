@@ -52,11 +52,12 @@ rc=0
 BH_TEST_PG="host=$LABDIR/pg port=5432 dbname=bh_unit user=postgres options=-cclient_min_messages=warning" \
 	ASAN_OPTIONS=detect_leaks=1 timeout 120 "$BH_BUILD/tests/test_store" >"$T_TMP/unit.out" 2>&1 || rc=$?
 is "$rc" 0 "test_store passes on SQLite and on the lab's PostgreSQL"
-check "test_store ran the PostgreSQL group" grep -q "store-postgresql\|PASSED  \] 8 test" "$T_TMP/unit.out"
+check "test_store ran the PostgreSQL group" grep -q "PASSED  \] 9 test" "$T_TMP/unit.out"
 [[ $rc == 0 ]] || diag_file "$T_TMP/unit.out" 40
 
 check "bulkheadd logs its store as postgresql" grep -q "store: postgresql" "$LABDIR/logs/ctl.log"
-is "$(psql_q 'SELECT max(version) FROM schema_version')" 1 "the schema is at version 1"
+is "$(psql_q 'SELECT max(version) FROM schema_version')" 2 "the schema is at version 2"
+is "$(psql_q 'SELECT term FROM bh_leader')" 1 "the one controller leads, term 1"
 
 # ---- isolate and release ----
 rc=$(run_cli "$T_TMP/iso" isolate --all --reason pg-drill --json)
@@ -105,6 +106,7 @@ is "$(jq -r '"\(.targeted) \(.confirmed)"' "$T_TMP/mid.out" 2>/dev/null)" "$N $(
 MID_ID=$(jq -r '.command_id' "$T_TMP/mid.out" 2>/dev/null)
 is "$(command_rows "$MID_ID")" $((N + 2)) "the command's $((N + 2)) audit rows landed after the restart, once"
 lab heal $SLOW
+check "$SLOW reconnects once healed" lab wait-connected 30
 audit_whole "after a restart during a command"
 
 # ---- the server down while an isolation goes out ----

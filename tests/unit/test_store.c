@@ -386,17 +386,98 @@ static void test_pg_reconnect(void **state)
 	assert_int_equal(audit_log(s, 1, "root", "release", "h01", NULL, NULL, NULL), 0);
 	/* The server ends every other session, as a restart does. */
 	env_sql(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-		   " WHERE application_name = 'bulkheadd' AND pid <> pg_backend_pid()");
+		   " WHERE application_name = 'bulkheadd' AND pid <> pg_backend_pid()"
+		   " AND datname = current_database()");
 	usleep(100000);
 	assert_int_equal(audit_log(s, 2, "root", "release", "h02", NULL, NULL, NULL), 0);
 	env_sql(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-		   " WHERE application_name = 'bulkheadd' AND pid <> pg_backend_pid()");
+		   " WHERE application_name = 'bulkheadd' AND pid <> pg_backend_pid()"
+		   " AND datname = current_database()");
 	usleep(100000);
 	assert_int_equal(store_command_begin(s, &c, &id), 0);
 	assert_true(store_epoch_next(s) > 0);
 	assert_int_equal(audit_verify(s, err, sizeof(err), &n), 0);
 	assert_int_equal(n, 2); /* neither lost nor written twice */
 	store_close(s);
+}
+
+static struct pb_run *run_new(struct env *e)
+{
+	struct pb_run *r = calloc(1, sizeof(*r));
+	struct pb_stage_rt *g = pb_stage_add(r);
+
+	snprintf(r->name, sizeof(r->name), "waves");
+	snprintf(g->name, sizeof(g->name), "wave1");
+	pb_stage_host_add(g, &e->hosts[0], "aaaa");
+	return r;
+}
+
+struct wanted {
+	int n;
+	char name[16];
+	uint64_t epoch;
+	enum bulkhead_mode mode;
+};
+
+static void wanted_cb(void *arg, const struct host *w)
+{
+	struct wanted *got = arg;
+
+	got->n++;
+	snprintf(got->name, sizeof(got->name), "%s", w->name);
+	got->epoch = w->want_epoch;
+	got->mode = w->want_mode;
+}
+
+/* One leader at a time, each with a newer term; a leader that lost its
+ * lock (here: its lock's session ended) is fenced off before it notices. */
+static void test_pg_leader(void **state)
+{
+	struct env *e = *state;
+	struct store *a = env_open(e), *b = env_open(e);
+	struct pb_run *ra = run_new(e), *rb = run_new(e);
+	struct host *want[1] = {&e->hosts[0]};
+	struct wanted got = {0};
+	uint64_t ta, tb;
+
+	assert_int_equal(store_leader_poll(a, "ctlA", &ta), 1);
+	assert_int_equal(ta, 1);
+	assert_int_equal(store_leader_poll(b, "ctlB", &tb), 0);
+	assert_int_equal(store_leader_poll(a, "ctlA", &ta), 1);
+	assert_int_equal(ta, 1);
+	assert_int_equal(store_run_insert(b, rb), -1); /* not the leader */
+	assert_int_equal(store_run_insert(a, ra), 0);
+	assert_int_equal(store_run_save(a, ra), 0);
+
+	env_sql(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+		   " WHERE application_name = 'bulkheadd-leader' AND datname = current_database()");
+	usleep(100000);
+	assert_int_equal(store_leader_poll(b, "ctlB", &tb), 1);
+	assert_int_equal(tb, 2);
+	/* a still believes it leads: its writes are refused all the same. */
+	ra->current = 0;
+	assert_int_equal(store_run_save(a, ra), -1);
+	assert_int_equal(store_stage_save(a, ra, 0), -1);
+	assert_int_equal(store_leader_poll(a, "ctlA", &ta) == 1, 0);
+	assert_int_equal(store_run_save(b, ra), 0);
+
+	/* What one controller commands, the other reads back. */
+	assert_int_equal(store_hosts_load(a, e->hosts, 3), 0);
+	e->hosts[0].want_mode = MODE_ISOLATED;
+	e->hosts[0].want_epoch = store_epoch_next(a);
+	assert_int_equal(store_hosts_want(a, want, 1), 0);
+	assert_int_equal(store_hosts_wanted(b, e->hosts[0].want_epoch - 1, wanted_cb, &got), 0);
+	assert_int_equal(got.n, 1);
+	assert_string_equal(got.name, "h01");
+	assert_int_equal(got.epoch, e->hosts[0].want_epoch);
+	assert_int_equal(got.mode, MODE_ISOLATED);
+	got.n = 0;
+	assert_int_equal(store_hosts_wanted(b, e->hosts[0].want_epoch, wanted_cb, &got), 0);
+	assert_int_equal(got.n, 0);
+	pb_run_free(ra);
+	pb_run_free(rb);
+	store_close(a);
+	store_close(b);
 }
 
 static void test_pg_bad_names(void **state)
@@ -431,6 +512,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_runs, setup_pg, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_two_controllers, setup_pg, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_reconnect, setup_pg, teardown),
+	    cmocka_unit_test_setup_teardown(test_pg_leader, setup_pg, teardown),
 	    cmocka_unit_test_setup_teardown(test_pg_bad_names, setup_pg, teardown),
 	};
 	int rc;
