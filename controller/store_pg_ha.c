@@ -13,6 +13,7 @@
 #include "store_pg.h"
 
 #define PG_LOCK_LEADER "1651769347"
+#define PG_LEASE "2s" /* against a poll every 250 ms (ha.c) */
 
 static void pg_leader_lost(struct store_pg *p, const char *why)
 {
@@ -77,6 +78,14 @@ int pg_leader_poll(struct store *s, const char *me, uint64_t *term)
 			pg_leader_lost(p, "no connection for the lock");
 			return -1;
 		}
+		/* The lease: a leader that stops asking (paused, hung) for this
+		 * long loses its session, its lock with it, and another leads. */
+		r = PQexec(p->lconn, "SET idle_session_timeout = '" PG_LEASE "'");
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			log_warn("postgresql: %s: no idle_session_timeout (PostgreSQL < 14?): a"
+				 " paused leader keeps the lock until its connection drops",
+				 p->s.where);
+		PQclear(r);
 	}
 	if (!p->term) {
 		rc = pg_leader_take(p, me);
