@@ -291,8 +291,6 @@ static int pg_command_begin(struct store *s, const struct store_command *c, int6
 	return 0;
 }
 
-static int pg_audit_rows(struct store_pg *p, struct audit_row *rows, int n);
-
 static int pg_command_end_txn(struct store_pg *p, const void *arg)
 {
 	const struct store_command_end *e = arg;
@@ -319,8 +317,11 @@ static int pg_command_end_txn(struct store_pg *p, const void *arg)
 
 static int pg_command_end(struct store *s, const struct store_command_end *e)
 {
-	if (pg_txn(pg(s), pg_command_end_txn, e) < 0) {
+	struct store_pg *p = pg(s);
+
+	if (pg_backlog_flush(p) < 0 || pg_txn(p, pg_command_end_txn, e) < 0) {
 		log_err("postgresql: the end of command %" PRId64 " was not recorded", e->id);
+		pg_backlog_keep(p, e->audit, e->naudit);
 		return -1;
 	}
 	return 0;
@@ -350,7 +351,7 @@ static int pg_audit_head(struct store *s, int64_t *count, char hash[65])
 
 /* Inside a transaction: the head row locked, so that controllers append
  * one after the other; each row sealed to it, inserted, the head moved. */
-static int pg_audit_rows(struct store_pg *p, struct audit_row *rows, int n)
+int pg_audit_rows(struct store_pg *p, struct audit_row *rows, int n)
 {
 	char prev[65];
 	int64_t count;
@@ -397,9 +398,11 @@ static int pg_audit_append_txn(struct store_pg *p, const void *arg)
 static int pg_audit_append(struct store *s, struct audit_row *rows, int n)
 {
 	struct audit_rows_arg a = {rows, n};
+	struct store_pg *p = pg(s);
 
-	if (pg_txn(pg(s), pg_audit_append_txn, &a) < 0) {
+	if (pg_backlog_flush(p) < 0 || pg_txn(p, pg_audit_append_txn, &a) < 0) {
 		log_err("audit: appending \"%s\" failed", n ? rows[0].action : "");
+		pg_backlog_keep(p, rows, n);
 		return -1;
 	}
 	return 0;
@@ -506,6 +509,9 @@ static void pg_close(struct store *s)
 {
 	struct store_pg *p = pg(s);
 
+	if (p->nbacklog && pg_backlog_flush(p) < 0)
+		log_err("audit: %d rows never reached the database", p->nbacklog);
+	pg_backlog_free(p);
 	PQfinish(p->conn);
 	PQfinish(p->lconn);
 	free(p->conninfo);

@@ -6,18 +6,22 @@
 
 #include <libpq-fe.h>
 
+#include "audit.h"
+
 #include "store.h"
 
 struct store_pg {
 	struct store s;
 	PGconn *conn;
 	char *conninfo;
-	uint64_t epoch;	 /* the last epoch this controller took or saw */
-	int in_txn;	 /* inside pg_txn: no reconnection half-way */
-	char sealed[65]; /* the last audit hash a transaction wrote, "" for none */
-	PGconn *lconn;	 /* holds the leader's advisory lock, NULL until asked */
-	uint64_t term;	 /* the fencing term while leader, 0 while not */
-	int down;	 /* reconnecting failed: said once, until it works again */
+	uint64_t epoch;		   /* the last epoch this controller took or saw */
+	int in_txn;		   /* inside pg_txn: no reconnection half-way */
+	char sealed[65];	   /* the last audit hash a transaction wrote, "" for none */
+	PGconn *lconn;		   /* holds the leader's advisory lock, NULL until asked */
+	uint64_t term;		   /* the fencing term while leader, 0 while not */
+	int down;		   /* reconnecting failed: said once, until it works again */
+	struct audit_row *backlog; /* rows not yet written, strings owned */
+	int nbacklog;
 };
 
 struct store_pg *pg(struct store *s);
@@ -45,6 +49,15 @@ int64_t pg_int(const PGresult *r, int row, int col);
 int pg_conn_alive(PGconn *conn);
 /* A new connection for conninfo, its notices quiet; check PQstatus. */
 PGconn *pg_connect(const char *conninfo, const char *app);
+
+/* Inside a transaction: rows sealed to the head and appended (store_pg.c). */
+int pg_audit_rows(struct store_pg *p, struct audit_row *rows, int n);
+
+/* store_pg_backlog.c: audit rows waiting for the server */
+void pg_backlog_keep(struct store_pg *p, const struct audit_row *rows, int n);
+/* 0 when nothing waits (any more), -1 while the server is still away. */
+int pg_backlog_flush(struct store_pg *p);
+void pg_backlog_free(struct store_pg *p);
 
 /* store_pg_ha.c: the leader and the wants of other controllers */
 int pg_leader_poll(struct store *s, const char *me, uint64_t *term);

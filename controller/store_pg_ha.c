@@ -125,11 +125,15 @@ int pg_fence(struct store_pg *p)
 
 int pg_hosts_wanted(struct store *s, uint64_t after, store_want_fn fn, void *arg)
 {
-	PGresult *r = pg_query(pg(s),
-			       "SELECT name, want_mode, want_epoch, want_hash, hold_confirm,"
-			       " want_hard, port_sw, port_name FROM hosts WHERE want_epoch > $1"
-			       " ORDER BY want_epoch",
-			       "I", (int64_t)after);
+	PGresult *r;
+
+	/* Polled every 250 ms: the moment rows kept in an outage go in. */
+	pg_backlog_flush(pg(s));
+	r = pg_query(pg(s),
+		     "SELECT name, want_mode, want_epoch, want_hash, hold_confirm,"
+		     " want_hard, port_sw, port_name FROM hosts WHERE want_epoch > $1"
+		     " ORDER BY want_epoch",
+		     "I", (int64_t)after);
 
 	if (!r)
 		return -1;
