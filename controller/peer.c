@@ -172,8 +172,11 @@ static void peer_hello(struct peer *ac, const struct msg_hello *m)
 	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64 "%s%.12s", h->name, ac->peer,
 		 m->software ? m->software : "unknown software", mode_name(m->mode), m->epoch,
 		 h->hash[0] ? ", policy " : "", h->hash);
-	peer_audit(ac, "connected", mode_name(m->mode), "epoch %" PRIu64 ", policy %.12s, %s",
-		   m->epoch, h->hash[0] ? h->hash : "none", m->software ? m->software : "");
+	/* With controllers sharing a store, the row says which one it is on. */
+	peer_audit(ac, "connected", mode_name(m->mode), "epoch %" PRIu64 ", policy %.12s, %s%s%s",
+		   m->epoch, h->hash[0] ? h->hash : "none", m->software ? m->software : "",
+		   ac->ctl->store->ops->shared ? ", on " : "",
+		   ac->ctl->store->ops->shared ? ac->ctl->name : "");
 	if (h->want_epoch > m->epoch) {
 		/* Commanded while it was away: it gets the command now. */
 		log_info("%s: sending pending %s (epoch %" PRIu64 ")", h->name,

@@ -20,6 +20,9 @@ struct store_pg {
 	PGconn *lconn;		   /* holds the leader's advisory lock, NULL until asked */
 	uint64_t term;		   /* the fencing term while leader, 0 while not */
 	int down;		   /* reconnecting failed: said once, until it works again */
+	uint64_t tried_ms;	   /* the last reconnection tried (monotonic) */
+	int slow;		   /* and it took a timeout to fail */
+	uint64_t ltried_ms;	   /* the last connection tried for the lock */
 	struct audit_row *backlog; /* rows not yet written, strings owned */
 	int nbacklog;
 };

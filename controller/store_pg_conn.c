@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulkhead/clock.h"
 #include "bulkhead/log.h"
 #include "store_pg.h"
 
@@ -37,9 +38,22 @@ static int pg_lost(const struct store_pg *p)
 	return PQstatus(p->conn) == CONNECTION_BAD;
 }
 
+/* Once reconnecting timed out, the next try waits PG_RETRY_MS: a server
+ * that does not answer costs one connect timeout per interval, not one per
+ * statement, and the statements in between fail at once. A refusal is
+ * quick, and tried again at every statement. */
+#define PG_RETRY_MS 1000
+#define PG_SLOW_MS 500
+
 static int pg_reset(struct store_pg *p)
 {
+	uint64_t now = clock_mono_ms();
+
+	if (p->slow && now - p->tried_ms < PG_RETRY_MS)
+		return -1;
+	p->tried_ms = now;
 	PQreset(p->conn);
+	p->slow = clock_mono_ms() - now > PG_SLOW_MS;
 	if (pg_lost(p)) {
 		/* Every statement tries again; the outage is logged once. */
 		if (!p->down++)
@@ -53,6 +67,7 @@ static int pg_reset(struct store_pg *p)
 	log_warn("postgresql: %s: reconnected%s", p->s.where,
 		 p->down ? " (the writes refused meanwhile were logged)" : "");
 	p->down = 0;
+	p->slow = 0;
 	return 0;
 }
 
@@ -235,12 +250,20 @@ static void pg_notice(void *arg, const char *msg)
 	log_debug("postgresql: %s", msg);
 }
 
-/* The connect timeout bounds how long a server that does not answer holds
- * up the controller; the string's own connect_timeout wins. */
+/* Statements are synchronous: the timeouts bound how long a server that
+ * does not answer (down, or cut off over TCP) holds up the controller's
+ * loop. What the string itself sets wins. */
 PGconn *pg_connect(const char *conninfo, const char *app)
 {
-	static const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *vals[] = {"5", app, conninfo, NULL};
+	static const char *const keys[] = {"connect_timeout",
+					   "keepalives_idle",
+					   "keepalives_interval",
+					   "keepalives_count",
+					   "tcp_user_timeout",
+					   "application_name",
+					   "dbname",
+					   NULL};
+	const char *vals[] = {"5", "5", "1", "3", "5000", app, conninfo, NULL};
 	PGconn *conn = PQconnectdbParams(keys, vals, 1);
 
 	if (!conn)

@@ -73,11 +73,17 @@ int pg_leader_poll(struct store *s, const char *me, uint64_t *term)
 	if (p->lconn && !pg_conn_alive(p->lconn))
 		pg_leader_lost(p, "the lock's connection was lost");
 	if (!p->lconn) {
+		/* After a failed try, one a second: a server that does not
+		 * answer costs a connect timeout each time. */
+		if (p->ltried_ms && clock_mono_ms() - p->ltried_ms < 1000)
+			return -1;
+		p->ltried_ms = clock_mono_ms();
 		p->lconn = pg_connect(p->conninfo, "bulkheadd-leader");
 		if (PQstatus(p->lconn) != CONNECTION_OK) {
 			pg_leader_lost(p, "no connection for the lock");
 			return -1;
 		}
+		p->ltried_ms = 0;
 		/* The lease: a leader that stops asking (paused, hung) for this
 		 * long loses its session, its lock with it, and another leads. */
 		r = PQexec(p->lconn, "SET idle_session_timeout = '" PG_LEASE "'");

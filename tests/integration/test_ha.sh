@@ -170,6 +170,8 @@ read -r n max distinct head < <(psql_q "SELECT count(*), max(seq), count(DISTINC
 	(SELECT count FROM audit_head) FROM audit" | tr '|' ' ')
 check "audit rows 1..$max, no gap or repeat, head at $head" \
 	eval '[[ $n == "$max" && $n == "$distinct" && $n == "$head" ]]'
+check "the audit log says which controller each agent connected to" \
+	eval '[[ $(psql_q "SELECT count(*) FROM audit WHERE action = '"'"'connected'"'"' AND detail LIKE '"'"'%, on ctlB'"'"'") -ge $N ]]'
 is "$(psql_q "SELECT count(*) FROM audit WHERE action = 'leader'")" "$(term)" \
 	"one audit row per leader term ($(term))"
 
