@@ -240,11 +240,11 @@ static void test_ctl_good_defaults(void **state)
 /* The store is named with its backend; anything else is refused at its line. */
 static void test_ctl_store(void **state)
 {
-	static const char *const bad[] = {"/var/lib/bulkhead.db", "sqlite:", "postgresql:",
-					  "postgres:dbname=bulkhead"};
-	const char *path = file_write("bulkheadd.yaml",
-				      "ca: a\ncert: b\nkey: c\nstate_dir: d\ninventory: i\n"
-				      "store: \"postgresql:host=/run/pg dbname=bulkhead\"\n");
+	static const char *const bad[] = {"/var/lib/bulkhead.db",
+					  "sqlite:", "postgresql:", "postgres:dbname=bulkhead"};
+	const char *path =
+	    file_write("bulkheadd.yaml", "ca: a\ncert: b\nkey: c\nstate_dir: d\ninventory: i\n"
+					 "store: \"postgresql:host=/run/pg dbname=bulkhead\"\n");
 	struct ctl_conf c;
 	char text[256], want[256];
 
