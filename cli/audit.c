@@ -20,7 +20,8 @@ static int audit_verify_main(int argc, char **argv);
 static const struct cli_cmd audit_cmds[] = {
     {"verify", audit_verify_main,
      "check the hash chain; exit 1 at the first edited, deleted or reordered row", "[--db PATH]",
-     "  --db PATH    read a copy of bulkhead.db, without the controller\n"},
+     "  --db PATH    read a copy of bulkhead.db, or a store named sqlite:PATH or\n"
+     "               postgresql:CONNINFO, without the controller\n"},
 };
 
 static const struct cli_table audit_table = {

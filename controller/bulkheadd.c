@@ -47,8 +47,13 @@ static int ctl_store_open(struct ctl *c)
 		log_err("%s: %s", c->conf.state_dir, strerror(errno));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "sqlite:%s/bulkhead.db", c->conf.state_dir);
+	if (c->conf.store)
+		snprintf(path, sizeof(path), "%s", c->conf.store);
+	else
+		snprintf(path, sizeof(path), "sqlite:%s/bulkhead.db", c->conf.state_dir);
 	c->store = store_open(path, 0);
+	if (c->store)
+		log_info("store: %s %s", c->store->ops->name, c->store->where);
 	return c->store ? 0 : -1;
 }
 
@@ -155,7 +160,7 @@ static int ctl_setup(struct ctl *c, const char *conf_path)
 	c->ssl_ctx = tls_ctx_new(1, c->conf.ca, c->conf.cert, c->conf.key);
 	if (!c->ssl_ctx)
 		return -1;
-	if (playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
+	if (ha_init(c) < 0 || playbook_init(c) < 0 || peers_listen(c) < 0 || control_listen(c) < 0)
 		return -1;
 	/* Metrics and events serve other systems: when they cannot start (a
 	 * port in use, say), the controller runs without them, and says so. */
@@ -175,6 +180,7 @@ static void ctl_teardown(struct ctl *c)
 {
 	command_free_all(c);
 	access_free_all(c);
+	ha_close(c);
 	playbook_close(c);
 	events_stop(c->events);
 	c->events = NULL;

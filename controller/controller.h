@@ -81,6 +81,12 @@ struct ctl {
 	uint64_t hold_seq;
 	struct metrics *metrics; /* NULL while metrics are off */
 	struct events *events;	 /* NULL while no event sink is configured */
+	/* High availability (ha.c) */
+	char name[64];	    /* this controller, in the audit log and the leader row */
+	int leader;	    /* 1 leads, 0 follows, -1 not asked yet */
+	uint64_t term;	    /* the fencing term while leading */
+	uint64_t want_mark; /* the newest want_epoch read from the store */
+	struct event *ha_ev;
 };
 
 /* bulkheadd.c */
@@ -89,6 +95,10 @@ struct ctl {
  * unusable changes nothing: -1, with the first problem in err. Audited as
  * done by actor. */
 int ctl_reload(struct ctl *c, const char *actor, char *err, size_t errlen);
+
+/* ha.c: the leader among controllers sharing a store; their commands */
+int ha_init(struct ctl *c);
+void ha_close(struct ctl *c);
 
 /* hosts.c */
 struct host *ctl_host_find(struct ctl *c, const char *name);

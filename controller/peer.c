@@ -218,6 +218,9 @@ static int peer_hello(struct peer *ac, const struct msg_hello *m, const char **w
 		*why = "the hello names another host than the certificate";
 		return -1;
 	}
+	/* Another controller may have commanded it since: the store knows. */
+	if (ac->ctl->store->ops->shared)
+		store_hosts_load(ac->ctl->store, h, 1);
 	ac->hello = 1;
 	h->mode = m->mode;
 	h->epoch = m->epoch;
@@ -230,9 +233,12 @@ static int peer_hello(struct peer *ac, const struct msg_hello *m, const char **w
 	log_info("%s (%s): connected, %s, mode %s, epoch %" PRIu64 "%s%.12s, certificate serial %s",
 		 h->name, ac->peer, m->software ? m->software : "unknown software",
 		 mode_name(m->mode), m->epoch, h->hash[0] ? ", policy " : "", h->hash, ac->serial);
+	/* With controllers sharing a store, the row says which one it is on. */
 	peer_audit(ac, "connected", mode_name(m->mode),
-		   "epoch %" PRIu64 ", policy %.12s, %s, certificate serial %s", m->epoch,
-		   h->hash[0] ? h->hash : "none", m->software ? m->software : "", ac->serial);
+		   "epoch %" PRIu64 ", policy %.12s, %s, certificate serial %s%s%s", m->epoch,
+		   h->hash[0] ? h->hash : "none", m->software ? m->software : "", ac->serial,
+		   ac->ctl->store->ops->shared ? ", on " : "",
+		   ac->ctl->store->ops->shared ? ac->ctl->name : "");
 	if (h->want_epoch > m->epoch) {
 		/* Commanded while it was away: it gets the command now. */
 		log_info("%s: sending pending %s (epoch %" PRIu64 ")", h->name,

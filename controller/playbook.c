@@ -253,7 +253,8 @@ void pb_step(struct ctl *c)
 	char why[320];
 	int v;
 
-	if (!r || r->state != RUN_RUNNING)
+	/* Of controllers sharing a store, the leader alone drives the run. */
+	if (!r || r->state != RUN_RUNNING || c->leader != 1)
 		return;
 	s = &r->stages[r->current];
 	switch (s->state) {

@@ -169,6 +169,9 @@ static void playbook_rx_finish(void *arg, struct client *cl)
 		pb_rx_error(rx, "a policy in the run is incomplete");
 	else if (r->nstages == 0)
 		pb_rx_error(rx, "the run has no stages");
+	else if (c->leader != 1)
+		pb_rx_error(rx, "this controller does not lead; start the run on the leader"
+				" (see the audit log's \"leader\" rows)");
 	else if (c->run && !pb_run_ended(c->run))
 		pb_rx_error(rx, "playbook %s (run %" PRId64 ") is %s: abort it first", c->run->name,
 			    c->run->id, run_state_name(c->run->state));

@@ -47,9 +47,14 @@ struct store_command_end {
 };
 
 typedef struct host *(*store_host_find_fn)(void *arg, const char *name);
+/* A host's row as another controller left it: name and want_* are set. */
+typedef void (*store_want_fn)(void *arg, const struct host *want);
 
 struct store_ops {
 	const char *name;
+	/* Other controllers may write the same store (what memory holds of a
+	 * host is read again before it is trusted). */
+	int shared;
 	void (*close)(struct store *s);
 	/* Epochs: controller-wide and monotonic. */
 	uint64_t (*epoch_current)(struct store *s);
@@ -86,6 +91,12 @@ struct store_ops {
 	/* The last run, NULL when there is none; hosts no longer in the
 	 * inventory are left out of its stages. */
 	struct pb_run *(*run_load_last)(struct store *s, store_host_find_fn find, void *arg);
+	/* High availability (shared stores only; NULL: this controller is the
+	 * one leader, term 0, and no other writes wants). */
+	/* 1 with *term while leader, 0 while another is, -1 when unknown. */
+	int (*leader_poll)(struct store *s, const char *me, uint64_t *term);
+	/* Every host whose want_epoch is newer than after, in epoch order. */
+	int (*hosts_wanted)(struct store *s, uint64_t after, store_want_fn fn, void *arg);
 };
 
 struct store {
@@ -167,12 +178,28 @@ static inline struct pb_run *store_run_load_last(struct store *s, store_host_fin
 	return s->ops->run_load_last(s, find, arg);
 }
 
-/* Opens the store spec names: "sqlite:PATH", or a bare PATH (SQLite);
- * read_only for tools that only look. NULL once the reason is logged. */
+static inline int store_leader_poll(struct store *s, const char *me, uint64_t *term)
+{
+	if (!s->ops->leader_poll) {
+		*term = 0;
+		return 1;
+	}
+	return s->ops->leader_poll(s, me, term);
+}
+static inline int store_hosts_wanted(struct store *s, uint64_t after, store_want_fn fn, void *arg)
+{
+	return s->ops->hosts_wanted ? s->ops->hosts_wanted(s, after, fn, arg) : 0;
+}
+
+/* Opens the store spec names: "sqlite:PATH", "postgresql:CONNINFO" (a
+ * libpq connection string or URI), or a bare PATH (SQLite); read_only for
+ * tools that only look. NULL once the reason is logged. */
 struct store *store_open(const char *spec, int read_only);
 void store_close(struct store *s);
 
 /* store_sqlite.c */
 struct store *store_sqlite_open(const char *path, int read_only);
+/* store_pg.c (built when libpq is found) */
+struct store *store_pg_open(const char *conninfo, int read_only);
 
 #endif

@@ -151,6 +151,9 @@ static const struct conf_key ctl_keys[] = {
      ctl_abs_path_set, "an absolute path"},
     {"events_syslog", CONF_FN, offsetof(struct ctl_conf, events_syslog), 0, 0, NULL, 0,
      ctl_bool_set, "true or false"},
+    /* The store and high availability. */
+    {"store", CONF_STR, offsetof(struct ctl_conf, store), 0, 0, NULL, 0, NULL, NULL},
+    {"name", CONF_STR, offsetof(struct ctl_conf, name), 0, 0, NULL, 0, NULL, NULL},
 };
 
 /* --- access: the control socket's roles --- */
@@ -449,6 +452,25 @@ static void daemon_timing_check(struct conf_ctx *ctx, const yaml_node_t *root,
 		    dead);
 }
 
+/* The store is named with its backend, so that a typo is an error here
+ * and not a SQLite file created under a strange name. */
+static void daemon_store_check(struct conf_ctx *ctx, const struct conf_key *keys, size_t nkeys,
+			       const void *base, const struct conf_seen *seen)
+{
+	int si = conf_key_find(keys, nkeys, "store");
+	const char *v;
+
+	if (si < 0 || seen[si].bad || seen[si].value == NULL)
+		return;
+	v = *(char *const *)((const char *)base + keys[si].off);
+	if (v && ((strncmp(v, "sqlite:", 7) == 0 && v[7]) ||
+		  (strncmp(v, "postgresql:", 11) == 0 && v[11])))
+		return;
+	conf_report(ctx, seen[si].value,
+		    "\"store\": expected sqlite:PATH or postgresql:CONNINFO, got \"%s\"",
+		    v ? v : "");
+}
+
 /* A relative path in a config file is relative to the file, not to
  * wherever the daemon was started. Replaces *p. */
 static void daemon_path_relative(const char *conf_path, char **p)
@@ -497,6 +519,7 @@ static int daemon_conf_load(const struct daemon_conf_kind *k, const char *path, 
 		conf_map_apply(&ctx, root, k->keys, k->nkeys, base, seen);
 		conf_required_check(&ctx, root, k->keys, k->nkeys, seen);
 		daemon_timing_check(&ctx, root, k->keys, k->nkeys, base, seen);
+		daemon_store_check(&ctx, k->keys, k->nkeys, base, seen);
 	}
 	conf_doc_close(&ctx);
 	if (conf_ctx_emit(&ctx, err, arg) == -1) {

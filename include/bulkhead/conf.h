@@ -94,6 +94,8 @@ struct ctl_conf {
 	char *events_exec;	 /* absolute path of a program run once per event */
 	char *events_file;	 /* absolute path of a file that gets one JSON line per event */
 	int events_syslog;	 /* 1: every event to syslog too */
+	char *store; /* "sqlite:PATH" or "postgresql:CONNINFO"; NULL: state_dir/bulkhead.db */
+	char *name;  /* this controller among those sharing a store; NULL: the host name */
 };
 
 struct inv_label {

@@ -339,6 +339,7 @@ static void test_ctl_good_defaults(void **state)
 	assert_string_equal(c.inventory, "/etc/bulkhead/inv.yaml");
 	assert_int_equal(c.heartbeat_ms, 500);
 	assert_int_equal(c.dead_ms, 5000);
+	assert_null(c.store);
 	ctl_conf_clear(&c);
 }
 
@@ -407,6 +408,37 @@ static void test_ctl_metrics_off(void **state)
 	assert_null(c.events_file);
 	assert_int_equal(c.events_syslog, 0);
 	ctl_conf_clear(&c);
+}
+
+/* The store is named with its backend; anything else is refused at its line. */
+static void test_ctl_store(void **state)
+{
+	static const char *const bad[] = {"/var/lib/bulkhead.db",
+					  "sqlite:", "postgresql:", "postgres:dbname=bulkhead"};
+	const char *path =
+	    file_write("bulkheadd.yaml", "ca: a\ncert: b\nkey: c\nstate_dir: d\ninventory: i\n"
+					 "store: \"postgresql:host=/run/pg dbname=bulkhead\"\n");
+	struct ctl_conf c;
+	char text[256], want[256];
+
+	(void)state;
+	assert_int_equal(ctl_conf_load(path, &c, errs_collect, &errs), 0);
+	assert_string_equal(c.store, "postgresql:host=/run/pg dbname=bulkhead");
+	ctl_conf_clear(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+			 "ca: a\ncert: b\nkey: c\nstate_dir: d\ninventory: i\nstore: \"%s\"\n",
+			 bad[i]);
+		path = file_write("bulkheadd.yaml", text);
+		assert_int_equal(ctl_conf_load(path, &c, errs_collect, &errs), -1);
+		assert_int_equal(errs.n, 1);
+		snprintf(want, sizeof(want),
+			 "bulkheadd.yaml:6:8: \"store\": expected sqlite:PATH or"
+			 " postgresql:CONNINFO, got \"%s\"",
+			 bad[i]);
+		errs_expect(&errs, 0, want);
+		errs_free(&errs);
+	}
 }
 
 static void test_inventory_good(void **state)
@@ -741,6 +773,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_agent_good_all_keys, test_teardown),
 	    cmocka_unit_test_teardown(test_ctl_good, test_teardown),
 	    cmocka_unit_test_teardown(test_ctl_good_defaults, test_teardown),
+	    cmocka_unit_test_teardown(test_ctl_store, test_teardown),
 	    cmocka_unit_test_teardown(test_inventory_good, test_teardown),
 	    cmocka_unit_test_teardown(test_addr_parse, test_teardown),
 	    cmocka_unit_test_teardown(test_err_syntax, test_teardown),
