@@ -20,7 +20,8 @@
 # and a release build (build-release/, else build/).
 #
 #   RUNS       runs of each command of bulkhead and the floor (default 5)
-#   SLOW_RUNS  runs of nft -f, pssh and ansible (default 3)
+#   NFT_RUNS   runs of nft -f (default 3)
+#   SLOW_RUNS  runs of pssh and ansible (default 1)
 #   SLOW_MAX   largest N that pssh and ansible are run for (default 300)
 #   BUDGET_S   seconds one pssh or ansible command may take before the
 #              method is given up for that N (default 300)
@@ -31,7 +32,8 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-5}
-SLOW_RUNS=${SLOW_RUNS:-3}
+NFT_RUNS=${NFT_RUNS:-3}
+SLOW_RUNS=${SLOW_RUNS:-1}
 SLOW_MAX=${SLOW_MAX:-300}
 BUDGET_S=${BUDGET_S:-300}
 NFT_JOBS=${NFT_JOBS:-8}
@@ -237,7 +239,7 @@ nft_all() { # file
 bench_nft() { # n
 	local n=$1 r t0
 	LOAD[nft]=$(load1)
-	for ((r = 0; r < SLOW_RUNS; r++)); do
+	for ((r = 0; r < NFT_RUNS; r++)); do
 		t0=$(now_us)
 		nft_all "$W/isolate.nft" || NOTE[nft]="an nft -f failed"
 		ms_since "$t0" >>"$W/nft.isolate"
