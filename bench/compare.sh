@@ -189,7 +189,7 @@ bench_bulkhead() { # n
 		"${cli[@]}" release --all --reason compare --json >"$W/out.json" || true
 		ms_since "$t0" >>"$W/bulkhead.release"
 		jq -e '.confirmed == .targeted' "$W/out.json" >/dev/null || NOTE[bulkhead]="a release did not confirm every host"
-		((r == 0)) && CUT[bulkhead]+=", $(reached)/$n back"
+		if ((r == 0)); then CUT[bulkhead]+=", $(reached)/$n back"; fi
 	done
 	if [[ -n ${PERF:-} && $n == "$MAXN" ]]; then
 		local ctlpid
@@ -224,7 +224,7 @@ bench_floor() { # n
 		echo release >&"${FL[1]}"
 		read -r act ms failed <&"${FL[0]}"
 		echo "$ms" >>"$W/floor.release"
-		((r == 0)) && CUT[floor]+=", $(reached)/$n back"
+		if ((r == 0)); then CUT[floor]+=", $(reached)/$n back"; fi
 	done
 	echo quit >&"${FL[1]}"
 	wait "$FLOOR_PID" 2>/dev/null || true
@@ -250,7 +250,7 @@ bench_nft() { # n
 		t0=$(now_us)
 		nft_all "$W/release.nft" || NOTE[nft]="an nft -f failed"
 		ms_since "$t0" >>"$W/nft.release"
-		((r == 0)) && CUT[nft]+=", $(reached)/$n back"
+		if ((r == 0)); then CUT[nft]+=", $(reached)/$n back"; fi
 	done
 }
 
