@@ -384,6 +384,7 @@ bench_net_only() { # n
 }
 
 MAXN=$(printf '%s\n' "$@" | sort -n | tail -1)
+START_LOAD=$(load1)
 ruleset_write
 ssh_setup
 printf 'n\tmethod\top\truns\tmedian_ms\tworst_ms\tack_p50_ms\tack_p99_ms\tack_max_ms\tcut\tmgmt\tload1\tnote\n' \
@@ -455,7 +456,7 @@ plot_terms() { # the methods with figures (gnuplot refuses an empty file)
 gnuplot <<EOF
 set terminal pngcairo size 900,600 noenhanced
 set output "$OUT/compare.png"
-set title "isolate N lab hosts: median of runs (bars to the worst), $(nproc) cores, load1 at start $(cut -d' ' -f1 /proc/loadavg)"
+set title "isolate N lab hosts: median of runs (bars to the worst), $(nproc) cores, load average $START_LOAD at the start, $(load1) at the end"
 set xlabel "hosts (N)"
 set ylabel "time to isolate every host (ms)"
 set logscale y
