@@ -25,6 +25,7 @@
 #   SLOW_MAX   largest N that pssh and ansible are run for (default 300)
 #   BUDGET_S   seconds one pssh or ansible command may take before the
 #              method is given up for that N (default 300)
+#   OUT        where the TSV, table and plot go (default bench/out)
 #   PERF=DIR   perf record of bulkheadd during one more isolate --all at
 #              the largest N, into DIR/bulkheadd-N.data
 #
@@ -51,12 +52,12 @@ done
 (($# > 0)) || set -- 100 300 1000
 
 export BH_BUILD BH_LAB_PREFIX=bhC$$
-OUT=$top/bench/out
+OUT=${OUT:-$top/bench/out}
 W=$(mktemp -d /dev/shm/bh-cmp.XXXXXX)
 NS_CTL=$BH_LAB_PREFIX-ctl
 CTL_V4=198.18.0.1
 CTL_V6=2001:2::1
-FLOOR_PID= LISTEN_PID=
+FLOOR_PID='' LISTEN_PID=''
 mkdir -p "$OUT" "$W/sshd" "$W/ssh"
 
 lab() { "$top/tests/lab/lab" "$@"; }
@@ -206,15 +207,17 @@ bench_bulkhead() { # n
 }
 
 bench_floor() { # n
-	local n=$1 r act ms failed ready
+	local n=$1 r ms failed ready
 	LOAD[floor]=$(load1)
-	coproc FL { "$FLOOR" -c "$CTL_V4" -p 7443 $(awk -v p="$BH_LAB_PREFIX" '{print p "-" $1}' "$W/hosts"); }
+	local nss=()
+	mapfile -t nss < <(awk -v p="$BH_LAB_PREFIX" '{print p "-" $1}' "$W/hosts")
+	coproc FL { "$FLOOR" -c "$CTL_V4" -p 7443 "${nss[@]}"; }
 	FLOOR_PID=$FL_PID
 	read -r ready _ <&"${FL[0]}"
 	[[ $ready == ready ]] || { echo "compare: nft_floor did not start" >&2; exit 1; }
 	for ((r = 0; r < RUNS; r++)); do
 		echo isolate >&"${FL[1]}"
-		read -r act ms failed <&"${FL[0]}"
+		read -r _ ms failed <&"${FL[0]}"
 		echo "$ms" >>"$W/floor.isolate"
 		((failed == 0)) || NOTE[floor]="$failed commits failed"
 		if ((r == 0)); then
@@ -222,7 +225,7 @@ bench_floor() { # n
 			MGMT[floor]="$(mgmt_sampled "$n") tcp"
 		fi
 		echo release >&"${FL[1]}"
-		read -r act ms failed <&"${FL[0]}"
+		read -r _ ms failed <&"${FL[0]}"
 		echo "$ms" >>"$W/floor.release"
 		if ((r == 0)); then CUT[floor]+=", $(reached)/$n back"; fi
 	done

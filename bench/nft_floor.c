@@ -16,13 +16,12 @@
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: nft_floor -c CONTROLLER [-p PORT] NAMESPACE...\n"
-		"  Stages table inet " NFT_TABLE_NAME " (mode open) in every namespace\n"
-		"  (/run/netns/NAMESPACE), prints \"ready N\", then reads commands\n"
-		"  on stdin, one a line: isolate | release | quit. For each, commits\n"
-		"  the mode change into every namespace in turn and prints\n"
-		"  \"isolate|release MS FAILED\": the time for all of them, in ms.\n");
+	fprintf(stderr, "usage: nft_floor -c CONTROLLER [-p PORT] NAMESPACE...\n"
+			"  Stages table inet " NFT_TABLE_NAME " (mode open) in every namespace\n"
+			"  (/run/netns/NAMESPACE), prints \"ready N\", then reads commands\n"
+			"  on stdin, one a line: isolate | release | quit. For each, commits\n"
+			"  the mode change into every namespace in turn and prints\n"
+			"  \"isolate|release MS FAILED\": the time for all of them, in ms.\n");
 	exit(64);
 }
 
@@ -62,14 +61,9 @@ int main(int argc, char **argv)
 	log_init("nft-floor", 0);
 	while ((c = getopt(argc, argv, "c:p:")) != -1) {
 		switch (c) {
-		case 'c':
-			ctl_addr = optarg;
-			break;
-		case 'p':
-			m.port = (uint16_t)atoi(optarg);
-			break;
-		default:
-			usage();
+		case 'c': ctl_addr = optarg; break;
+		case 'p': m.port = (uint16_t)atoi(optarg); break;
+		default: usage();
 		}
 	}
 	if (!ctl_addr || optind >= argc)
@@ -89,7 +83,8 @@ int main(int argc, char **argv)
 		if (!(nft[i] = ns_nft_open(argv[optind + i], home)))
 			return 1;
 		if (nft_table_install(nft[i], &m, MODE_OPEN, NULL) < 0) {
-			fprintf(stderr, "nft_floor: staging the table in %s failed\n", argv[optind + i]);
+			fprintf(stderr, "nft_floor: staging the table in %s failed\n",
+				argv[optind + i]);
 			return 1;
 		}
 	}
