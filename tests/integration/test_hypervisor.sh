@@ -7,6 +7,9 @@
 # still answers ARP. Then hard isolation of the hypervisor (isolate --hard)
 # takes the VMs' links down and leaves the bridge and its uplink up; release
 # brings them back.
+# The ARP checks need the kernel's own neighbour resolution between hosts and
+# controller, not the lab's permanent entries.
+export BH_LAB_NEIGH=learned
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=lib_agent.sh
