@@ -482,35 +482,6 @@ static void *metrics_thread(void *arg)
 	return NULL;
 }
 
-/* "127.0.0.1:9464" or "[::1]:9464" into its address and port. */
-static int metrics_listen_split(const char *s, char *addr, size_t alen, uint16_t *port)
-{
-	const char *colon, *a = s;
-	size_t n;
-	char *end;
-	unsigned long p;
-
-	if (*s == '[') {
-		a = s + 1;
-		colon = strstr(a, "]:");
-		n = colon ? (size_t)(colon - a) : 0;
-		colon = colon ? colon + 1 : NULL;
-	} else {
-		colon = strrchr(s, ':');
-		n = colon ? (size_t)(colon - s) : 0;
-	}
-	if (!colon || n == 0 || n >= alen)
-		return -1;
-	memcpy(addr, a, n);
-	addr[n] = '\0';
-	errno = 0;
-	p = strtoul(colon + 1, &end, 10);
-	if (errno || *end || end == colon + 1 || p == 0 || p > 65535)
-		return -1;
-	*port = (uint16_t)p;
-	return 0;
-}
-
 int metrics_start(struct ctl *c)
 {
 	struct timeval tv = clock_tv_ms(METRICS_REFRESH_MS);
@@ -522,7 +493,7 @@ int metrics_start(struct ctl *c)
 
 	if (c->conf.metrics_listen[0] == '\0')
 		return 0;
-	if (metrics_listen_split(c->conf.metrics_listen, addr, sizeof(addr), &port) < 0) {
+	if (conf_hostport_split(c->conf.metrics_listen, addr, sizeof(addr), &port) < 0) {
 		log_err("metrics_listen \"%s\": expected ADDRESS:PORT", c->conf.metrics_listen);
 		return -1;
 	}

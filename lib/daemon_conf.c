@@ -46,46 +46,55 @@ static const struct conf_key agent_keys[] = {
 
 /* --- bulkheadd's metrics and events keys --- */
 
-/* "127.0.0.1:9464", "[::1]:9464": an address literal and a port. */
-static int ctl_metrics_listen_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
-				  void *base)
+int conf_hostport_split(const char *s, char *addr, size_t alen, uint16_t *port)
 {
-	struct ctl_conf *c = base;
-	const char *s = conf_scalar(v), *a, *colon;
-	char addr[48], *end;
-	struct conf_addr ca;
-	unsigned long port;
+	const char *a = s, *colon;
+	unsigned long p;
+	char *end;
 	size_t n;
 
 	if (s == NULL || *s == '\0')
-		goto bad;
+		return -1;
 	if (*s == '[') {
 		a = s + 1;
 		colon = strstr(a, "]:");
 		n = colon ? (size_t)(colon - a) : 0;
 		colon = colon ? colon + 1 : NULL;
 	} else {
-		a = s;
 		colon = strrchr(s, ':');
 		n = colon ? (size_t)(colon - s) : 0;
 		if (colon && memchr(s, ':', n))
-			goto bad; /* an IPv6 address wants its brackets */
+			return -1; /* an IPv6 address wants its brackets */
 	}
-	if (colon == NULL || n == 0 || n >= sizeof(addr))
-		goto bad;
+	if (colon == NULL || n == 0 || n >= alen || colon[1] < '0' || colon[1] > '9')
+		return -1;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || *end || p == 0 || p > 65535)
+		return -1;
 	memcpy(addr, a, n);
 	addr[n] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (conf_addr_parse(addr, &ca) < 0 || errno || *end || end == colon + 1 || colon[1] < '0' ||
-	    colon[1] > '9' || port == 0 || port > 65535)
-		goto bad;
-	snprintf(c->metrics_listen, sizeof(c->metrics_listen),
-		 ca.family == AF_INET6 ? "[%s]:%lu" : "%s:%lu", ca.text, port);
+	*port = (uint16_t)p;
 	return 0;
-bad:
-	conf_value_bad(ctx, key, v);
-	return -1;
+}
+
+/* "127.0.0.1:9464", "[::1]:9464": an address literal and a port. */
+static int ctl_metrics_listen_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,
+				  void *base)
+{
+	struct ctl_conf *c = base;
+	struct conf_addr ca;
+	char addr[48];
+	uint16_t port;
+
+	if (conf_hostport_split(conf_scalar(v), addr, sizeof(addr), &port) < 0 ||
+	    conf_addr_parse(addr, &ca) < 0) {
+		conf_value_bad(ctx, key, v);
+		return -1;
+	}
+	snprintf(c->metrics_listen, sizeof(c->metrics_listen),
+		 ca.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ca.text, (unsigned)port);
+	return 0;
 }
 
 static int ctl_bool_set(struct conf_ctx *ctx, const struct conf_key *key, yaml_node_t *v,

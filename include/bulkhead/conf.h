@@ -4,6 +4,7 @@
 #ifndef BULKHEAD_CONF_H
 #define BULKHEAD_CONF_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -201,5 +202,8 @@ const struct revoked_entry *revoked_find(const struct revoked_list *l, const cha
 
 /* Parse an IPv4 or IPv6 literal; 0 on success. */
 int conf_addr_parse(const char *s, struct conf_addr *out);
+/* "ADDRESS:PORT", an IPv6 address in brackets ("[::1]:9464"), into the
+ * address (unchecked) and a port of 1-65535; -1 when it is not that shape. */
+int conf_hostport_split(const char *s, char *addr, size_t alen, uint16_t *port);
 
 #endif
