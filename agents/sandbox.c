@@ -20,11 +20,13 @@ const int agent_sandbox_caps[] = {CAP_NET_ADMIN, CAP_NET_RAW};
 const size_t agent_sandbox_ncaps = sizeof(agent_sandbox_caps) / sizeof(agent_sandbox_caps[0]);
 
 /* Beyond the common ones: netlink sockets bound to their groups, the
- * session's and the checks' sockets. */
+ * session's and the checks' sockets, and the listing of state_dir that
+ * removes policy files no record names (state_policy_gc). */
 static const char *const agent_syscalls[] = {
     "bind",
     "recvmmsg",
     "sendmmsg",
+    "getdents64",
 };
 
 /* netlink (nftables, rtnetlink), TCP and ICMP over both families; AF_UNIX

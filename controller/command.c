@@ -47,13 +47,11 @@ struct command {
 	uint64_t last_progress_us;
 	struct target *slowest;
 	struct event *timeout_ev;
-	struct event *store_ev;	 /* an isolation's record, written after its frames */
 	struct event *record_ev; /* the results, written after the answer */
 	int finished;		 /* answered; only its record is left to write */
 	uint64_t elapsed_us;
-	struct host **stored; /* the hosts that record is about */
-	char actor[400];      /* who gave the command, for the audit log */
-	int fallback;	      /* the switch-port fallback is under way */
+	char actor[400]; /* who gave the command, for the audit log */
+	int fallback;	 /* the switch-port fallback is under way */
 };
 
 #define FALLBACK_WAIT_MS 3000
@@ -91,11 +89,8 @@ static void command_free(struct command *cmd)
 	free((char *)cmd->o.reason);
 	if (cmd->timeout_ev)
 		event_free(cmd->timeout_ev);
-	if (cmd->store_ev)
-		event_free(cmd->store_ev);
 	if (cmd->record_ev)
 		event_free(cmd->record_ev);
-	free(cmd->stored);
 	free(cmd);
 }
 
@@ -165,8 +160,6 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 	free(res);
 }
 
-static void command_started(struct command *cmd);
-
 /* A timer due at once, for what must wait until the frames queued so far
  * are written: they leave when the loop next polls, and a pass runs its
  * sockets' callbacks before its timers. */
@@ -196,9 +189,6 @@ static void command_finish(struct command *cmd)
 	static char buf[WIRE_MAX_FRAME];
 	struct command_fields cf;
 	uint64_t elapsed_us = clock_mono_us() - cmd->start_us;
-
-	if (cmd->stored)
-		command_started(cmd);
 
 	for (int i = 0; i < cmd->ntargets && cmd->client; i++) {
 		struct target *t = &cmd->targets[i];
@@ -422,28 +412,6 @@ static void command_started_row(struct command *cmd)
 		  cmd->id, cmd->epoch, cmd->ntargets, cmd->ntargets == 1 ? "" : "s", names);
 }
 
-/* An isolation's record, once its frames are out: what is wanted of each
- * host, the command's row and the audit row that it started. */
-static void command_started(struct command *cmd)
-{
-	if (cmd->store_ev)
-		event_del(cmd->store_ev);
-	if (command_store(cmd, cmd->stored, cmd->ntargets) < 0)
-		log_err("isolate (epoch %" PRIu64
-			"): sent, but the commanded modes were not stored",
-			cmd->epoch);
-	free(cmd->stored);
-	cmd->stored = NULL;
-	command_started_row(cmd);
-}
-
-static void command_store_cb(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	command_started(arg);
-}
-
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *spec, int n)
 {
@@ -497,9 +465,11 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 		snprintf(cmd->actor, sizeof(cmd->actor), "%s", o->actor);
 	else
 		ctl_actor(o->uid, o->pid, cmd->actor, sizeof(cmd->actor));
-	/* An isolation is stored after its frames are out, and goes out even
-	 * if the store fails; anything else waits for the store. */
-	if (!isolate && command_store(cmd, hosts, n) < 0) {
+	/* What is wanted of each host is stored before any frame goes out: a
+	 * crash after the frames and before the store would leave hosts in a
+	 * mode the record does not know. An isolation goes out even if the
+	 * store fails; anything else waits for it. */
+	if (command_store(cmd, hosts, n) < 0 && !isolate) {
 		free(hosts);
 		client_end(cl, 1, "the controller could not store the command; nothing was sent");
 		command_free(cmd);
@@ -511,15 +481,9 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	log_fields(LOG_LVL_INFO, command_fields(cmd, n == 1 ? cmd->targets[0].host : NULL, &cf), 3,
 		   "%s by %s, reason \"%s\": epoch %" PRIu64 ", %d hosts", action_name(o->action),
 		   cmd->actor, o->reason ? o->reason : "", cmd->epoch, n);
-	if (isolate) {
-		/* Stored once the frames are out; a command that ends first
-		 * stores it then. */
-		cmd->stored = hosts;
-		cmd->store_ev = command_after_writes(cmd, command_store_cb);
-	} else {
-		free(hosts);
-		command_started_row(cmd);
-	}
+	free(hosts);
+	/* The audit row need not delay the frames. */
+	command_started_row(cmd);
 	command_progress_send(cmd);
 	if (cmd->ndone == cmd->ntargets) {
 		command_finish(cmd);
@@ -649,9 +613,6 @@ void command_free_all(struct ctl *c)
 	while (c->commands) {
 		struct command *cmd = c->commands;
 
-		/* Sent or answered, but not yet stored: stored now. */
-		if (cmd->stored)
-			command_started(cmd);
 		if (cmd->finished)
 			command_record(cmd, cmd->elapsed_us);
 		command_free(cmd);

@@ -2,6 +2,7 @@
  * a forked child: the allow-list lets the calls the daemon makes through,
  * and a call outside it kills the child with SIGSYS; the capabilities and
  * the user are what /proc/self/status says. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -100,11 +101,13 @@ static int calls_common(void)
 	return 0;
 }
 
-/* The agent's own: netlink (nftables, rtnetlink) and raw ICMP. */
+/* The agent's own: netlink (nftables, rtnetlink) and raw ICMP, and the
+ * listing of state_dir that removes stale policy files. */
 static int calls_agent(void)
 {
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	int rc = calls_common(), s;
+	DIR *d;
 
 	if (rc)
 		return rc;
@@ -112,6 +115,11 @@ static int calls_agent(void)
 	if (s < 0 || bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return 10;
 	close(s);
+	if (!(d = opendir("/tmp")))
+		return 11;
+	while (readdir(d))
+		;
+	closedir(d);
 	return 0;
 }
 
