@@ -174,21 +174,84 @@ static int pg_hosts_load(struct store *s, struct host *hosts, int n)
 	return pg_txn(pg(s), pg_hosts_load_txn, &a);
 }
 
+/* Array literals for the one-statement updates below: the value of a
+ * text[] or bigint[] parameter, "{...}", each element quoted. */
+struct pg_arr {
+	char *b;
+	size_t n, cap;
+};
+
+static void arr_put(struct pg_arr *a, const char *s, size_t len)
+{
+	if (a->n + len + 2 > a->cap) {
+		a->cap = (a->n + len + 2) * 2;
+		a->b = realloc(a->b, a->cap);
+		if (!a->b)
+			fatal("out of memory");
+	}
+	memcpy(a->b + a->n, s, len);
+	a->n += len;
+	a->b[a->n] = '\0';
+}
+
+static void arr_str(struct pg_arr *a, const char *v)
+{
+	arr_put(a, a->n ? ",\"" : "{\"", 2);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			arr_put(a, "\\", 1);
+		arr_put(a, v, 1);
+	}
+	arr_put(a, "\"", 1);
+}
+
+static void arr_int(struct pg_arr *a, int64_t v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%s%" PRId64, a->n ? "," : "{", v);
+	arr_put(a, num, strlen(num));
+}
+
+static const char *arr_end(struct pg_arr *a)
+{
+	if (!a->n)
+		arr_put(a, "{", 1);
+	arr_put(a, "}", 1);
+	return a->b;
+}
+
+/* Every host's row in one statement, one round trip however many hosts. */
 static int pg_hosts_want_txn(struct store_pg *p, const void *arg)
 {
 	const struct hosts_arg *a = arg;
+	struct pg_arr col[8] = {{0}};
+	int rc;
 
 	for (int i = 0; i < a->n; i++) {
 		const struct host *h = a->hosts[i];
 
-		if (pg_do(p,
-			  "UPDATE hosts SET want_mode=$1, want_epoch=$2, want_hash=$3,"
-			  " hold_confirm=$4, want_hard=$5, port_sw=$6, port_name=$7 WHERE name=$8",
-			  "iItiittt", (int)h->want_mode, (int64_t)h->want_epoch, h->want_hash,
-			  h->hold_confirm, h->want_hard, h->port_sw, h->port_name, h->name) < 0)
-			return -1;
+		arr_str(&col[0], h->name);
+		arr_int(&col[1], h->want_mode);
+		arr_int(&col[2], (int64_t)h->want_epoch);
+		arr_str(&col[3], h->want_hash);
+		arr_int(&col[4], h->hold_confirm);
+		arr_int(&col[5], h->want_hard);
+		arr_str(&col[6], h->port_sw);
+		arr_str(&col[7], h->port_name);
 	}
-	return 0;
+	rc = pg_do(p,
+		   "UPDATE hosts AS h SET want_mode=v.m, want_epoch=v.e, want_hash=v.hash,"
+		   " hold_confirm=v.hc, want_hard=v.hard, port_sw=v.sw, port_name=v.pn"
+		   " FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::int[],"
+		   " $6::int[], $7::text[], $8::text[]) AS v(name, m, e, hash, hc, hard, sw, pn)"
+		   " WHERE h.name = v.name",
+		   "tttttttt", arr_end(&col[0]), arr_end(&col[1]), arr_end(&col[2]),
+		   arr_end(&col[3]), arr_end(&col[4]), arr_end(&col[5]), arr_end(&col[6]),
+		   arr_end(&col[7]));
+	for (int i = 0; i < 8; i++)
+		free(col[i].b);
+	return rc;
 }
 
 static int pg_hosts_want(struct store *s, struct host *const *hosts, int n)
@@ -205,18 +268,27 @@ static int pg_hosts_want(struct store *s, struct host *const *hosts, int n)
 static int pg_hosts_seen_txn(struct store_pg *p, const void *arg)
 {
 	const struct hosts_arg *a = arg;
+	struct pg_arr col[5] = {{0}};
+	int rc;
 
 	for (int i = 0; i < a->n; i++) {
 		const struct host *h = a->hosts[i];
 
-		if (pg_do(p,
-			  "UPDATE hosts SET mode=$1, epoch=$2, hash=$3, last_seen_ms=$4"
-			  " WHERE name=$5",
-			  "iItIt", (int)h->mode, (int64_t)h->epoch, h->hash,
-			  (int64_t)h->last_seen_ms, h->name) < 0)
-			return -1;
+		arr_str(&col[0], h->name);
+		arr_int(&col[1], h->mode);
+		arr_int(&col[2], (int64_t)h->epoch);
+		arr_str(&col[3], h->hash);
+		arr_int(&col[4], (int64_t)h->last_seen_ms);
 	}
-	return 0;
+	rc = pg_do(p,
+		   "UPDATE hosts AS h SET mode=v.m, epoch=v.e, hash=v.hash, last_seen_ms=v.seen"
+		   " FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::bigint[])"
+		   " AS v(name, m, e, hash, seen) WHERE h.name = v.name",
+		   "ttttt", arr_end(&col[0]), arr_end(&col[1]), arr_end(&col[2]), arr_end(&col[3]),
+		   arr_end(&col[4]));
+	for (int i = 0; i < 5; i++)
+		free(col[i].b);
+	return rc;
 }
 
 static int pg_hosts_seen(struct store *s, struct host *const *hosts, int n)

@@ -136,7 +136,7 @@ static void test_hosts(void **state)
 {
 	struct env *e = *state;
 	struct store *s = env_open(e);
-	struct host *want[1] = {&e->hosts[1]};
+	struct host *want[2] = {&e->hosts[1], &e->hosts[2]};
 	struct host back[3] = {{.name = "h01"}, {.name = "h02"}, {.name = "h03"}};
 
 	assert_int_equal(store_hosts_load(s, e->hosts, 3), 0);
@@ -147,7 +147,12 @@ static void test_hosts(void **state)
 	snprintf(e->hosts[1].want_hash, sizeof(e->hosts[1].want_hash), "%064d", 7);
 	snprintf(e->hosts[1].port_sw, sizeof(e->hosts[1].port_sw), "sw01");
 	snprintf(e->hosts[1].port_name, sizeof(e->hosts[1].port_name), "swp3");
-	assert_int_equal(store_hosts_want(s, want, 1), 0);
+	/* Several hosts in one call, one with characters that a statement
+	 * built from the values would have to quote. */
+	e->hosts[2].want_mode = MODE_SEGMENTED;
+	e->hosts[2].want_epoch = e->hosts[1].want_epoch;
+	snprintf(e->hosts[2].port_name, sizeof(e->hosts[2].port_name), "a\"b\\c,{d}");
+	assert_int_equal(store_hosts_want(s, want, 2), 0);
 	e->hosts[1].mode = MODE_ISOLATED;
 	e->hosts[1].epoch = e->hosts[1].want_epoch;
 	e->hosts[1].last_seen_ms = 1700000000123ULL;
@@ -171,6 +176,8 @@ static void test_hosts(void **state)
 	assert_string_equal(back[1].hash, e->hosts[1].hash);
 	assert_int_equal(back[1].last_seen_ms, 1700000000123ULL);
 	assert_int_equal(back[1].tampers, 1);
+	assert_int_equal(back[2].want_mode, MODE_SEGMENTED);
+	assert_string_equal(back[2].port_name, "a\"b\\c,{d}");
 	store_close(s);
 }
 
