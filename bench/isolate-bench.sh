@@ -30,6 +30,9 @@ measure() {
 	lab down >/dev/null 2>&1 || true
 	lab up "$N" "${opt[@]}" >/dev/null 2>&1
 	cli=("$BH_BUILD/cli/bulkhead" -s "$(lab dir)/ctl.sock")
+	# One round not timed: the agents' start-up is over, caches are warm.
+	"${cli[@]}" isolate --all >/dev/null
+	"${cli[@]}" release --all >/dev/null
 	: >/tmp/bh-bench-$$.wall
 	: >/tmp/bh-bench-$$.fanout
 	: >/tmp/bh-bench-$$.apply

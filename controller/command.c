@@ -174,12 +174,24 @@ static struct event *command_after_writes(struct command *cmd, event_callback_fn
 	return ev;
 }
 
+/* How long the record waits for an answer that the CLI reads slowly. */
+#define RECORD_WAIT_US 2000000
+
 static void command_record_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct command *cmd = arg;
 
 	(void)fd;
 	(void)what;
+	/* A thousand host rows take more than one write: the record waits
+	 * until the last has left, or RECORD_WAIT_US. */
+	if (cmd->client && client_pending(cmd->client) &&
+	    clock_mono_us() - cmd->start_us < cmd->elapsed_us + RECORD_WAIT_US) {
+		struct timeval soon = {0, 1000};
+
+		evtimer_add(cmd->record_ev, &soon);
+		return;
+	}
 	command_record(cmd, cmd->elapsed_us);
 	command_free(cmd);
 }

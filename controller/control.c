@@ -77,6 +77,11 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 		client_free(cl);
 }
 
+int client_pending(const struct client *cl)
+{
+	return evbuffer_get_length(bufferevent_get_output(cl->bev)) > 0;
+}
+
 void client_finish(struct client *cl)
 {
 	cl->finished = 1;

@@ -160,6 +160,8 @@ uid_t client_uid(const struct client *cl);
 pid_t client_pid(const struct client *cl);
 void client_finish(struct client *cl);
 void client_end(struct client *cl, uint32_t result, const char *err);
+/* 1 while frames queued for the client have not all been written. */
+int client_pending(const struct client *cl);
 /* The role the client's groups grant (access_role_of, at connect). */
 enum access_role client_role(const struct client *cl);
 
