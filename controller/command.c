@@ -240,7 +240,10 @@ static void command_finish(struct command *cmd)
 		client_send(cmd->client, buf, msg_ctl_end_encode(buf, 0, &m));
 		client_finish(cmd->client);
 	}
-	/* The answer leaves before the record is written. */
+	/* The answer leaves before the record is written; the deadline has
+	 * nothing left to end. */
+	if (cmd->timeout_ev)
+		evtimer_del(cmd->timeout_ev);
 	cmd->finished = 1;
 	cmd->elapsed_us = elapsed_us;
 	cmd->record_ev = command_after_writes(cmd, command_record_cb);
