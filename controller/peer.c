@@ -57,6 +57,9 @@ struct peer {
 	uint64_t budget_start_ms; /* the second the frame budget counts in */
 	int budget_frames;
 	int violation; /* closed for breaking the protocol: audited as that */
+	/* The newest epoch this session carried, either way: the agent's at
+	 * hello, or one bulkheadd sent it. Its acks name no newer one. */
+	uint64_t epoch_max;
 };
 
 /* What a host reported or did on its own, in the audit log. */
@@ -130,6 +133,9 @@ int peer_send_ports(struct peer *ac, uint64_t epoch, enum port_state state,
 	static char buf[WIRE_MAX_FRAME];
 	struct msg_port_set m = {epoch, state, {.v = ports, .n = nports}, confirm_ms};
 
+	if (epoch > ac->epoch_max)
+		ac->epoch_max = epoch;
+
 	return peer_send(ac, buf, msg_port_set_encode(buf, ++ac->seq, &m));
 }
 
@@ -172,6 +178,8 @@ int peer_send_mode(struct peer *ac, uint64_t epoch, enum bulkhead_mode mode, con
 	    .hard = mode == MODE_ISOLATED && ac->host->want_hard,
 	};
 
+	if (epoch > ac->epoch_max)
+		ac->epoch_max = epoch;
 	if (m.hash && strcmp(hash, ac->host->hash) != 0 && peer_send_policy(ac, hash) < 0)
 		return -1;
 	return peer_send(ac, buf, msg_set_mode_encode(buf, ++ac->seq, &m));
@@ -181,6 +189,9 @@ int peer_send_confirm(struct peer *ac, uint64_t epoch)
 {
 	static char buf[WIRE_MAX_FRAME];
 	struct msg_confirm m = {epoch};
+
+	if (epoch > ac->epoch_max)
+		ac->epoch_max = epoch;
 
 	return peer_send(ac, buf, msg_confirm_encode(buf, ++ac->seq, &m));
 }
@@ -222,6 +233,8 @@ static int peer_hello(struct peer *ac, const struct msg_hello *m, const char **w
 	if (ac->ctl->store->ops->shared)
 		store_hosts_load(ac->ctl->store, h, 1);
 	ac->hello = 1;
+	if (m->epoch > ac->epoch_max)
+		ac->epoch_max = m->epoch;
 	h->mode = m->mode;
 	h->epoch = m->epoch;
 	h->hard = m->hard;
@@ -359,15 +372,16 @@ static void peer_alert(struct peer *ac, const struct msg_alert *m)
 	peer_audit(ac, action, mode_name(ac->host->mode), "%s", m->text);
 }
 
-/* An ack answers a frame of this session, under an epoch this controller
- * issued (or an agent reported): anything else is made up. */
+/* An ack answers a frame of this session, under an epoch the session
+ * carried (the agent's own at hello, or one sent to it): anything else is
+ * made up. Checked without the store: there is an ack per host. */
 static int peer_ack_check(struct peer *ac, uint32_t seq, const struct msg_ack *k, const char **why)
 {
 	if (seq > ac->seq) {
 		*why = "ack for a frame that was never sent";
 		return -1;
 	}
-	if (k->epoch > store_epoch_current(ac->ctl->store)) {
+	if (k->epoch > ac->epoch_max) {
 		*why = "ack for an epoch that was never issued";
 		return -1;
 	}

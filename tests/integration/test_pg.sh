@@ -66,6 +66,7 @@ is "$(jq -r '"\(.targeted) \(.confirmed)"' "$T_TMP/iso.out" 2>/dev/null)" "$N $N
 ISO_EPOCH=$(jq -r '.epoch' "$T_TMP/iso.out" 2>/dev/null)
 ISO_ID=$(jq -r '.command_id' "$T_TMP/iso.out" 2>/dev/null)
 is "$(psql_q 'SELECT last_value FROM bh_epoch')" "$ISO_EPOCH" "the isolate epoch came from the sequence bh_epoch"
+wait_for 10 eval '[[ $(command_rows "$ISO_ID") -ge $((N + 2)) ]]'
 is "$(command_rows "$ISO_ID")" $((N + 2)) "isolate: $((N + 2)) audit rows for command $ISO_ID"
 is "$(psql_q "SELECT count(*) FROM command_results WHERE command_id = $ISO_ID AND status = 'confirmed'")" \
 	"$N" "isolate: $N confirmed results stored"
@@ -81,6 +82,7 @@ is "$(jq -r '"\(.targeted) \(.confirmed)"' "$T_TMP/rel.out" 2>/dev/null)" "$N $N
 REL_ID=$(jq -r '.command_id' "$T_TMP/rel.out" 2>/dev/null)
 REL_EPOCH=$(jq -r '.epoch' "$T_TMP/rel.out" 2>/dev/null)
 check "release epoch $REL_EPOCH > isolate epoch $ISO_EPOCH" eval '[[ $REL_EPOCH -gt $ISO_EPOCH ]]'
+wait_for 10 eval '[[ $(command_rows "$REL_ID") -ge $((N + 2)) ]]'
 is "$(command_rows "$REL_ID")" $((N + 2)) "release: $((N + 2)) audit rows for command $REL_ID, none lost or doubled"
 check "bulkheadd reconnected to the server" grep -q "postgresql: .*: reconnected" "$LABDIR/logs/ctl.log"
 audit_whole "after a restart while idle"
@@ -104,6 +106,9 @@ is "$rc" 1 "isolate --all exits 1 ($SLOW did not confirm)"
 is "$(jq -r '"\(.targeted) \(.confirmed)"' "$T_TMP/mid.out" 2>/dev/null)" "$N $((N - 1))" \
 	"isolate: $((N - 1)) of $N confirmed"
 MID_ID=$(jq -r '.command_id' "$T_TMP/mid.out" 2>/dev/null)
+# The results are recorded once the answer has left: a moment after the
+# CLI's exit, not before it.
+wait_for 10 eval '[[ $(command_rows "$MID_ID") -ge $((N + 2)) ]]'
 is "$(command_rows "$MID_ID")" $((N + 2)) "the command's $((N + 2)) audit rows landed after the restart, once"
 lab heal $SLOW
 # The controller may still drop the session it lost for dead_ms: past that,
