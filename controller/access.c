@@ -154,10 +154,7 @@ int access_hold_command(struct ctl *c, struct client *cl, const struct command_o
 		return 0;
 	h = xcalloc(1, sizeof(*h));
 	h->kind = HOLD_COMMAND;
-	h->o = *o;
-	h->o.reason = o->reason ? xstrdup(o->reason) : NULL;
-	h->o.actor = NULL;
-	h->o.epoch_out = NULL;
+	command_opts_keep(&h->o, o);
 	h->n = n;
 	h->specs = xcalloc((size_t)n, sizeof(*specs));
 	h->hashes = xcalloc((size_t)n, sizeof(*h->hashes));

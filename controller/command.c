@@ -160,20 +160,6 @@ static void command_record(struct command *cmd, uint64_t elapsed_us)
 	free(res);
 }
 
-/* A timer due at once, for what must wait until the frames queued so far
- * are written: they leave when the loop next polls, and a pass runs its
- * sockets' callbacks before its timers. */
-static struct event *command_after_writes(struct command *cmd, event_callback_fn cb)
-{
-	struct timeval now = {0, 0};
-	struct event *ev = evtimer_new(cmd->ctl->base, cb, cmd);
-
-	if (!ev)
-		fatal("out of memory");
-	evtimer_add(ev, &now);
-	return ev;
-}
-
 /* How long the record waits for an answer that the CLI reads slowly. */
 #define RECORD_WAIT_US 2000000
 
@@ -199,6 +185,7 @@ static void command_record_cb(evutil_socket_t fd, short what, void *arg)
 static void command_finish(struct command *cmd)
 {
 	static char buf[WIRE_MAX_FRAME];
+	struct timeval now = {0, 0};
 	struct command_fields cf;
 	uint64_t elapsed_us = clock_mono_us() - cmd->start_us;
 
@@ -246,7 +233,12 @@ static void command_finish(struct command *cmd)
 		evtimer_del(cmd->timeout_ev);
 	cmd->finished = 1;
 	cmd->elapsed_us = elapsed_us;
-	cmd->record_ev = command_after_writes(cmd, command_record_cb);
+	/* Due at once: the queued answer leaves when the loop next polls, and
+	 * a pass runs its sockets' callbacks before its timers. */
+	cmd->record_ev = evtimer_new(cmd->ctl->base, command_record_cb, cmd);
+	if (!cmd->record_ev)
+		fatal("out of memory");
+	evtimer_add(cmd->record_ev, &now);
 }
 
 /* ok: the target counts as done as commanded. */
@@ -390,6 +382,14 @@ static void command_names(const struct command *cmd, char *buf, size_t len)
 		snprintf(buf + used, len - used, " ... (%d more)", cmd->ntargets - i);
 }
 
+void command_opts_keep(struct command_opts *dst, const struct command_opts *o)
+{
+	*dst = *o;
+	dst->reason = o->reason ? xstrdup(o->reason) : NULL;
+	dst->actor = NULL;
+	dst->epoch_out = NULL;
+}
+
 /* What is wanted of each target, and the command's row. */
 static int command_store(struct command *cmd, struct host *const *hosts, int n)
 {
@@ -442,11 +442,7 @@ int command_start(struct ctl *c, struct client *cl, const struct command_opts *o
 	cmd = xcalloc(1, sizeof(*cmd));
 	cmd->ctl = c;
 	cmd->client = cl;
-	cmd->o = *o;
-	/* The command outlives the request that carried these. */
-	cmd->o.reason = o->reason ? xstrdup(o->reason) : NULL;
-	cmd->o.actor = NULL;
-	cmd->o.epoch_out = NULL;
+	command_opts_keep(&cmd->o, o);
 	cmd->ntargets = n;
 	cmd->targets = xcalloc((size_t)n, sizeof(*cmd->targets));
 	cmd->first = xcalloc((size_t)c->nhosts, sizeof(*cmd->first));

@@ -229,6 +229,9 @@ struct command_opts {
 	pid_t pid;
 	int approved; /* a second operator approved it (access.two_person) */
 };
+/* A copy of o that outlives the request which carried it: the reason
+ * owned (freed with the command), no actor or epoch_out pointers. */
+void command_opts_keep(struct command_opts *dst, const struct command_opts *o);
 /* Answers the client itself, errors included. */
 int command_start(struct ctl *c, struct client *cl, const struct command_opts *o,
 		  const struct target_spec *t, int n);
