@@ -14,6 +14,13 @@
 #   stage s3-c   h05 h06   gate   approved and run on ctlB
 #   h07 is in no stage and stays isolated.
 #
+# Then a second run, ha2, one stage t1-h07 (h07) on ctlB: h07 is cut off
+# from both controllers while its check runs (a connect to an address no
+# node has, about 3 s), so the check fails (no answer) and the stage's
+# re-isolation (on_failure: reisolate) waits for h07; ctlB is killed
+# there, h07 heals, and ctlA, leading with the next term, finishes the
+# re-isolation once and halts the run.
+#
 # What is counted (the audit log in the store): every stage's reconnect
 # command once ('playbook reconnect' ... 'started'), one 'playbook stage
 # done' row per stage, no re-isolation, one 'leader' row per term.
@@ -22,6 +29,7 @@
 
 N=7
 PORT=8080
+VOID=198.18.0.250 # on the lab's link, no node has it
 export BH_LAB_HEARTBEAT_MS=250 BH_LAB_DEAD_MS=1000
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [[ -z ${BH_LAB_PG_BIN:-} ]]; then
 	echo "1..0 # SKIP no PostgreSQL server programs (apt-get install postgresql)"
@@ -55,12 +63,13 @@ stage_is() { [[ $(stage_state "$1" "$2") == "$3" ]]; }
 mode_on() { on "$1" status --json 2>/dev/null | jq -r --arg h "$2" '.hosts[] | select(.name == $h) | .mode' 2>/dev/null; }
 # audit rows of the run: commands of a stage (the row each writes once), and
 # the playbook's own rows about a stage
-cmd_count() { # ACTION STAGE
+cmd_count() { # ACTION STAGE [PLAYBOOK]
+	local pb=${3:-ha}
 	psql_q "SELECT count(*) FROM audit WHERE action = '$1' AND host = '' AND result = 'started'
-		AND (actor = 'playbook ha, stage $2' OR actor LIKE 'playbook ha, stage $2,%')"
+		AND (actor = 'playbook $pb, stage $2' OR actor LIKE 'playbook $pb, stage $2,%')"
 }
-pb_rows() { # ACTION STAGE
-	psql_q "SELECT count(*) FROM audit WHERE action = '$1' AND detail LIKE 'ha (run %): stage $2:%'"
+pb_rows() { # ACTION STAGE [PLAYBOOK]
+	psql_q "SELECT count(*) FROM audit WHERE action = '$1' AND detail LIKE '${3:-ha} (run %): stage $2:%'"
 }
 stage_db() { psql_q "SELECT state FROM pb_stages WHERE run_id = (SELECT max(id) FROM pb_runs) AND idx = $1"; }
 
@@ -85,6 +94,8 @@ cat >"$SITE/groups.yaml" <<EOF
 groups:
   lab:
     match: {role: lab}
+  void:
+    networks: [$VOID/32]
 EOF
 cat >"$SITE/rules.yaml" <<EOF
 rules:
@@ -92,6 +103,10 @@ rules:
     to: lab
     services: [echo, ping]
     comment: the lab's hosts talk to each other
+  - from: lab
+    to: void
+    services: [echo]
+    comment: an address on the lab's link that no node has (run ha2's failing check)
 EOF
 {
 	echo "hosts:"
@@ -212,9 +227,54 @@ rb=""
 for h in h03 h04; do grep -qiE 'roll(ed)? ?back' "$LABDIR/logs/$h.log" && rb+="$h "; done
 is "$rb" "" "no agent of s2-b rolled back"
 
+# ---- a second run: ctlB killed while a stage is re-isolated ----
+PB2=$SITE/playbooks/ha2.yaml
+cat >"$PB2" <<EOF
+playbook: ha2
+stages:
+  - name: t1-h07
+    hosts: [h07]
+    approval: required
+    on_failure: reisolate
+    checks:
+      - from: h07            # allowed, but no node has the address: runs about 3 s
+        connect: $VOID tcp/$PORT
+        timeout: 5s
+EOF
 rc=0
-on ctlB audit verify >"$T_TMP/verify.out" 2>&1 || rc=$?
-is "$rc" 0 "audit verify on ctlB passes"
+on ctlB playbook run "$PB2" --policy "$SITE" --reason "test_ha_playbook: second run" >"$T_TMP/run2.out" 2>&1 || rc=$?
+is "$rc" 0 "playbook run ha2 on ctlB, the leader, exits 0"
+[[ $rc == 0 ]] || diag_file "$T_TMP/run2.out"
+check "t1-h07 waits for approval" wait_for 10 stage_is ctlB t1-h07 awaiting-approval
+check "playbook approve t1-h07 on ctlB" quiet on ctlB playbook approve t1-h07
+check "t1-h07 checking on ctlB (h07 back)" wait_for 20 stage_is ctlB t1-h07 checking
+lab partition h07
+check "t1-h07's check fails, ctlB re-isolates h07, which does not answer (cut off)" \
+	wait_for 20 stage_is ctlB t1-h07 reisolating
+is "$(stage_db 0)" reisolating "the store has t1-h07 re-isolating"
+TERM1=$(term)
+T0=$(date +%s%N)
+check "SIGKILL ctlB, the leader, while t1-h07 is re-isolated" kill9_wait "$(daemon_pid ctlB)"
+lab heal h07
+check "ctlA leads once ctlB's lock is gone" wait_for 10 eval '[[ $(leader) == ctlA ]]'
+is "$(term)" "$((TERM1 + 1))" "ctlA took term $((TERM1 + 1))"
+check "every agent moves to ctlA" wait_for 30 all_on ctlA
+diag "every agent on ctlA $(ms_since "$T0") ms after the kill"
+check "ctlA finishes the re-isolation: t1-h07 failed" wait_for 40 stage_is ctlA t1-h07 failed
+pbj ctlA >"$T_TMP/final2.json"
+is "$(jq -r '.state' "$T_TMP/final2.json")" halted "ctlA's playbook status --json: ha2 halted"
+d=$(jq -r '.stages[0].detail' "$T_TMP/final2.json")
+check "t1-h07's detail says re-isolated, every host confirmed: $d" eval '[[ $d == *"; re-isolated" ]]'
+is "$(mode_on ctlA h07)" isolated "h07 isolated again, through ctlA"
+is "$(cmd_count 'playbook reconnect' t1-h07 ha2) $(cmd_count 'playbook re-isolate' t1-h07 ha2)" "1 1" \
+	"t1-h07: one reconnect command, one re-isolation"
+is "$(pb_rows 'playbook stage failed' t1-h07 ha2) $(pb_rows 'playbook stage re-isolated' t1-h07 ha2)" "1 1" \
+	"t1-h07: one 'stage failed' row, one 'stage re-isolated' row"
+is "$(psql_q "SELECT count(*) FROM audit WHERE action = 'leader'")" "$(term)" "one 'leader' audit row per term ($(term))"
+
+rc=0
+on ctlA audit verify >"$T_TMP/verify.out" 2>&1 || rc=$?
+is "$rc" 0 "audit verify on ctlA passes"
 diag "$(cat "$T_TMP/verify.out")"
 read -r n max distinct head < <(psql_q "SELECT count(*), max(seq), count(DISTINCT hash),
 	(SELECT count FROM audit_head) FROM audit" | tr '|' ' ')
