@@ -44,6 +44,10 @@ static void playbook_rx_free(void *arg)
 	free(rx);
 }
 
+#define PB_NOT_LEADER                                                                              \
+	"this controller does not lead; give playbook commands to the leader (see the audit"       \
+	" log's \"leader\" rows)"
+
 /* The reason the request is refused, for its answer. */
 #define pb_rx_error(rx, ...) errbuf_set((rx)->err, sizeof((rx)->err), __VA_ARGS__)
 
@@ -170,8 +174,7 @@ static void playbook_rx_finish(void *arg, struct client *cl)
 	else if (r->nstages == 0)
 		pb_rx_error(rx, "the run has no stages");
 	else if (c->leader != 1)
-		pb_rx_error(rx, "this controller does not lead; start the run on the leader"
-				" (see the audit log's \"leader\" rows)");
+		pb_rx_error(rx, "%s", PB_NOT_LEADER);
 	else if (c->run && !pb_run_ended(c->run))
 		pb_rx_error(rx, "playbook %s (run %" PRId64 ") is %s: abort it first", c->run->name,
 			    c->run->id, run_state_name(c->run->state));
@@ -244,8 +247,15 @@ static void pb_status_stage_send(struct client *cl, const struct pb_run *r, int 
 static void pb_status_send(struct ctl *c, struct client *cl)
 {
 	static char buf[WIRE_MAX_FRAME];
-	struct pb_run *r = c->run;
+	struct pb_run *r;
 	struct msg_ctl_end end = {.is_run = true};
+
+	/* A follower does not drive the run: the leader's last stored step. */
+	if (c->leader == 0) {
+		pb_run_free(c->run);
+		c->run = store_run_load_last(c->store, ctl_host_lookup, c);
+	}
+	r = c->run;
 
 	if (!r) {
 		client_end(cl, 1,
@@ -359,6 +369,11 @@ void playbook_request(struct ctl *c, struct client *cl, const struct wire_frame 
 		client_end(cl, 1, err);
 		return;
 	}
+	/* The leader alone drives the run (and a follower's copy is stale). */
+	if (c->leader != 1) {
+		client_end(cl, 1, PB_NOT_LEADER);
+		return;
+	}
 	ctl_actor(client_uid(cl), client_pid(cl), actor, sizeof(actor));
 	switch (f->type) {
 	case WIRE_CTL_PB_APPROVE:
@@ -386,6 +401,10 @@ void playbook_approve_as(struct ctl *c, struct client *cl, const char *stage, co
 
 	if (!c->run) {
 		client_end(cl, 1, "no playbook is running");
+		return;
+	}
+	if (c->leader != 1) {
+		client_end(cl, 1, PB_NOT_LEADER);
 		return;
 	}
 	rc = pb_approve(c, c->run, stage, actor, msg, sizeof(msg));
