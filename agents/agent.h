@@ -74,6 +74,7 @@ struct agent {
 	int established; /* TLS handshake done */
 	int admitted;	 /* the controller has answered: our name is in its inventory */
 	int next_ctl;	 /* which controller address to try next */
+	char ctl_name[64]; /* the controller's name, from its heartbeats; "" unknown */
 	int backoff_ms;
 	uint64_t last_rx_ms;
 	uint32_t seq;

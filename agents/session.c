@@ -125,6 +125,14 @@ void session_alerts_flush(struct agent *a)
 	a->nalerts = 0;
 }
 
+/* The address of the controller this session went to. */
+static const char *session_ctl_addr(const struct agent *a)
+{
+	int n = a->conf.ncontrollers;
+
+	return a->conf.controllers[(a->next_ctl + n - 1) % n].text;
+}
+
 static void session_close(struct agent *a, const char *why)
 {
 	if (!a->bev)
@@ -140,8 +148,19 @@ static void session_close(struct agent *a, const char *why)
 	a->bev = NULL;
 	a->established = 0;
 	a->admitted = 0;
+	a->ctl_name[0] = '\0';
 	agent_deadman_arm(a);
 	session_schedule_reconnect(a);
+}
+
+/* The controller says its name in every heartbeat; the agent's say it back,
+ * so that every controller sharing the store knows which one holds it. */
+static void session_controller_named(struct agent *a, const char *name)
+{
+	if (!name || !name[0] || strcmp(name, a->ctl_name) == 0)
+		return;
+	snprintf(a->ctl_name, sizeof(a->ctl_name), "%s", name);
+	log_info("on controller %s (%s)", a->ctl_name, session_ctl_addr(a));
 }
 
 /* One frame from the controller, decoded by its kind; a frame that does
@@ -164,7 +183,7 @@ static void session_frame(struct agent *a, const struct wire_frame *f)
 		return;
 	}
 	switch (f->type) {
-	case WIRE_HEARTBEAT: return;
+	case WIRE_HEARTBEAT: session_controller_named(a, m.heartbeat.controller); return;
 	case WIRE_SET_MODE: mode_set_msg(&a->m, &m.set_mode, &res); break;
 	case WIRE_CONFIRM:
 		/* Switch ports opened at this epoch are committed by the same word. */
@@ -231,10 +250,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		a->last_rx_ms = clock_wall_ms();
 		log_debug("TLS 1.3 handshake with controller %s done; waiting to be admitted",
-			  a->conf
-			      .controllers[(a->next_ctl + a->conf.ncontrollers - 1) %
-					   a->conf.ncontrollers]
-			      .text);
+			  session_ctl_addr(a));
 		session_send_hello(a);
 		return;
 	}
@@ -339,6 +355,7 @@ static void session_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	/* What the kernel holds, as the agent last read it back. */
 	hb.digest = a->digest;
+	hb.controller = a->ctl_name[0] ? a->ctl_name : NULL;
 	session_send(a, buf, msg_heartbeat_encode(buf, ++a->seq, &hb));
 }
 

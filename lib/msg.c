@@ -76,6 +76,7 @@ static const struct field hello_fields[] = {
 
 static const struct field heartbeat_fields[] = {
     FLD(msg_heartbeat, digest, WA_HASH, FK_STR, 0),
+    FLD(msg_heartbeat, controller, WA_CONTROLLER, FK_STR, 0),
 };
 
 static const struct field set_mode_fields[] = {
@@ -217,6 +218,7 @@ static const struct field ctl_host_fields[] = {
     FLD(msg_ctl_host, error, WA_ERROR, FK_STR, 0),
     FLD(msg_ctl_host, tampers, WA_TAMPERS, FK_U32, F_OMIT0),
     FLD(msg_ctl_host, hard, WA_HARD, FK_BOOL, 0),
+    FLD(msg_ctl_host, controller, WA_CONTROLLER, FK_STR, 0),
 };
 
 static const struct field ctl_end_fields[] = {

@@ -110,6 +110,7 @@ static const char *const attr_names[WA_MAX + 1] = {
     [WA_PORT_STATE] = "port-state",
     [WA_LINK_NAME] = "link-name",
     [WA_NO_FALLBACK] = "no-fallback",
+    [WA_CONTROLLER] = "controller",
 };
 
 const char *wire_attr_name(uint16_t attr)
@@ -175,6 +176,7 @@ static const enum mnl_attr_data_type attr_types[WA_MAX + 1] = {
     [WA_DRY] = MNL_TYPE_U8,
     [WA_STATE] = MNL_TYPE_NUL_STRING,
     [WA_NO_FALLBACK] = MNL_TYPE_U8,
+    [WA_CONTROLLER] = MNL_TYPE_NUL_STRING,
 };
 
 void wire_build_start(struct wire_builder *b, void *buf, uint16_t type, uint32_t seq)

@@ -49,9 +49,11 @@ struct msg_hello {
 	struct msg_strs ports; /* switch ports held isolated */
 };
 
-/* Both ways; the agent's carries the digest of what its kernel holds. */
+/* Both ways. The controller's names it; the agent's carries the digest of
+ * what its kernel holds and the name of the controller it is on. */
 struct msg_heartbeat {
-	const char *digest; /* NULL: none */
+	const char *digest;	/* NULL: none */
+	const char *controller; /* NULL: not said */
 };
 
 struct msg_set_mode {
@@ -195,7 +197,8 @@ struct msg_ctl_host {
 	const char *error;
 	uint32_t tampers;
 	bool hard;
-	bool with_result; /* apply_us, latency_us and persisted are in the frame */
+	const char *controller; /* holding the host's session; NULL or "": none */
+	bool with_result;	/* apply_us, latency_us and persisted are in the frame */
 };
 
 /* An answer's result, besides 0 (done) and 1 (not all of it was done). */

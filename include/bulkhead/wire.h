@@ -128,6 +128,7 @@ enum wire_attr {
 	WA_PORT_STATE,	/* string: isolated or open */
 	WA_LINK_NAME,	/* string, may repeat: a link or port hard isolation holds */
 	WA_NO_FALLBACK, /* u8 flag: isolate without the switch-port fallback */
+	WA_CONTROLLER,	/* string: the controller holding a host's session */
 	__WA_MAX
 };
 #define WA_MAX (__WA_MAX - 1)

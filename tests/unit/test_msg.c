@@ -270,6 +270,37 @@ static void test_pb_check(void **state)
 	assert_int_equal(out.port, 5432);
 }
 
+/* A heartbeat names the controller, both ways, and so does a host's line
+ * of an answer; an empty heartbeat (no digest, no name) still decodes. */
+static void test_controller_named(void **state)
+{
+	struct msg_heartbeat hb;
+	struct msg_ctl_host h;
+	struct wire_frame f;
+	const char *err;
+
+	frame_decode(msg_heartbeat_encode(buf, 3, &(struct msg_heartbeat){.controller = "ctlB"}),
+		     &f);
+	assert_int_equal(msg_heartbeat_decode(&f, &hb, &err), 0);
+	assert_string_equal(hb.controller, "ctlB");
+	assert_null(hb.digest);
+
+	frame_decode(msg_empty_encode(buf, 4, WIRE_HEARTBEAT), &f);
+	assert_int_equal(msg_heartbeat_decode(&f, &hb, &err), 0);
+	assert_null(hb.controller);
+
+	frame_decode(msg_ctl_host_encode(buf, 0,
+					 &(struct msg_ctl_host){.name = "h01",
+								.hash = "",
+								.connected = true,
+								.controller = "ctlA",
+								.persisted = -1}),
+		     &f);
+	assert_int_equal(msg_ctl_host_decode(&f, &h, &err), 0);
+	assert_true(h.connected);
+	assert_string_equal(h.controller, "ctlA");
+}
+
 /* A kept message reads its own copy of the frame. */
 static void test_keep(void **state)
 {
@@ -311,6 +342,7 @@ int main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_pb_check),
 	    cmocka_unit_test(test_keep),
+	    cmocka_unit_test(test_controller_named),
 	    cmocka_unit_test(test_names),
 	};
 
