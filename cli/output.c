@@ -224,6 +224,7 @@ static void host_json(const struct msg_ctl_host *h, bool with_result)
 		printf("\"%sZ\"", seen);
 	else
 		printf("null");
+	json_key_or_null("controller", h->controller);
 	json_key_or_null("policy_hash", h->hash);
 	if (!with_result) {
 		json_key("ruleset_hash", h->digest);
@@ -276,17 +277,22 @@ void output_status(const struct reply *r, bool json)
 		hosts_json(r, false);
 		return;
 	}
-	printf("%-16s %-13s %6s %-9s %-32s %-12s %-12s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
+	/* With controllers sharing a store, CONNECTED names the one that
+	 * holds the host. */
+	printf("%-16s %-13s %6s %-12s %-32s %-12s %-12s %s\n", "HOST", "MODE", "EPOCH", "CONNECTED",
 	       "LAST SEEN", "POLICY", "RULESET", "TAMPER");
 	for (size_t i = 0; i < r->hosts.n; i++) {
 		const struct msg_ctl_host *h = HOST_AT(r, i);
 		char seen[64], mode[24];
+		const char *on = h->connected ? "yes" : "no";
 
+		if (h->connected && h->controller && *h->controller)
+			on = h->controller;
 		time_human(h->last_seen_ms, seen, sizeof(seen));
 		snprintf(mode, sizeof(mode), "%s%s", mode_name(h->mode), h->hard ? "+hard" : "");
-		printf("%-16s %-13s %6" PRIu64 " %-9s %-32s %-12.12s %-12.12s %6" PRIu32 "%s%s\n",
-		       h->name, mode, h->epoch, h->connected ? "yes" : "no", seen,
-		       h->hash[0] ? h->hash : "-", h->digest[0] ? h->digest : "-", h->tampers,
+		printf("%-16s %-13s %6" PRIu64 " %-12.12s %-32s %-12.12s %-12.12s %6" PRIu32 "%s%s\n",
+		       h->name, mode, h->epoch, on, seen, h->hash[0] ? h->hash : "-",
+		       h->digest[0] ? h->digest : "-", h->tampers,
 		       h->status != HOST_NONE ? "  " : "", host_status_name(h->status));
 	}
 }

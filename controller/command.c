@@ -197,7 +197,8 @@ static void command_finish(struct command *cmd)
 		    .mode = t->host->mode,
 		    .epoch = t->host->epoch,
 		    .hash = t->host->hash,
-		    .connected = t->host->peer != NULL,
+		    .connected = host_seen(t->host),
+		    .controller = host_controller(cmd->ctl, t->host),
 		    .apply_us = t->apply_us,
 		    .latency_us = t->latency_us,
 		    .last_seen_ms = t->host->last_seen_ms,
@@ -318,8 +319,8 @@ static void command_timeout_cb(evutil_socket_t fd, short what, void *arg)
 		struct target *t = &cmd->targets[i];
 
 		if (!t->status)
-			target_done(cmd, t, t->host->peer ? HOST_TIMEOUT : HOST_NOT_CONNECTED, 0,
-				    NULL);
+			target_done(cmd, t, host_seen(t->host) ? HOST_TIMEOUT : HOST_NOT_CONNECTED,
+				    0, NULL);
 	}
 	command_finish(cmd);
 }
@@ -402,6 +403,22 @@ static int command_store(struct command *cmd, struct host *const *hosts, int n)
 	return rc;
 }
 
+/* A host on another controller sharing the store gets a change from that
+ * controller (ha.c), and the store says when it took it; a confirmation is
+ * given there. 1 when the target is left to it, or done. */
+static int command_elsewhere(struct command *cmd, struct target *t)
+{
+	char why[128];
+
+	if (!t->host->on[0])
+		return 0;
+	if (cmd->o.action != ACTION_CONFIRM)
+		return 1;
+	snprintf(why, sizeof(why), "connected to controller %s: confirm it there", t->host->on);
+	target_done(cmd, t, HOST_NOT_CONNECTED, 0, why);
+	return 1;
+}
+
 /* Every frame is queued before any is waited on: the fan-out is one pass. */
 static void command_fan_out(struct command *cmd)
 {
@@ -410,7 +427,8 @@ static void command_fan_out(struct command *cmd)
 	for (int i = 0; i < cmd->ntargets; i++) {
 		struct target *t = &cmd->targets[i];
 
-		if (command_target_send(cmd, t) < 0 && !command_fallback_one(cmd, t))
+		if (command_target_send(cmd, t) < 0 && !command_elsewhere(cmd, t) &&
+		    !command_fallback_one(cmd, t))
 			target_done(cmd, t, HOST_NOT_CONNECTED, 0, NULL);
 		if (t->mode != MODE_ISOLATED && !confirm && t->host->port_sw[0])
 			command_port_reopen(cmd, t->host);
@@ -603,6 +621,48 @@ void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, const struc
 		if (!target_ack(cmd, t, seq, k))
 			continue;
 		metrics_ack_latency(c->metrics, t->latency_us);
+		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
+			cmd->slowest = t;
+		if (cmd->ndone == cmd->ntargets)
+			command_finish(cmd);
+		else if (clock_mono_us() - cmd->last_progress_us >= PROGRESS_INTERVAL_US)
+			command_progress_send(cmd);
+	}
+}
+
+/* What a host on another controller reports, through the store, for the
+ * commands that wait for it here. */
+static int target_reported(struct command *cmd, struct target *t)
+{
+	const struct host *h = t->host;
+
+	if (h->epoch > cmd->epoch && h->mode != t->mode) {
+		target_done(cmd, t, HOST_SUPERSEDED, 0, "a newer command changed the host's mode");
+	} else if (h->epoch < cmd->epoch || h->mode != t->mode) {
+		return 0;
+	} else if (h->pending_confirm) {
+		if (!cmd->o.manual)
+			return 0;
+		target_done(cmd, t, HOST_PENDING_CONFIRM, 1, NULL);
+	} else {
+		target_done(cmd, t, HOST_CONFIRMED, 1, NULL);
+	}
+	return 1;
+}
+
+void command_host_reported(struct ctl *c, struct host *h)
+{
+	struct command *cmd, *next;
+
+	for (cmd = c->commands; cmd; cmd = next) {
+		struct target *t = command_target_pending(cmd, h);
+
+		next = cmd->next;
+		if (!t || cmd->finished || t->sw)
+			continue;
+		t->latency_us = clock_mono_us() - cmd->start_us;
+		if (!target_reported(cmd, t))
+			continue;
 		if (!cmd->slowest || t->latency_us > cmd->slowest->latency_us)
 			cmd->slowest = t;
 		if (cmd->ndone == cmd->ntargets)

@@ -52,6 +52,11 @@ struct host {
 	uint32_t tampers;  /* tampering the agent reports having undone */
 	bool seen_due;	   /* in ctl->seen, for the store at the end of this pass */
 	struct peer *peer; /* NULL while not connected */
+	/* Controllers sharing a store (ha.c): */
+	char via[64]; /* connected here: the controller its agent says it is on */
+	char on[64];  /* not connected here: the live controller holding it, "" none */
+	bool claim;   /* connected here since the store last heard of it */
+	bool on_read; /* in the last read of where the hosts are */
 };
 
 struct ctl {
@@ -86,6 +91,7 @@ struct ctl {
 	int leader;	    /* 1 leads, 0 follows, -1 not asked yet */
 	uint64_t term;	    /* the fencing term while leading */
 	uint64_t want_mark; /* the newest want_epoch read from the store */
+	int held_changed;   /* an agent came or went since the store last heard */
 	struct event *ha_ev;
 };
 
@@ -114,6 +120,13 @@ void ctl_hosts_seen_flush(struct ctl *c, bool last);
 void ctl_actor(uid_t uid, pid_t pid, char *buf, size_t len);
 /* What a host waits for, as status shows it (HOST_NONE: nothing). */
 enum host_status host_pending(const struct host *h);
+/* Seen by this controller or, with a shared store, by another one. */
+static inline bool host_seen(const struct host *h)
+{
+	return h->peer || h->on[0];
+}
+/* The controller holding the host's session, NULL when none does. */
+const char *host_controller(const struct ctl *c, const struct host *h);
 
 #define CTL_CONFIRM_MS_DEFAULT 30000
 
@@ -239,6 +252,8 @@ void command_port_acked(struct ctl *c, struct host *sw, uint32_t seq, uint32_t r
 			const char *err);
 /* seq: the ack's sequence number, which matches the frame it answers. */
 void command_host_acked(struct ctl *c, struct host *h, uint32_t seq, const struct msg_ack *k);
+/* A host on another controller sharing the store reported its mode. */
+void command_host_reported(struct ctl *c, struct host *h);
 void command_client_gone(struct ctl *c, struct client *cl);
 void command_free_all(struct ctl *c);
 

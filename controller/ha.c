@@ -5,6 +5,7 @@
  * agents. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,12 +66,80 @@ static void ha_leader_poll(struct ctl *c)
 	c->term = term;
 }
 
+/* This controller is alive, and holds these agents: said every tick, the
+ * list itself only when an agent came or went. */
+static void ha_held_say(struct ctl *c)
+{
+	struct host **claims = xcalloc((size_t)c->nhosts + 1, sizeof(*claims));
+	struct host **held = xcalloc((size_t)c->nhosts + 1, sizeof(*held));
+	int nclaims = 0, nheld = 0;
+
+	for (int i = 0; i < c->nhosts; i++) {
+		struct host *h = &c->hosts[i];
+
+		if (!h->peer)
+			continue;
+		held[nheld++] = h;
+		if (h->claim)
+			claims[nclaims++] = h;
+	}
+	if (store_hosts_held(c->store, c->name, claims, nclaims, c->held_changed ? held : NULL,
+			     nheld) == 0) {
+		for (int i = 0; i < nclaims; i++)
+			claims[i]->claim = 0;
+		c->held_changed = 0;
+	}
+	free(claims);
+	free(held);
+}
+
+/* A host another live controller holds: as its agent last reported it. */
+static void ha_elsewhere(void *arg, const struct host *w, const char *on)
+{
+	struct ctl *c = arg;
+	struct host *h = ctl_host_find(c, w->name);
+
+	if (!h || h->peer)
+		return;
+	if (strcmp(h->on, on) != 0)
+		snprintf(h->on, sizeof(h->on), "%s", on);
+	h->on_read = 1;
+	if (w->last_seen_ms > h->last_seen_ms)
+		h->last_seen_ms = w->last_seen_ms;
+	if (w->epoch < h->epoch)
+		return;
+	h->mode = w->mode;
+	h->epoch = w->epoch;
+	snprintf(h->hash, sizeof(h->hash), "%s", w->hash);
+	h->pending_confirm = w->pending_confirm;
+	command_host_reported(c, h);
+}
+
+/* Where the agents not connected here are. A host no live controller
+ * holds is not seen; when the store does not answer, none is. */
+static void ha_elsewhere_read(struct ctl *c)
+{
+	int rc;
+
+	for (int i = 0; i < c->nhosts; i++)
+		c->hosts[i].on_read = 0;
+	rc = store_hosts_elsewhere(c->store, c->name, ha_elsewhere, c);
+	for (int i = 0; i < c->nhosts; i++) {
+		struct host *h = &c->hosts[i];
+
+		if (h->on[0] && (rc < 0 || !h->on_read))
+			h->on[0] = '\0';
+	}
+}
+
 static void ha_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct ctl *c = arg;
 
 	ha_leader_poll(c);
 	store_hosts_wanted(c->store, c->want_mark, ha_want, c);
+	ha_held_say(c);
+	ha_elsewhere_read(c);
 }
 
 int ha_init(struct ctl *c)
@@ -90,6 +159,7 @@ int ha_init(struct ctl *c)
 		if (c->hosts[i].want_epoch > c->want_mark)
 			c->want_mark = c->hosts[i].want_epoch;
 	c->leader = -1;
+	c->held_changed = 1; /* what the store holds is from before this start */
 	ha_leader_poll(c);
 	if (!c->store->ops->shared)
 		return 0;

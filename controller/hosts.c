@@ -75,3 +75,12 @@ enum host_status host_pending(const struct host *h)
 							: HOST_PENDING_OPEN;
 	return h->pending_confirm ? HOST_AWAITING_CONFIRMATION : HOST_NONE;
 }
+
+const char *host_controller(const struct ctl *c, const struct host *h)
+{
+	if (!c->store->ops->shared)
+		return NULL;
+	if (h->peer)
+		return h->via[0] ? h->via : c->name;
+	return h->on[0] ? h->on : NULL;
+}

@@ -172,7 +172,7 @@ static void metrics_snap_take(struct metrics *m)
 		mh->name = h->name;
 		mh->mode = h->mode;
 		mh->want_mode = h->want_mode;
-		mh->connected = h->peer != NULL;
+		mh->connected = host_seen(h);
 		mh->policy_current = strcmp(h->hash, h->want_hash) == 0;
 		mh->last_seen_ms = h->last_seen_ms;
 		mh->tampers = h->tampers;

@@ -89,6 +89,8 @@ static void peer_free(struct peer *ac, const char *why)
 		if (!ac->violation)
 			peer_audit(ac, "session lost", mode_name(h->mode), "%s", why);
 		h->peer = NULL;
+		h->via[0] = '\0';
+		ac->ctl->held_changed = 1;
 		/* Its commands stay pending: back before their deadline, it gets
 		 * them on hello and can still confirm. */
 	} else if (!h && admit_log_ok(ac->ctl->admit)) {
@@ -420,6 +422,8 @@ static int peer_frame(struct peer *ac, const struct wire_frame *f, const char **
 	case WIRE_HEARTBEAT:
 		snprintf(ac->host->digest, sizeof(ac->host->digest), "%s",
 			 m.heartbeat.digest ? m.heartbeat.digest : "");
+		if (m.heartbeat.controller)
+			snprintf(ac->host->via, sizeof(ac->host->via), "%s", m.heartbeat.controller);
 		return 0;
 	case WIRE_ALERT: peer_alert(ac, &m.alert); return 0;
 	case WIRE_CHECK_RESULT: playbook_check_result(ac->ctl, ac->host, &m.check_result); return 0;
@@ -468,7 +472,9 @@ static void peer_heartbeat_cb(evutil_socket_t fd, short what, void *arg)
 			peer_free(ac, "agent silent past the heartbeat timeout");
 		return;
 	}
-	peer_send(ac, buf, msg_empty_encode(buf, ++ac->seq, WIRE_HEARTBEAT));
+	peer_send(ac, buf,
+		  msg_heartbeat_encode(buf, ++ac->seq,
+				       &(struct msg_heartbeat){.controller = ac->ctl->name}));
 }
 
 /* A half-open session's time is up, or its place is needed. */
@@ -552,6 +558,9 @@ static int peer_admit(struct peer *ac)
 	bufferevent_set_timeouts(ac->bev, NULL, NULL);
 	ac->host = h;
 	h->peer = ac;
+	h->on[0] = '\0';
+	h->claim = 1;
+	ac->ctl->held_changed = 1;
 	ac->last_rx_ms = clock_wall_ms();
 	setsockopt(bufferevent_getfd(ac->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ac->hb_ev = event_new(ac->ctl->base, -1, EV_PERSIST, peer_heartbeat_cb, ac);

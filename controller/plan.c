@@ -234,7 +234,7 @@ void plan_policies_send(struct ctl *c, struct client *cl)
 		    .mode = h->mode,
 		    .epoch = h->epoch,
 		    .hash = h->hash,
-		    .connected = h->peer != NULL,
+		    .connected = host_seen(h),
 		    .persisted = -1,
 		};
 		size_t len = 0;

@@ -181,9 +181,9 @@ static int pb_stage_applied(struct pb_stage_rt *s, int isolate, char *why, size_
 	for (int i = 0; i < s->nhosts; i++) {
 		struct host *h = s->hosts[i];
 
-		/* Connected: after a controller restart, the hello says whether a
+		/* Seen (here or by another controller): after a restart, the hello says whether a
 		 * change still awaits its confirmation. */
-		if (!h->peer || h->epoch < s->epoch || h->pending_confirm) {
+		if (!host_seen(h) || h->epoch < s->epoch || h->pending_confirm) {
 			snprintf(why, len, "%s has not confirmed", h->name);
 			return 0;
 		}

@@ -49,6 +49,9 @@ struct store_command_end {
 typedef struct host *(*store_host_find_fn)(void *arg, const char *name);
 /* A host's row as another controller left it: name and want_* are set. */
 typedef void (*store_want_fn)(void *arg, const struct host *want);
+/* A host another live controller holds (on): name, mode, epoch, hash,
+ * pending_confirm and last_seen_ms are set, as its agent last reported. */
+typedef void (*store_held_fn)(void *arg, const struct host *seen, const char *on);
 
 struct store_ops {
 	const char *name;
@@ -97,6 +100,12 @@ struct store_ops {
 	int (*leader_poll)(struct store *s, const char *me, uint64_t *term);
 	/* Every host whose want_epoch is newer than after, in epoch order. */
 	int (*hosts_wanted)(struct store *s, uint64_t after, store_want_fn fn, void *arg);
+	/* Which controller holds which agent. me is alive and holds held
+	 * (NULL: what it last said), of which claims connected since. */
+	int (*hosts_held)(struct store *s, const char *me, struct host *const *claims, int nclaims,
+			  struct host *const *held, int nheld);
+	/* Every host a live controller other than me holds. */
+	int (*hosts_elsewhere)(struct store *s, const char *me, store_held_fn fn, void *arg);
 };
 
 struct store {
@@ -189,6 +198,17 @@ static inline int store_leader_poll(struct store *s, const char *me, uint64_t *t
 static inline int store_hosts_wanted(struct store *s, uint64_t after, store_want_fn fn, void *arg)
 {
 	return s->ops->hosts_wanted ? s->ops->hosts_wanted(s, after, fn, arg) : 0;
+}
+
+static inline int store_hosts_held(struct store *s, const char *me, struct host *const *claims,
+				   int nclaims, struct host *const *held, int nheld)
+{
+	return s->ops->hosts_held ? s->ops->hosts_held(s, me, claims, nclaims, held, nheld) : 0;
+}
+static inline int store_hosts_elsewhere(struct store *s, const char *me, store_held_fn fn,
+					void *arg)
+{
+	return s->ops->hosts_elsewhere ? s->ops->hosts_elsewhere(s, me, fn, arg) : 0;
 }
 
 /* Opens the store spec names: "sqlite:PATH", "postgresql:CONNINFO" (a

@@ -63,6 +63,12 @@ static const char *const migrations[] = {
     " name TEXT NOT NULL, since_ms BIGINT NOT NULL);"
     "INSERT INTO bh_leader VALUES(1, 0, '', 0);"
     "CREATE INDEX hosts_want_epoch ON hosts(want_epoch);",
+    /* 3: which controller holds each agent, and which controllers are
+     * alive (seen is the server's clock, never a controller's). */
+    "ALTER TABLE hosts ADD COLUMN ctl TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE hosts ADD COLUMN pending INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE bh_controllers(name TEXT PRIMARY KEY, seen TIMESTAMPTZ NOT NULL);"
+    "CREATE INDEX hosts_ctl ON hosts(ctl);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -174,53 +180,6 @@ static int pg_hosts_load(struct store *s, struct host *hosts, int n)
 	return pg_txn(pg(s), pg_hosts_load_txn, &a);
 }
 
-/* Array literals for the one-statement updates below: the value of a
- * text[] or bigint[] parameter, "{...}", each element quoted. */
-struct pg_arr {
-	char *b;
-	size_t n, cap;
-};
-
-static void arr_put(struct pg_arr *a, const char *s, size_t len)
-{
-	if (a->n + len + 2 > a->cap) {
-		a->cap = (a->n + len + 2) * 2;
-		a->b = realloc(a->b, a->cap);
-		if (!a->b)
-			fatal("out of memory");
-	}
-	memcpy(a->b + a->n, s, len);
-	a->n += len;
-	a->b[a->n] = '\0';
-}
-
-static void arr_str(struct pg_arr *a, const char *v)
-{
-	arr_put(a, a->n ? ",\"" : "{\"", 2);
-	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			arr_put(a, "\\", 1);
-		arr_put(a, v, 1);
-	}
-	arr_put(a, "\"", 1);
-}
-
-static void arr_int(struct pg_arr *a, int64_t v)
-{
-	char num[32];
-
-	snprintf(num, sizeof(num), "%s%" PRId64, a->n ? "," : "{", v);
-	arr_put(a, num, strlen(num));
-}
-
-static const char *arr_end(struct pg_arr *a)
-{
-	if (!a->n)
-		arr_put(a, "{", 1);
-	arr_put(a, "}", 1);
-	return a->b;
-}
-
 /* Every host's row in one statement, one round trip however many hosts. */
 static int pg_hosts_want_txn(struct store_pg *p, const void *arg)
 {
@@ -268,7 +227,7 @@ static int pg_hosts_want(struct store *s, struct host *const *hosts, int n)
 static int pg_hosts_seen_txn(struct store_pg *p, const void *arg)
 {
 	const struct hosts_arg *a = arg;
-	struct pg_arr col[5] = {{0}};
+	struct pg_arr col[6] = {{0}};
 	int rc;
 
 	for (int i = 0; i < a->n; i++) {
@@ -279,6 +238,7 @@ static int pg_hosts_seen_txn(struct store_pg *p, const void *arg)
 		arr_int(&col[2], (int64_t)h->epoch);
 		arr_str(&col[3], h->hash);
 		arr_int(&col[4], (int64_t)h->last_seen_ms);
+		arr_int(&col[5], h->pending_confirm);
 	}
 	/* What the agents reported: they report it again on every hello, so
 	 * this commit need not wait for the disk (every loop pass of acks
@@ -287,12 +247,12 @@ static int pg_hosts_seen_txn(struct store_pg *p, const void *arg)
 	if (rc == 0)
 		rc = pg_do(p,
 			   "UPDATE hosts AS h SET mode=v.m, epoch=v.e, hash=v.hash,"
-			   " last_seen_ms=v.seen FROM unnest($1::text[], $2::int[], $3::bigint[],"
-			   " $4::text[], $5::bigint[]) AS v(name, m, e, hash, seen)"
-			   " WHERE h.name = v.name",
-			   "ttttt", arr_end(&col[0]), arr_end(&col[1]), arr_end(&col[2]),
-			   arr_end(&col[3]), arr_end(&col[4]));
-	for (int i = 0; i < 5; i++)
+			   " last_seen_ms=v.seen, pending=v.p FROM unnest($1::text[], $2::int[],"
+			   " $3::bigint[], $4::text[], $5::bigint[], $6::int[])"
+			   " AS v(name, m, e, hash, seen, p) WHERE h.name = v.name",
+			   "tttttt", arr_end(&col[0]), arr_end(&col[1]), arr_end(&col[2]),
+			   arr_end(&col[3]), arr_end(&col[4]), arr_end(&col[5]));
+	for (int i = 0; i < 6; i++)
 		free(col[i].b);
 	return rc;
 }
@@ -619,6 +579,8 @@ static const struct store_ops pg_ops = {
     .run_load_last = pg_run_load_last,
     .leader_poll = pg_leader_poll,
     .hosts_wanted = pg_hosts_wanted,
+    .hosts_held = pg_hosts_held,
+    .hosts_elsewhere = pg_hosts_elsewhere,
 };
 
 /* The server named by conninfo (a libpq connection string or URI). The

@@ -53,6 +53,16 @@ int pg_conn_alive(PGconn *conn);
 /* A new connection for conninfo, its notices quiet; check PQstatus. */
 PGconn *pg_connect(const char *conninfo, const char *app);
 
+/* Array literals for one-statement updates of many rows: the value of a
+ * text[] or bigint[] parameter, "{...}", each element quoted. Free b. */
+struct pg_arr {
+	char *b;
+	size_t n, cap;
+};
+void arr_str(struct pg_arr *a, const char *v);
+void arr_int(struct pg_arr *a, int64_t v);
+const char *arr_end(struct pg_arr *a);
+
 /* Inside a transaction: rows sealed to the head and appended (store_pg.c). */
 int pg_audit_rows(struct store_pg *p, struct audit_row *rows, int n);
 
@@ -62,9 +72,13 @@ void pg_backlog_keep(struct store_pg *p, const struct audit_row *rows, int n);
 int pg_backlog_flush(struct store_pg *p);
 void pg_backlog_free(struct store_pg *p);
 
-/* store_pg_ha.c: the leader and the wants of other controllers */
+/* store_pg_ha.c: the leader, the wants of other controllers, and where
+ * the agents are */
 int pg_leader_poll(struct store *s, const char *me, uint64_t *term);
 int pg_hosts_wanted(struct store *s, uint64_t after, store_want_fn fn, void *arg);
+int pg_hosts_held(struct store *s, const char *me, struct host *const *claims, int nclaims,
+		  struct host *const *held, int nheld);
+int pg_hosts_elsewhere(struct store *s, const char *me, store_held_fn fn, void *arg);
 /* Inside a transaction: 0 while this store's term is the database's. */
 int pg_fence(struct store_pg *p);
 

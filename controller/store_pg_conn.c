@@ -271,3 +271,43 @@ PGconn *pg_connect(const char *conninfo, const char *app)
 	PQsetNoticeProcessor(conn, pg_notice, NULL);
 	return conn;
 }
+
+static void arr_put(struct pg_arr *a, const char *s, size_t len)
+{
+	if (a->n + len + 2 > a->cap) {
+		a->cap = (a->n + len + 2) * 2;
+		a->b = realloc(a->b, a->cap);
+		if (!a->b)
+			fatal("out of memory");
+	}
+	memcpy(a->b + a->n, s, len);
+	a->n += len;
+	a->b[a->n] = '\0';
+}
+
+void arr_str(struct pg_arr *a, const char *v)
+{
+	arr_put(a, a->n ? ",\"" : "{\"", 2);
+	for (; *v; v++) {
+		if (*v == '"' || *v == '\\')
+			arr_put(a, "\\", 1);
+		arr_put(a, v, 1);
+	}
+	arr_put(a, "\"", 1);
+}
+
+void arr_int(struct pg_arr *a, int64_t v)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%s%" PRId64, a->n ? "," : "{", v);
+	arr_put(a, num, strlen(num));
+}
+
+const char *arr_end(struct pg_arr *a)
+{
+	if (!a->n)
+		arr_put(a, "{", 1);
+	arr_put(a, "}", 1);
+	return a->b;
+}

@@ -158,3 +158,80 @@ int pg_hosts_wanted(struct store *s, uint64_t after, store_want_fn fn, void *arg
 	PQclear(r);
 	return 0;
 }
+
+/* A controller that has not said it is alive for this long holds no agent. */
+#define PG_ALIVE "2 s" /* against a word every 250 ms (ha.c) */
+
+struct held_arg {
+	const char *me;
+	struct host *const *claims, *const *held;
+	int nclaims, nheld;
+};
+
+/* "{name,...}" of n hosts, for ANY($n::text[]). */
+static const char *held_names(struct pg_arr *a, struct host *const *hosts, int n)
+{
+	for (int i = 0; i < n; i++)
+		arr_str(a, hosts[i]->name);
+	return arr_end(a);
+}
+
+static int pg_hosts_held_txn(struct store_pg *p, const void *arg)
+{
+	const struct held_arg *a = arg;
+	struct pg_arr claims = {0}, held = {0};
+	int rc;
+
+	/* Said again every 250 ms: it need not wait for the disk. */
+	rc = pg_exec(p, "SET LOCAL synchronous_commit = off");
+	if (rc == 0)
+		rc = pg_do(p,
+			   "INSERT INTO bh_controllers VALUES($1, now())"
+			   " ON CONFLICT (name) DO UPDATE SET seen = now()",
+			   "t", a->me);
+	/* A claim is taken from whoever held the host before: its agent left
+	 * that controller to come here. */
+	if (rc == 0 && a->nclaims)
+		rc = pg_do(p, "UPDATE hosts SET ctl = $1 WHERE name = ANY($2::text[]) AND ctl <> $1",
+			   "tt", a->me, held_names(&claims, a->claims, a->nclaims));
+	/* Only its own: a host another controller claimed since stays its. */
+	if (rc == 0 && a->held)
+		rc = pg_do(p, "UPDATE hosts SET ctl = '' WHERE ctl = $1 AND NOT name = ANY($2::text[])",
+			   "tt", a->me, held_names(&held, a->held, a->nheld));
+	free(claims.b);
+	free(held.b);
+	return rc;
+}
+
+int pg_hosts_held(struct store *s, const char *me, struct host *const *claims, int nclaims,
+		  struct host *const *held, int nheld)
+{
+	struct held_arg a = {me, claims, held, nclaims, nheld};
+
+	return pg_txn(pg(s), pg_hosts_held_txn, &a);
+}
+
+int pg_hosts_elsewhere(struct store *s, const char *me, store_held_fn fn, void *arg)
+{
+	PGresult *r = pg_query(pg(s),
+			       "SELECT h.name, h.ctl, h.mode, h.epoch, h.hash, h.pending,"
+			       " h.last_seen_ms FROM hosts h JOIN bh_controllers c ON c.name = h.ctl"
+			       " WHERE h.ctl <> '' AND h.ctl <> $1"
+			       " AND c.seen > now() - interval '" PG_ALIVE "'",
+			       "t", me);
+
+	if (!r)
+		return -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct host w = {.name = PQgetvalue(r, i, 0)};
+
+		w.mode = (enum bulkhead_mode)pg_int(r, i, 2);
+		w.epoch = (uint64_t)pg_int(r, i, 3);
+		pg_copy(w.hash, sizeof(w.hash), r, i, 4);
+		w.pending_confirm = (int)pg_int(r, i, 5);
+		w.last_seen_ms = (uint64_t)pg_int(r, i, 6);
+		fn(arg, &w, PQgetvalue(r, i, 1));
+	}
+	PQclear(r);
+	return 0;
+}

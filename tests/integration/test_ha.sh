@@ -33,17 +33,19 @@ on() { # CTL ARGS...: the CLI on one controller
 leader() { psql_q "SELECT name FROM bh_leader"; }
 term() { psql_q "SELECT term FROM bh_leader"; }
 
-# connected_on CTL: how many hosts CTL shows connected
-connected_on() {
-	on "$1" status --json 2>/dev/null | jq '[.hosts[] | select(.connected == true)] | length' 2>/dev/null
+# held_by CTL [ASKED]: how many hosts CTL holds, as ASKED's status shows
+# them (default CTL itself)
+held_by() {
+	on "${2:-$1}" status --json 2>/dev/null |
+		jq --arg c "$1" '[.hosts[] | select(.connected == true and .controller == $c)] | length' 2>/dev/null
 }
-all_on() { [[ $(connected_on "$1") == "$N" ]]; }
+all_on() { [[ $(held_by "$1") == "$N" ]]; }
 
 # all_isolated_on CTL EPOCH: every host connected to CTL, isolated, at EPOCH or newer
 all_isolated_on() {
 	local got
-	got=$(on "$1" status --json 2>/dev/null | jq --argjson e "$2" \
-		'[.hosts[] | select(.connected == true and .mode == "isolated" and .epoch >= $e)] | length' 2>/dev/null)
+	got=$(on "$1" status --json 2>/dev/null | jq --arg c "$1" --argjson e "$2" \
+		'[.hosts[] | select(.controller == $c and .mode == "isolated" and .epoch >= $e)] | length' 2>/dev/null)
 	[[ $got == "$N" ]]
 }
 
@@ -65,7 +67,10 @@ mark_logs() { # the controllers' log sizes, for failover_times
 }
 
 is "$(leader)" ctlA "ctlA leads (it started first)"
-is "$(connected_on ctlA)" "$N" "every agent is on ctlA"
+is "$(held_by ctlA)" "$N" "every agent is on ctlA"
+check "ctlB shows every host connected, on ctlA" wait_for 5 eval '[[ $(held_by ctlA ctlB) == "$N" ]]'
+check "an agent's heartbeats name its controller" \
+	grep -q "on controller ctlA (" "$LABDIR/logs/${HOSTS[0]}.log"
 : >"$T_TMP/failover.ms"
 
 # ---- the leader killed with SIGKILL during isolate --all ----
@@ -101,6 +106,9 @@ is "$(psql_q "SELECT count(*) FROM hosts WHERE want_mode = 2")" "$N" \
 check "every host isolated and confirmed through ctlB (epoch >= $ISO_EPOCH)" \
 	wait_for 10 all_isolated_on ctlB "${ISO_EPOCH:-1}"
 check "ctlA restarts while ctlB leads" lab ctl-start ctlA
+check "ctlA, holding no agent, shows every host connected, on ctlB, isolated" \
+	wait_for 5 eval '[[ $(on ctlA status --json | jq --argjson e "${ISO_EPOCH:-1}" \
+		"[.hosts[] | select(.connected and .controller == \"ctlB\" and .mode == \"isolated\" and .epoch >= \$e)] | length") == "$N" ]]'
 CUR=ctlB
 
 # ---- more rounds: the controller holding every agent, killed ----
@@ -154,11 +162,18 @@ check "$CUR, resumed, knows it no longer leads" \
 	wait_for 5 eval 'log_since "$LABDIR/logs/$(pidname $CUR).log" $size | grep -q "no longer"'
 CUR=$NEXT
 
-# ---- release through the leader, and the audit log ----
+# ---- a release through the controller that holds no agent ----
+# CUR sends it to its agents; the other reads their reports in the store.
+check "$(other $CUR), resumed, shows every host connected, on $CUR" \
+	wait_for 5 eval '[[ $(held_by "$CUR" "$(other $CUR)") == "$N" ]]'
 rc=0
-on "$CUR" release --all --json >"$T_TMP/rel.out" 2>&1 || rc=$?
-is "$rc" 0 "release --all on $CUR exits 0"
+on "$(other $CUR)" release --all --json >"$T_TMP/rel.out" 2>&1 || rc=$?
+is "$rc" 0 "release --all on $(other $CUR), every agent on $CUR, exits 0"
 is "$(jq -r '"\(.targeted) \(.confirmed)"' "$T_TMP/rel.out" 2>/dev/null)" "$N $N" "release: every host confirmed"
+is "$(jq -r --arg c "$CUR" '[.hosts[] | select(.status == "confirmed" and .mode != "isolated" and .controller == $c)] | length' "$T_TMP/rel.out" 2>/dev/null)" "$N" \
+	"release: each host confirmed out of isolation, on $CUR"
+diag "release: $(jq -c '[.hosts[] | {name, status, mode, controller}] | .[0:2]' "$T_TMP/rel.out" 2>/dev/null)"
+diag "release through $(other $CUR): $(jq -r '"\(.elapsed_ms) ms"' "$T_TMP/rel.out" 2>/dev/null)"
 rc=0
 on "$CUR" audit verify >"$T_TMP/verify.out" 2>&1 || rc=$?
 is "$rc" 0 "audit verify on $CUR passes after every failover"

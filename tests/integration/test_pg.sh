@@ -56,7 +56,7 @@ check "test_store ran the PostgreSQL group" grep -q "PASSED  \] 9 test" "$T_TMP/
 [[ $rc == 0 ]] || diag_file "$T_TMP/unit.out" 40
 
 check "bulkheadd logs its store as postgresql" grep -q "store: postgresql" "$LABDIR/logs/ctl.log"
-is "$(psql_q 'SELECT max(version) FROM schema_version')" 2 "the schema is at version 2"
+is "$(psql_q 'SELECT max(version) FROM schema_version')" 3 "the schema is at version 3"
 is "$(psql_q 'SELECT term FROM bh_leader')" 1 "the one controller leads, term 1"
 
 # ---- isolate and release ----
